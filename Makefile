@@ -1,0 +1,44 @@
+# The two set-up commands of the README are `make run` and `make test`; the rest are helpers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install lint typecheck migrations-check bench-smoke ci clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate, seed the demo, start web + worker + beat (+ SMTP later); Ctrl-C stops all.
+run: $(STAMP)
+	$(PY) scripts/devrun.py
+
+## make test: the whole suite on PostgreSQL (DATABASE_URL, default local) and Redis (REDIS_URL).
+test: $(STAMP)
+	@bash scripts/ensure_services.sh
+	@bash scripts/ensure_chromium.sh
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	MSSANTE_TESTING=1 $(VENV)/bin/mypy apps mssante_web
+
+migrations-check: $(STAMP)
+	MSSANTE_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+
+bench-smoke: $(STAMP)
+	@bash scripts/ensure_services.sh
+	$(PY) bench/run_all.py --smoke
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Users of the platform: one person, one login, whatever BALs they act in.
+
+Login is by e-mail; the national id (8+RPPS, 0+ADELI for professionals, RPPS+ for staff) ties the person to
+the annuaire. `session_epoch` feeds the session hash so that "log out everywhere" invalidates every session.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.crypto import salted_hmac
+
+
+class UserKind(models.TextChoices):
+    PROFESSIONAL = "professional", "Professionnel de santé"
+    STAFF = "staff", "Personnel (secrétariat, cadre)"
+    PATIENT = "patient", "Patient"
+    OPERATOR_ADMIN = "operator_admin", "Administrateur opérateur"
+
+
+# Kinds that reach health data and must therefore enrol a second factor before anything else.
+MFA_REQUIRED_KINDS = frozenset({UserKind.PROFESSIONAL, UserKind.STAFF, UserKind.OPERATOR_ADMIN})
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: object) -> User:
+        if not email:
+            raise ValueError("Une adresse e-mail est obligatoire.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("kind", UserKind.OPERATOR_ADMIN)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("adresse e-mail de connexion", unique=True)
+    kind = models.CharField("type de compte", max_length=20, choices=UserKind.choices)
+    national_id = models.CharField(
+        "identifiant national", max_length=20, blank=True, default="",
+        help_text="8+RPPS ou 0+ADELI pour un professionnel ; RPPS+ pour un personnel.",
+    )
+    # A personal address outside the trust space (inactivity warnings, patient notices): no health data sent.
+    outside_email = models.EmailField("adresse e-mail personnelle (hors espace de confiance)", blank=True, default="")
+    last_authenticated_at = models.DateTimeField("dernière authentification", null=True, blank=True)
+    mfa_enrolled_at = models.DateTimeField("second facteur enrôlé le", null=True, blank=True)
+    recovery_codes_saved_at = models.DateTimeField("codes de secours enregistrés le", null=True, blank=True)
+    session_epoch = models.PositiveIntegerField(default=0)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    class Meta:
+        verbose_name = "utilisateur"
+        constraints = [
+            models.CheckConstraint(
+                name="user_kind_valid", condition=Q(kind__in=[choice.value for choice in UserKind])
+            ),
+            models.UniqueConstraint(
+                fields=["national_id"], condition=~Q(national_id=""), name="user_national_id_unique"
+            ),
+            models.CheckConstraint(
+                name="professional_national_id_format",
+                condition=~Q(kind=UserKind.PROFESSIONAL)
+                | Q(national_id="")
+                | Q(national_id__regex=r"^(8[0-9]{11}|0[0-9AB]{9})$"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        full = self.get_full_name()
+        return f"{full} <{self.email}>" if full else self.email
+
+    @property
+    def requires_mfa(self) -> bool:
+        return self.kind in MFA_REQUIRED_KINDS or self.is_staff or self.is_superuser
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Including the epoch means bumping it invalidates every session of this user at its next request.
+        key_salt = "apps.accounts.User.get_session_auth_hash"
+        value = f"{self.password}:{self.session_epoch}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()

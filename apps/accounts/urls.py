@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("second-facteur/", views.mfa_required, name="mfa-required"),
+    path("second-facteur/codes-de-secours/", views.recovery_codes, name="recovery-codes"),
+    path("deconnexion-partout/", views.logout_everywhere, name="logout-everywhere"),
+]

@@ -1,0 +1,3 @@
+from mssante_web.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MssanteWebConfig(AppConfig):
+    name = "mssante_web"
+    verbose_name = "Plateforme MSSanté"

@@ -1,0 +1,314 @@
+"""Settings of the MSSanté operator platform: one module, driven by the environment.
+
+Profiles:
+- `make run` sets MSSANTE_DEV=1: DEBUG, SQLite and in-process tasks unless DATABASE_URL / REDIS_URL are set.
+- tests (pytest) run on PostgreSQL at DATABASE_URL (default local) and Redis at REDIS_URL.
+- production: MSSANTE_DEV unset, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, MASTER_KEY required.
+Every variable is listed in README.md (section "Production").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from mssante_web.env import env, env_bool, env_int, env_list, parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env("MSSANTE_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
+
+DEV = env_bool("MSSANTE_DEV", False)
+TESTING = "pytest" in sys.modules or env_bool("MSSANTE_TESTING", False)
+# DEBUG is only ever on under `make run`; production refuses to start with it.
+DEBUG = DEV and env_bool("DEBUG", True)
+
+_INSECURE_DEV_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
+SECRET_KEY = env("SECRET_KEY") or (_INSECURE_DEV_KEY if (DEV or TESTING) else "")
+if not SECRET_KEY:
+    raise RuntimeError("SECRET_KEY (or SECRET_KEY_FILE) must be set outside `make run` and tests")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if (DEV or TESTING) else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Operator identity: the mail domains this platform hosts, and its public name.
+OPERATOR_NAME = env("OPERATOR_NAME", "Opérateur MSSanté de démonstration")
+OPERATOR_DOMAINS = env_list("OPERATOR_DOMAINS", ["demo.mssante.fr", "chu-demo.mssante.fr"])
+PATIENT_DOMAIN = env("PATIENT_DOMAIN", "patient.mssante.fr")
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "mssante_web",
+    "apps.accounts",
+    "apps.audit",
+    "apps.annuaire",
+    "apps.trust",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "mssante_web.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.context.AuditContextMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "apps.accounts.middleware.MfaRequiredMiddleware",
+]
+
+ROOT_URLCONF = "mssante_web.urls"
+WSGI_APPLICATION = "mssante_web.wsgi.application"
+ASGI_APPLICATION = "mssante_web.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "mssante_web.context_processors.platform",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+_default_db_url = "postgres://postgres@127.0.0.1:5432/mssante" if TESTING else f"sqlite:///{VAR_DIR / 'dev.sqlite3'}"
+DATABASE_URL = env("DATABASE_URL", _default_db_url) or _default_db_url
+DATABASES = {"default": parse_database_url(DATABASE_URL, BASE_DIR)}
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the dev server and in-process tasks read while one writes.
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache and Celery ---------------------------------------------------------------------------
+# Each pytest-xdist worker gets its own Redis database and queue names so parallel tests never steal each
+# other's tasks: db TEST_REDIS_DB + n for worker gwN (TEST_REDIS_DB defaults to 1; db 0 is left to `make run`).
+_xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
+_default_redis = "redis://127.0.0.1:6379/0" if TESTING else None
+REDIS_URL = env("REDIS_URL", _default_redis)
+if TESTING and REDIS_URL:
+    _worker_number = int(_xdist.removeprefix("gw")) if _xdist.startswith("gw") else 0
+    _db_index = (env_int("TEST_REDIS_DB", 1) + _worker_number) % 16
+    REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{_db_index}"
+QUEUE_PREFIX = (env("CELERY_QUEUE_PREFIX", "") or "") + (f"test-{_xdist or 'main'}-" if TESTING else "")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"mssante-{QUEUE_PREFIX}",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task not acknowledged within this time is redelivered (acks_late + worker lost).
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "global_keyprefix": QUEUE_PREFIX,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "Europe/Paris"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Periodic jobs; each app adds its own entries below (the beat process is the only scheduler).
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "audit-seal": {"task": "apps.audit.tasks.seal_events", "schedule": env_int("AUDIT_SEAL_EVERY_SECONDS", 10)},
+}
+
+# --- Authentication -------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+# Accounts are created by administrators (or by Pro Santé Connect for known professionals), never by
+# self-service sign-up: only professionals registered in the annuaire may get a BAL.
+ACCOUNT_SIGNUP_ENABLED = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_RATE_LIMITS = {
+    # allauth counts failed logins per account+IP and refuses further attempts with a French message.
+    "login_failed": env("LOGIN_FAILED_RATE", "5/5m/key,20/5m/ip") or "5/5m/key",
+    "login": "30/m/ip",
+    "reauthenticate": "10/m/user",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "MSSanté") or "MSSanté"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEV or TESTING
+MFA_RECOVERY_CODE_COUNT = 10
+
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {}
+PSC_ISSUER = env("PSC_ISSUER")
+if PSC_ISSUER:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": "psc",
+                "name": "Pro Santé Connect",
+                "client_id": env("PSC_CLIENT_ID", ""),
+                "secret": env("PSC_CLIENT_SECRET", ""),
+                "settings": {
+                    "server_url": PSC_ISSUER,
+                    "auth_params": {"acr_values": env("PSC_ACR_VALUES", "eidas1")},
+                    "scope": (env("PSC_SCOPE", "openid scope_all") or "openid scope_all").split(),
+                },
+            }
+        ],
+    }
+
+# --- Sessions and cookies -------------------------------------------------------------------------------
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True  # the cookie age counts from the last request: an idle timeout
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+_secure = not (DEV or TESTING) and env_bool("SECURE_COOKIES", True)
+SESSION_COOKIE_SECURE = _secure
+CSRF_COOKIE_SECURE = _secure
+SESSION_COOKIE_NAME = "__Host-sessionid" if _secure else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if _secure else "csrftoken"
+
+# --- Security headers -----------------------------------------------------------------------------------
+SECURE_SSL_REDIRECT = not (DEV or TESTING) and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", True) else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if (DEV or TESTING) else 63072000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# No inline script anywhere: htmx and our small scripts are served from 'self'.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+# --- Internationalisation -------------------------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français")]
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if (DEV or TESTING)
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# --- Mail to the outside world (notices outside the trust space, e.g. inactivity warnings) ---------------
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEV else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ne-pas-repondre@demo.mssante.fr")
+
+# --- Audit journal ----------------------------------------------------------------------------------------
+# The seal key is separate from SECRET_KEY so that rotating session secrets never breaks the chain.
+AUDIT_SEAL_KEY = env("AUDIT_SEAL_KEY") or f"audit-seal:{SECRET_KEY}"
+AUDIT_RETENTION_DAYS = max(env_int("AUDIT_RETENTION_DAYS", 365), 183)  # never less than 6 months
+AUDIT_UNSEALED_ALERT_SECONDS = env_int("AUDIT_UNSEALED_ALERT_SECONDS", 300)
+
+# --- Health ---------------------------------------------------------------------------------------------
+HEALTHZ_WORKER_TIMEOUT = float(env("HEALTHZ_WORKER_TIMEOUT", "1.5") or 1.5)
+
+# --- Logging: no message content, ever; one line per event --------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not (DEV or TESTING):
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not env(name)]
+    if missing:
+        raise RuntimeError(f"Production settings need {', '.join(missing)} (see README, section Production)")

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from mssante_web import health, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("compte/", include("apps.accounts.urls")),
+    path("comptes/", include("allauth.urls")),
+    path("journal/", include("apps.audit.urls")),
+    path("annuaire/", include("apps.annuaire.urls")),
+    path("confiance/", include("apps.trust.urls")),
+    path("admin/", admin.site.urls),
+]
