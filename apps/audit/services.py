@@ -1,13 +1,23 @@
-"""Writing to the journal. Call `record_event` inside the transaction of the change it describes."""
+"""Writing to the journal. Call `record_event` inside the transaction of the change it describes.
+
+Also the only two writers that touch the chain itself: the sealer (`do_seal_pending`) and the retention purge
+(`do_purge`); both hold the chain's advisory lock so they never run at the same time.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
 
 from apps.audit import context
-from apps.audit.models import AuditEvent, Outcome
+from apps.audit.chain import CHAIN_FIELDS, CHAIN_LOCK_ID, GENESIS_SEAL, compute_seal
+from apps.audit.models import AuditAnchor, AuditEvent, Outcome
+from apps.audit.verify import verify_chain
 
 # Keys that must never reach the journal even if a caller passes them by mistake: content stays out.
 _FORBIDDEN_DETAIL_KEYS = frozenset({"body", "content", "text", "html", "password", "secret", "token", "attachment"})
@@ -73,3 +83,162 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, models.Model):
         return str(value.pk)
     return str(value)
+
+
+# --- Sealing ---------------------------------------------------------------------------------------------
+
+
+def chain_head() -> tuple[int, str]:
+    """(seal_seq, seal) the next event links to: last sealed event, else the last purge anchor, else genesis."""
+    last = (
+        AuditEvent.objects.filter(seal_seq__isnull=False)
+        .order_by("-seal_seq")
+        .values_list("seal_seq", "seal")
+        .first()
+    )
+    anchor = AuditAnchor.objects.order_by("-through_seq").values_list("through_seq", "seal").first()
+    candidates = [head for head in (last, anchor) if head is not None]
+    if not candidates:
+        return 0, GENESIS_SEAL
+    seq, seal = max(candidates, key=lambda head: head[0])
+    return int(seq), str(seal)
+
+
+def _lock_chain(*, wait: bool) -> bool:
+    """Take the chain's transaction-scoped advisory lock (PostgreSQL); SQLite serialises writers anyway."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+        return bool(cursor.fetchone()[0])
+
+
+def _seal_batch(batch_size: int) -> int | None:
+    """Seal up to `batch_size` events in one transaction; None when another sealer holds the chain."""
+    with transaction.atomic():
+        if not _lock_chain(wait=False):
+            return None
+        seq, seal = chain_head()
+        rows = list(
+            AuditEvent.objects.filter(seal_seq__isnull=True).order_by("id").values(*CHAIN_FIELDS)[:batch_size]
+        )
+        now = timezone.now()
+        sealed = []
+        for row in rows:
+            seq += 1
+            seal = compute_seal(seal, row, seq)
+            sealed.append(AuditEvent(id=row["id"], seal_seq=seq, seal=seal, sealed_at=now))
+        AuditEvent.objects.bulk_update(sealed, ["seal_seq", "seal", "sealed_at"], batch_size=batch_size)
+    return len(rows)
+
+
+def do_seal_pending(batch_size: int = 500, max_batches: int = 200) -> int:
+    """Chain every unsealed event after the current head; return how many were sealed.
+
+    Only one sealer works at a time: on PostgreSQL a second one finds the advisory lock taken and returns 0
+    at once instead of queueing behind the first. Events are taken in id order, but the chain order is
+    `seal_seq`, not `id`: an event whose transaction commits after events with higher ids were sealed
+    (ids are allocated at INSERT, visibility comes at COMMIT) simply gets a later seal_seq. The verifier walks
+    `seal_seq`. Writers never wait on the sealer: they only INSERT unsealed rows. Bounded to `max_batches`
+    batches per call so one run never holds the worker indefinitely; the next beat tick continues.
+    """
+    total = 0
+    for _ in range(max_batches):
+        sealed = _seal_batch(batch_size)
+        if sealed is None:
+            break
+        total += sealed
+        if sealed < batch_size:
+            break
+    return total
+
+
+# --- Retention purge -------------------------------------------------------------------------------------
+
+
+class PurgeRefused(Exception):
+    """The purge would break the retention rule or hide a broken chain; the message says which."""
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    before: dt.datetime
+    after_seq: int  # the previous anchor (or 0): purged events have after_seq < seal_seq <= through_seq
+    through_seq: int
+    count: int
+    last_seal: str
+    anchor_id: int | None = None
+
+
+def purge_limit() -> dt.datetime:
+    """The newest `--before` a purge accepts: now minus AUDIT_RETENTION_DAYS (never less than 6 months)."""
+    return timezone.now() - dt.timedelta(days=settings.AUDIT_RETENTION_DAYS)
+
+
+def _plan_purge(before: dt.datetime) -> PurgePlan:
+    after_seq, after_seal = 0, GENESIS_SEAL
+    anchor = AuditAnchor.objects.order_by("-through_seq").values_list("through_seq", "seal").first()
+    if anchor is not None:
+        after_seq, after_seal = anchor
+    remaining = AuditEvent.objects.filter(seal_seq__gt=after_seq)
+    # Purge the longest prefix of the chain made only of old events: the anchor must cut the chain cleanly.
+    first_kept = remaining.filter(occurred_at__gte=before).order_by("seal_seq").values_list("seal_seq", flat=True)
+    kept_seq = first_kept.first()
+    if kept_seq is None:
+        kept_seq = (remaining.order_by("-seal_seq").values_list("seal_seq", flat=True).first() or after_seq) + 1
+    through_seq = kept_seq - 1
+    if through_seq <= after_seq:
+        return PurgePlan(before, after_seq, after_seq, 0, after_seal)
+    count = remaining.filter(seal_seq__lte=through_seq).count()
+    last_seal = remaining.filter(seal_seq=through_seq).values_list("seal", flat=True).first()
+    if count != through_seq - after_seq or last_seal is None:
+        raise PurgeRefused(
+            f"The chain has a gap between seal_seq {after_seq + 1} and {through_seq} "
+            f"({through_seq - after_seq - count} event(s) missing); run `manage.py audit_verify`."
+        )
+    return PurgePlan(before, after_seq, through_seq, count, last_seal)
+
+
+def _set_purge_flag(value: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('mssante.audit_purge', %s, true)", [value])
+
+
+def do_purge(before: dt.datetime, *, actor_label: str, dry_run: bool = False) -> PurgePlan:
+    """Delete sealed events older than `before`, leaving an AuditAnchor so the rest stays verifiable.
+
+    The only way rows ever leave the journal (the PostgreSQL trigger refuses any other DELETE). Refused when
+    `before` is within the retention period or when the part to purge does not verify: a purge must never
+    hide a broken chain. The anchor and an "audit.purged" event are written in the same transaction.
+    """
+    if before > purge_limit():
+        raise PurgeRefused(
+            f"Refusing to purge events newer than {purge_limit():%Y-%m-%d %H:%M %Z}: the retention period is "
+            f"{settings.AUDIT_RETENTION_DAYS} days (AUDIT_RETENTION_DAYS)."
+        )
+    with transaction.atomic():
+        _lock_chain(wait=True)
+        plan = _plan_purge(before)
+        if dry_run or plan.count == 0:
+            return plan
+        check = verify_chain(through_seq=plan.through_seq, check_unsealed=False)
+        if check.first_break is not None:
+            raise PurgeRefused(f"The chain is broken, nothing purged: {check.first_break.message}")
+        _set_purge_flag("on")
+        AuditEvent.objects.filter(seal_seq__gt=plan.after_seq, seal_seq__lte=plan.through_seq).delete()
+        _set_purge_flag("off")
+        anchor = AuditAnchor.objects.create(
+            through_seq=plan.through_seq,
+            seal=plan.last_seal,
+            purged_count=plan.count,
+            purged_before=before,
+            actor_label=actor_label[:254],
+        )
+        details = {"anchor_id": anchor.id, "through_seq": plan.through_seq, "seal": plan.last_seal}
+        details |= {"purged_count": plan.count, "before": before.isoformat()}
+        record_event("audit.purged", actor_label=actor_label, target=anchor, details=details)
+    return PurgePlan(before, plan.after_seq, plan.through_seq, plan.count, plan.last_seal, anchor.id)
