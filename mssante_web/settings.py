@@ -196,6 +196,8 @@ MFA_PASSKEY_LOGIN_ENABLED = False
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", "MSSanté") or "MSSanté"
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEV or TESTING
 MFA_RECOVERY_CODE_COUNT = 10
+# French messages, and users who reach health data may not remove their last TOTP/WebAuthn factor.
+MFA_ADAPTER = "apps.accounts.adapters.MFAAdapter"
 
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True

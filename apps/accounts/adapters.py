@@ -1,14 +1,65 @@
+"""allauth adapters: no self-service sign-up, audited lockout, French messages, a second factor kept."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+
+from apps.accounts import services
+from apps.accounts.selectors import STRONG_AUTH_SESSION_KEY, STRONG_FACTOR_TYPES
+
+LOCKOUT_MESSAGE = (
+    "Trop de tentatives de connexion ont échoué pour ce compte. Par sécurité, la connexion est bloquée "
+    "pendant quelques minutes, même avec le bon mot de passe. Réessayez plus tard ou contactez le support "
+    "de votre opérateur."
+)
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "too_many_login_attempts": LOCKOUT_MESSAGE,
+        "email_password_mismatch": "L'adresse e-mail ou le mot de passe est incorrect.",
+    }
+
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         # Accounts are opened by administrators for people registered in the annuaire, never self-service.
         return False
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        # A password login never inherits the strong-authentication mark of an earlier PSC login.
+        if hasattr(request, "session"):
+            request.session.pop(STRONG_AUTH_SESSION_KEY, None)
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            services.do_record_lockout(identifier=str(credentials.get("email") or ""))
+            raise
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    error_messages = {
+        **DefaultMFAAdapter.error_messages,
+        "cannot_delete_authenticator": (
+            "Votre compte doit garder au moins une application d'authentification ou une clé de sécurité : "
+            "ajoutez-en une autre avant de retirer celle-ci."
+        ),
+        "incorrect_code": "Code incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché.",
+    }
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """Users who reach health data may not drop their last TOTP or WebAuthn factor."""
+        user = authenticator.user
+        if authenticator.type not in STRONG_FACTOR_TYPES or not user.requires_mfa:
+            return True
+        others = Authenticator.objects.filter(user=user, type__in=STRONG_FACTOR_TYPES).exclude(pk=authenticator.pk)
+        return others.exists()
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -1,21 +1,39 @@
 """No health data before a second factor: professionals, staff and admins are held at enrolment.
 
 Until a user of those kinds has a TOTP or WebAuthn authenticator *and* has confirmed saving the recovery codes,
-every URL except the enrolment pages, logout, static files and the health check redirects to enrolment (and
-htmx/JSON requests get 403). The Django admin is behind the same gate.
+every URL except the enrolment pages, reauthentication, logout, static files and the health check redirects to
+the next enrolment step (htmx/JSON requests get 403). The Django admin is behind the same gate. A session
+opened through Pro Santé Connect (CPS/e-CPS, see selectors.STRONG_AUTH_SESSION_KEY) is already strong.
+
+The check runs in process_view, on the resolved URL *name*, so that a new app's URLs are gated by default:
+only the names listed here are reachable, whatever the path they are mounted at.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
-from django.urls import reverse
 
-from apps.accounts.selectors import has_completed_mfa_enrolment
+from apps.accounts.selectors import is_held_at_enrolment, next_enrolment_url_name
 
-_ALLOWED_PREFIXES = ("/static/", "/healthz", "/comptes/2fa/", "/comptes/logout/", "/compte/second-facteur/")
+# allauth asks for the password again (account_reauthenticate) before adding a factor when the login is older
+# than ACCOUNT_REAUTHENTICATION_TIMEOUT, so that page must stay reachable during enrolment.
+ENROLMENT_URL_NAMES = frozenset(
+    {
+        "accounts:mfa-required",
+        "accounts:recovery-codes",
+        "accounts:recovery-codes-download",
+        "mfa_activate_totp",
+        "mfa_add_webauthn",
+        "account_reauthenticate",
+        "account_logout",
+        "healthz",
+    }
+)
+_OPEN_PREFIXES = ("/static/", "/healthz")
 
 
 class MfaRequiredMiddleware:
@@ -23,15 +41,16 @@ class MfaRequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and user.requires_mfa
-            and not request.path.startswith(_ALLOWED_PREFIXES)
-            and not has_completed_mfa_enrolment(user)
-        ):
-            if request.headers.get("HX-Request") or request.headers.get("Accept", "").startswith("application/json"):
-                return HttpResponseForbidden("Second facteur requis.")
-            return redirect(reverse("accounts:mfa-required"))
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        if request.path.startswith(_OPEN_PREFIXES) or not is_held_at_enrolment(request):
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in ENROLMENT_URL_NAMES:
+            return None
+        if request.headers.get("HX-Request") or "application/json" in request.headers.get("Accept", ""):
+            return HttpResponseForbidden("Second facteur requis.")
+        return redirect(next_enrolment_url_name(request.user))  # type: ignore[arg-type]
