@@ -1,0 +1,105 @@
+"""The liste blanche: domains of the espace de confiance, their operators' certificate DNs, and refreshes.
+
+Rows are never deleted when a domain or a DN leaves the list: they are deactivated, so that the journal and
+old messages keep pointing at what was trusted then, and a domain coming back keeps its first_seen.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class TrustedDomain(models.Model):
+    # Lowercase ASCII (punycode) form: the key every lookup uses; name_unicode is for people and search.
+    name = models.CharField("domaine", max_length=253, unique=True)
+    name_unicode = models.CharField("domaine (forme Unicode)", max_length=253, db_index=True)
+    description = models.CharField("description", max_length=500, blank=True, default="")
+    responsable_contact = models.CharField("contact responsable", max_length=500, blank=True, default="")
+    support_contact = models.CharField("contact support", max_length=500, blank=True, default="")
+    date_maj = models.DateTimeField("mise à jour ANS", null=True, blank=True)
+    is_active = models.BooleanField("présent dans la liste", default=True)
+    first_seen = models.DateTimeField("vu la première fois", default=timezone.now)
+    last_seen = models.DateTimeField("vu la dernière fois", default=timezone.now)
+    deactivated_at = models.DateTimeField("retiré le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "domaine de la liste blanche"
+        verbose_name_plural = "domaines de la liste blanche"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(name="trusted_domain_name_lowercase", condition=models.Q(name__regex=r"^[^A-Z]+$"))
+        ]
+        indexes = [models.Index(fields=["is_active", "name"], name="trust_domain_active")]
+
+    def __str__(self) -> str:
+        return self.name_unicode or self.name
+
+
+class OperatorCertificateDN(models.Model):
+    domain = models.ForeignKey(TrustedDomain, on_delete=models.PROTECT, related_name="certificate_dns")
+    dn = models.TextField("DN publié")
+    # Canonical form from apps.trust.dn.normalise_dn: what comparisons use, never shown as such.
+    dn_normalised = models.TextField("DN normalisé")
+    date_maj = models.DateTimeField("mise à jour ANS", null=True, blank=True)
+    is_active = models.BooleanField("présent dans la liste", default=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "DN de certificat opérateur"
+        verbose_name_plural = "DN de certificats opérateurs"
+        ordering = ["domain_id", "dn"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "dn_normalised"], name="trust_dn_unique_per_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.dn
+
+
+class RefreshStatus(models.TextChoices):
+    APPLIED = "applied", "Appliquée"
+    REJECTED = "rejected", "Refusée (liste précédente conservée)"
+    FAILED = "failed", "En échec (liste précédente conservée)"
+
+
+class ListeBlancheRefresh(models.Model):
+    """One import attempt, successful or not: the history the admin page shows."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=1000)
+    checksum_source = models.CharField(max_length=1000, blank=True, default="")
+    checksum_verified = models.BooleanField(default=False)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    generated_at = models.DateTimeField("date de génération du fichier", null=True, blank=True)
+    entry_count = models.PositiveIntegerField(default=0)
+    domain_count = models.PositiveIntegerField(default=0)
+    dn_count = models.PositiveIntegerField(default=0)
+    added_count = models.PositiveIntegerField(default=0)
+    removed_count = models.PositiveIntegerField(default=0)
+    dn_changed_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=RefreshStatus.choices)
+    # Machine-readable cause of a rejection/failure (download, checksum, malformed, drop_ratio, older).
+    reason_code = models.CharField(max_length=20, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    notes = models.JSONField(default=list, blank=True)
+    forced = models.BooleanField(default=False)
+    # {"added": [names], "removed": [names], "dn_changes": {name: {"added": [dn], "removed": [dn]}}}
+    diff = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = "rafraîchissement de la liste blanche"
+        verbose_name_plural = "rafraîchissements de la liste blanche"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="trust_refresh_status_valid", condition=models.Q(status__in=[c.value for c in RefreshStatus])
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.status}"
