@@ -217,7 +217,7 @@ def do_purge(before: dt.datetime, *, actor_label: str, dry_run: bool = False) ->
     """
     if before > purge_limit():
         raise PurgeRefused(
-            f"Refusing to purge events newer than {purge_limit():%Y-%m-%d %H:%M %Z}: the retention period is "
+            f"Refusing to purge events newer than {timezone.localtime(purge_limit()):%Y-%m-%d %H:%M %Z}: the retention period is "
             f"{settings.AUDIT_RETENTION_DAYS} days (AUDIT_RETENTION_DAYS)."
         )
     with transaction.atomic():
