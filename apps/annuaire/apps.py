@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AnnuaireConfig(AppConfig):
+    name = "apps.annuaire"
+    label = "annuaire"
+    verbose_name = "Annuaire Santé"
