@@ -5,4 +5,6 @@ Each plugin module under tests/plugins/ owns one concern; they are registered he
 
 pytest_plugins = [
     "tests.plugins.personas",
+    "tests.plugins.throwaway",
+    "tests.plugins.celery_workers",
 ]
