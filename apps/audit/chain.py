@@ -49,6 +49,6 @@ def canonical_bytes(row: dict[str, Any], seal_seq: int) -> bytes:
 
 
 def compute_seal(previous_seal: str, row: dict[str, Any], seal_seq: int) -> str:
-    """HMAC-SHA256(AUDIT_SEAL_KEY, previous seal || canonical event): altering any sealed row breaks the link."""
+    """HMAC-SHA256(AUDIT_SEAL_KEY, previous seal || canonical event): a changed row breaks the link."""
     message = previous_seal.encode("ascii") + canonical_bytes(row, seal_seq)
     return hmac.new(settings.AUDIT_SEAL_KEY.encode(), message, hashlib.sha256).hexdigest()

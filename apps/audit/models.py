@@ -71,3 +71,6 @@ class AuditAnchor(models.Model):
 
     class Meta:
         verbose_name = "ancre de purge du journal"
+
+    def __str__(self) -> str:
+        return f"ancre #{self.id} (jusqu'à seal_seq {self.through_seq})"

@@ -20,7 +20,9 @@ from apps.audit.models import AuditAnchor, AuditEvent, Outcome
 from apps.audit.verify import verify_chain
 
 # Keys that must never reach the journal even if a caller passes them by mistake: content stays out.
-_FORBIDDEN_DETAIL_KEYS = frozenset({"body", "content", "text", "html", "password", "secret", "token", "attachment"})
+_FORBIDDEN_DETAIL_KEYS = frozenset(
+    {"body", "content", "text", "html", "password", "secret", "token", "attachment"}
+)
 
 
 def _label_of(obj: Any) -> str:
@@ -51,7 +53,9 @@ def record_event(
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
     ctx = context.current()
-    actor_id = getattr(actor, "pk", None) if actor is not None and getattr(actor, "is_authenticated", True) else None
+    actor_id = (
+        getattr(actor, "pk", None) if actor is not None and getattr(actor, "is_authenticated", True) else None
+    )
     return AuditEvent.objects.create(
         action=action,
         actor_id=actor_id,
@@ -89,7 +93,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def chain_head() -> tuple[int, str]:
-    """(seal_seq, seal) the next event links to: last sealed event, else the last purge anchor, else genesis."""
+    """(seal_seq, seal) the next event links to: last sealed event, else the last anchor, else genesis."""
     last = (
         AuditEvent.objects.filter(seal_seq__isnull=False)
         .order_by("-seal_seq")
@@ -185,10 +189,14 @@ def _plan_purge(before: dt.datetime) -> PurgePlan:
         after_seq, after_seal = anchor
     remaining = AuditEvent.objects.filter(seal_seq__gt=after_seq)
     # Purge the longest prefix of the chain made only of old events: the anchor must cut the chain cleanly.
-    first_kept = remaining.filter(occurred_at__gte=before).order_by("seal_seq").values_list("seal_seq", flat=True)
+    first_kept = (
+        remaining.filter(occurred_at__gte=before).order_by("seal_seq").values_list("seal_seq", flat=True)
+    )
     kept_seq = first_kept.first()
     if kept_seq is None:
-        kept_seq = (remaining.order_by("-seal_seq").values_list("seal_seq", flat=True).first() or after_seq) + 1
+        kept_seq = (
+            remaining.order_by("-seal_seq").values_list("seal_seq", flat=True).first() or after_seq
+        ) + 1
     through_seq = kept_seq - 1
     if through_seq <= after_seq:
         return PurgePlan(before, after_seq, after_seq, 0, after_seal)
@@ -217,8 +225,8 @@ def do_purge(before: dt.datetime, *, actor_label: str, dry_run: bool = False) ->
     """
     if before > purge_limit():
         raise PurgeRefused(
-            f"Refusing to purge events newer than {timezone.localtime(purge_limit()):%Y-%m-%d %H:%M %Z}: the retention period is "
-            f"{settings.AUDIT_RETENTION_DAYS} days (AUDIT_RETENTION_DAYS)."
+            f"Refusing to purge events newer than {timezone.localtime(purge_limit()):%Y-%m-%d %H:%M %Z}: "
+            f"the retention period is {settings.AUDIT_RETENTION_DAYS} days (AUDIT_RETENTION_DAYS)."
         )
     with transaction.atomic():
         _lock_chain(wait=True)

@@ -56,7 +56,10 @@ class VerifyResult:
 
     def report_lines(self) -> list[str]:
         start = f"anchor #{self.anchor_id} (seal_seq {self.start_seq})" if self.anchor_id else "genesis"
-        lines = [f"Chain walked from {start}: {self.checked} sealed event(s) verified, up to seal_seq {self.last_seq}."]
+        lines = [
+            f"Chain walked from {start}: {self.checked} sealed event(s) verified, "
+            f"up to seal_seq {self.last_seq}."
+        ]
         if self.first_break is None:
             lines.append("Chain OK: every seal matches.")
         else:
@@ -66,7 +69,8 @@ class VerifyResult:
             lines.append(
                 f"UNSEALED TOO LONG: {self.stale_unsealed} event(s) unsealed for more than "
                 f"{self.max_unsealed_age} s; oldest is event #{self.oldest_stale_id} of "
-                f"{self.oldest_stale_at:%Y-%m-%d %H:%M:%S %Z}. Is the sealer (apps.audit.tasks.seal_events) running?"
+                f"{self.oldest_stale_at:%Y-%m-%d %H:%M:%S %Z}. "
+                "Is the sealer (apps.audit.tasks.seal_events) running?"
             )
         else:
             lines.append(
@@ -110,7 +114,10 @@ def _mismatch(row: dict[str, Any], expected: str, following: dict[str, Any] | No
     if links and compute_seal(row["seal"], following, seq + 1) == following["seal"]:
         kind, what = "content_altered", "its content was changed after sealing (its stored seal is genuine)"
     else:
-        kind, what = "seal_mismatch", "its stored seal does not match (its seal, its content or both were rewritten)"
+        kind, what = (
+            "seal_mismatch",
+            "its stored seal does not match (its seal, its content or both were rewritten)",
+        )
     return ChainBreak(
         kind,
         f"event #{row['id']} (seal_seq {seq}): {what}; expected seal {expected}, stored seal {row['seal']}.",
@@ -146,7 +153,9 @@ def _check_anchor(result: VerifyResult) -> None:
     """The latest anchor must agree with the "audit.purged" event written (and later sealed) with it."""
     anchor = AuditAnchor.objects.get(pk=result.anchor_id)
     purge_event = (
-        AuditEvent.objects.filter(action="audit.purged", target_id=str(anchor.pk)).values("id", "details").first()
+        AuditEvent.objects.filter(action="audit.purged", target_id=str(anchor.pk))
+        .values("id", "details")
+        .first()
     )
     details = purge_event["details"] if purge_event else {}
     recorded = (details.get("through_seq"), details.get("seal"), details.get("purged_count"))
@@ -154,8 +163,8 @@ def _check_anchor(result: VerifyResult) -> None:
         where = f"event #{purge_event['id']}" if purge_event else "no audit.purged event"
         result.first_break = ChainBreak(
             "anchor",
-            f"anchor #{anchor.pk} (through seal_seq {anchor.through_seq}, seal {anchor.seal}) does not match the "
-            f"purge recorded in the journal ({where}): the anchor or that event was altered.",
+            f"anchor #{anchor.pk} (through seal_seq {anchor.through_seq}, seal {anchor.seal}) does not match "
+            f"the purge recorded in the journal ({where}): the anchor or that event was altered.",
             event_id=purge_event["id"] if purge_event else None,
             seal_seq=anchor.through_seq,
         )

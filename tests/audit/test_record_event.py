@@ -24,7 +24,11 @@ def test_it_writes_nothing_when_the_change_is_rolled_back(dr_alice):
 def test_it_records_actor_context_and_outcome(dr_alice):
     with context.use(context.RequestContext(ip="192.0.2.7", user_agent="Firefox/140")):
         event = record_event(
-            "message.read", actor=dr_alice, target=dr_alice, outcome=Outcome.DENIED, details={"folder": "INBOX"}
+            "message.read",
+            actor=dr_alice,
+            target=dr_alice,
+            outcome=Outcome.DENIED,
+            details={"folder": "INBOX"},
         )
 
     event.refresh_from_db()

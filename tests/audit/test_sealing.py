@@ -14,7 +14,9 @@ def test_it_chains_events_in_id_order(dr_alice):
 
     assert do_seal_pending(batch_size=2) == 5
 
-    rows = list(AuditEvent.objects.order_by("seal_seq").values(*CHAIN_FIELDS, "seal_seq", "seal", "sealed_at"))
+    rows = list(
+        AuditEvent.objects.order_by("seal_seq").values(*CHAIN_FIELDS, "seal_seq", "seal", "sealed_at")
+    )
     assert [row["id"] for row in rows] == [event.id for event in events]
     assert [row["seal_seq"] for row in rows] == [1, 2, 3, 4, 5]
     previous = GENESIS_SEAL

@@ -29,9 +29,8 @@ def test_it_refuses_to_update_a_sealed_event(db):
 def test_it_refuses_to_change_the_content_of_an_unsealed_event(db):
     event = make_event(outcome="failure")
 
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(pk=event.pk).update(outcome="success")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(outcome="success")
     with pytest.raises(DatabaseError, match="append-only"):
         # Sealing and rewriting in the same statement is no loophole.
         _execute(
@@ -56,14 +55,16 @@ def test_it_refuses_delete_without_the_purge_flag(db):
     do_seal_pending()
     unsealed_later = make_event()
 
-    with pytest.raises(DatabaseError, match="audit_purge"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(pk=sealed.pk).delete()
-    with pytest.raises(DatabaseError, match="audit_purge"):
-        # Even with the flag, only sealed rows may go: an unsealed one was never anchored anywhere.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL mssante.audit_purge = 'on'")
-            cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [unsealed_later.id])
+    with pytest.raises(DatabaseError, match="audit_purge"), transaction.atomic():
+        AuditEvent.objects.filter(pk=sealed.pk).delete()
+    # Even with the flag, only sealed rows may go: an unsealed one was never anchored anywhere.
+    with (
+        pytest.raises(DatabaseError, match="audit_purge"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SET LOCAL mssante.audit_purge = 'on'")
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [unsealed_later.id])
 
     assert AuditEvent.objects.filter(pk__in=[unsealed.pk, sealed.pk, unsealed_later.pk]).count() == 3
 
@@ -72,7 +73,11 @@ def test_it_refuses_truncate(db):
     make_event()
 
     for table in ("audit_auditevent", "audit_auditanchor"):
-        with pytest.raises(DatabaseError, match="TRUNCATE"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(DatabaseError, match="TRUNCATE"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             # The test suite's own flush is allowed per connection; a real connection has no such setting.
             cursor.execute("SET LOCAL mssante.audit_allow_truncate = 'off'")
             cursor.execute(f"TRUNCATE {table}")
@@ -82,7 +87,11 @@ def test_it_refuses_truncate(db):
 
 def test_it_refuses_to_change_or_delete_an_anchor(db):
     anchor = AuditAnchor.objects.create(
-        through_seq=5, seal="c" * 64, purged_count=5, purged_before=make_event().occurred_at, actor_label="ops"
+        through_seq=5,
+        seal="c" * 64,
+        purged_count=5,
+        purged_before=make_event().occurred_at,
+        actor_label="ops",
     )
 
     with pytest.raises(DatabaseError, match="anchors are permanent"):

@@ -72,7 +72,9 @@ def test_it_reports_events_unsealed_for_too_long(db):
 
     assert status == 1
     assert "Chain OK" in output
-    assert f"UNSEALED TOO LONG: 2 event(s) unsealed for more than 600 s; oldest is event #{stale.id}" in output
+    assert (
+        f"UNSEALED TOO LONG: 2 event(s) unsealed for more than 600 s; oldest is event #{stale.id}" in output
+    )
     assert run_verify("--max-unsealed-age", "172800")[0] == 0
 
 
