@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import time
+
+from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
@@ -12,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from apps.accounts import services
-from apps.accounts.selectors import STRONG_AUTH_SESSION_KEY, STRONG_FACTOR_TYPES
+from apps.accounts.selectors import STRONG_AUTH_SESSION_KEY, STRONG_FACTOR_TYPES, has_strong_factor
 
 LOCKOUT_MESSAGE = (
     "Trop de tentatives de connexion ont échoué pour ce compte. Par sécurité, la connexion est bloquée "
@@ -41,6 +46,21 @@ class AccountAdapter(DefaultAccountAdapter):
         except ValidationError:
             services.do_record_lockout(identifier=str(credentials.get("email") or ""))
             raise
+
+    def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
+        """No second password prompt for the first factor enrolment right after logging in.
+
+        allauth asks for the password again before any MFA change. During first enrolment the user has no
+        factor yet and has just typed the password: asking again only adds friction, so a login younger than
+        ACCOUNT_REAUTHENTICATION_TIMEOUT is enough. Once a factor exists, allauth's rule applies unchanged.
+        """
+        request = context.request
+        user = getattr(request, "user", None)
+        if app == "allauth.mfa" and user is not None and user.is_authenticated and not has_strong_factor(user):
+            records = get_authentication_records(request, user)
+            if records and time.time() - records[-1]["at"] < account_settings.REAUTHENTICATION_TIMEOUT:
+                return False
+        return super().is_reauthentication_required(app=app, **kwargs)
 
 
 class MFAAdapter(DefaultMFAAdapter):

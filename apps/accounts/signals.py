@@ -68,7 +68,9 @@ def on_authenticator_reset(sender: Any, user: Any, authenticator: Authenticator,
 def on_authenticator_used(sender: Any, user: Any, authenticator: Authenticator, **kwargs: Any) -> None:
     # Only recovery codes are journalled here: a TOTP or key use is part of the login event itself.
     if authenticator.type == Authenticator.Type.RECOVERY_CODES:
-        remaining = len(authenticator.wrap().get_unused_codes())
+        # Re-read: the instance the signal carries may predate the code being marked as used.
+        fresh = Authenticator.objects.get(pk=authenticator.pk)
+        remaining = len(fresh.wrap().get_unused_codes())
         services.do_record_account_event(user=user, action="mfa.recovery_code_used", remaining=remaining)
 
 
