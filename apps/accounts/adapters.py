@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
@@ -56,7 +55,12 @@ class AccountAdapter(DefaultAccountAdapter):
         """
         request = context.request
         user = getattr(request, "user", None)
-        if app == "allauth.mfa" and user is not None and user.is_authenticated and not has_strong_factor(user):
+        if (
+            app == "allauth.mfa"
+            and user is not None
+            and user.is_authenticated
+            and not has_strong_factor(user)
+        ):
             records = get_authentication_records(request, user)
             if records and time.time() - records[-1]["at"] < account_settings.REAUTHENTICATION_TIMEOUT:
                 return False
@@ -78,7 +82,9 @@ class MFAAdapter(DefaultMFAAdapter):
         user = authenticator.user
         if authenticator.type not in STRONG_FACTOR_TYPES or not user.requires_mfa:
             return True
-        others = Authenticator.objects.filter(user=user, type__in=STRONG_FACTOR_TYPES).exclude(pk=authenticator.pk)
+        others = Authenticator.objects.filter(user=user, type__in=STRONG_FACTOR_TYPES).exclude(
+            pk=authenticator.pk
+        )
         return others.exists()
 
 

@@ -1,9 +1,10 @@
 """No health data before a second factor: professionals, staff and admins are held at enrolment.
 
-Until a user of those kinds has a TOTP or WebAuthn authenticator *and* has confirmed saving the recovery codes,
-every URL except the enrolment pages, reauthentication, logout, static files and the health check redirects to
-the next enrolment step (htmx/JSON requests get 403). The Django admin is behind the same gate. A session
-opened through Pro Santé Connect (CPS/e-CPS, see selectors.STRONG_AUTH_SESSION_KEY) is already strong.
+Until a user of those kinds has a TOTP or WebAuthn authenticator *and* has confirmed saving the recovery
+codes, every URL except the enrolment pages, reauthentication, logout, static files and the health check
+redirects to the next enrolment step (htmx/JSON requests get 403). The Django admin is behind the same
+gate. A session opened through Pro Santé Connect (CPS/e-CPS, see selectors.STRONG_AUTH_SESSION_KEY) is
+already strong.
 
 The check runs in process_view, on the resolved URL *name*, so that a new app's URLs are gated by default:
 only the names listed here are reachable, whatever the path they are mounted at.

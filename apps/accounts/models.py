@@ -52,11 +52,16 @@ class User(AbstractUser):
     email = models.EmailField("adresse e-mail de connexion", unique=True)
     kind = models.CharField("type de compte", max_length=20, choices=UserKind.choices)
     national_id = models.CharField(
-        "identifiant national", max_length=20, blank=True, default="",
+        "identifiant national",
+        max_length=20,
+        blank=True,
+        default="",
         help_text="8+RPPS ou 0+ADELI pour un professionnel ; RPPS+ pour un personnel.",
     )
     # A personal address outside the trust space (inactivity warnings, patient notices): no health data sent.
-    outside_email = models.EmailField("adresse e-mail personnelle (hors espace de confiance)", blank=True, default="")
+    outside_email = models.EmailField(
+        "adresse e-mail personnelle (hors espace de confiance)", blank=True, default=""
+    )
     last_authenticated_at = models.DateTimeField("dernière authentification", null=True, blank=True)
     mfa_enrolled_at = models.DateTimeField("second facteur enrôlé le", null=True, blank=True)
     recovery_codes_saved_at = models.DateTimeField("codes de secours enregistrés le", null=True, blank=True)

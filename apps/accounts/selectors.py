@@ -11,11 +11,12 @@ from apps.accounts.models import User
 
 STRONG_FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
-# Contract with the Pro Santé Connect login (apps/accounts/psc.py): once PSC has authenticated the person with
-# a CPS or e-CPS at eIDAS substantial level ("eidas1"), it sets request.session[STRONG_AUTH_SESSION_KEY] = "psc"
-# (best before allauth completes the login, e.g. in the social adapter's pre_social_login). That login is
-# itself a strong, two-factor authentication, so the MFA gate lets that session through even without a TOTP
-# or WebAuthn authenticator. A password login clears the key (see AccountAdapter.pre_authenticate).
+# Contract with the Pro Santé Connect login (apps/accounts/psc): once PSC has authenticated the person
+# with a CPS or e-CPS at eIDAS substantial level ("eidas1"), it sets
+# request.session[STRONG_AUTH_SESSION_KEY] = "psc", best before allauth completes the login (e.g. in the
+# social adapter's pre_social_login) so that the login itself is journalled as complete. That login is
+# itself a strong, two-factor authentication, so the MFA gate lets that session through even without a
+# TOTP or WebAuthn authenticator. A password login clears the key (see AccountAdapter.pre_authenticate).
 STRONG_AUTH_SESSION_KEY = "strong_auth_method"
 STRONG_AUTH_PSC = "psc"
 

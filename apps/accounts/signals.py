@@ -46,7 +46,9 @@ def on_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(user_login_failed)
 def on_login_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
-    services.do_record_failed_login(identifier=str(credentials.get("email") or credentials.get("username") or ""))
+    services.do_record_failed_login(
+        identifier=str(credentials.get("email") or credentials.get("username") or "")
+    )
 
 
 @receiver(mfa_signals.authenticator_added)
@@ -61,7 +63,9 @@ def on_authenticator_removed(sender: Any, user: Any, authenticator: Authenticato
 
 @receiver(mfa_signals.authenticator_reset)
 def on_authenticator_reset(sender: Any, user: Any, authenticator: Authenticator, **kwargs: Any) -> None:
-    services.do_record_account_event(user=user, action="mfa.recovery_codes_regenerated", type=authenticator.type)
+    services.do_record_account_event(
+        user=user, action="mfa.recovery_codes_regenerated", type=authenticator.type
+    )
 
 
 @receiver(mfa_signals.authenticator_used)

@@ -1,4 +1,4 @@
-"""First-login journey: "Sécurisez votre compte" -> allauth TOTP/WebAuthn activation -> recovery codes -> home."""
+"""First-login journey: "Sécurisez votre compte" -> allauth TOTP/WebAuthn -> recovery codes -> home."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
         return codes
     if request.method == "POST":
         if request.POST.get("saved") != "on":
-            messages.error(request, "Cochez la case pour confirmer que vous avez enregistré vos codes de secours.")
+            messages.error(
+                request, "Cochez la case pour confirmer que vous avez enregistré vos codes de secours."
+            )
         else:
             services.do_confirm_recovery_codes_saved(acting_user=request.user)  # type: ignore[arg-type]
             messages.success(request, "Votre compte est sécurisé. Bienvenue !")

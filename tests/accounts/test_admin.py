@@ -21,7 +21,9 @@ def test_it_ignores_a_password_posted_to_the_admin_login(db):
     admin = UserFactory(kind=UserKind.OPERATOR_ADMIN, national_id="", is_staff=True, is_superuser=True)
     enrol_totp(admin)
     client = Client()
-    response = client.post(reverse("admin:login"), {"username": admin.email, "password": "Motdepasse-demo-2026!"})
+    response = client.post(
+        reverse("admin:login"), {"username": admin.email, "password": "Motdepasse-demo-2026!"}
+    )
     assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
     assert "_auth_user_id" not in client.session
 
@@ -29,7 +31,9 @@ def test_it_ignores_a_password_posted_to_the_admin_login(db):
 def test_it_sends_anonymous_admin_visits_to_allauth_with_next(db):
     response = Client().get(reverse("admin:index"), follow=True)
     final_url = unquote(response.redirect_chain[-1][0])
-    assert final_url.startswith(reverse("account_login")) and final_url.endswith("next=" + reverse("admin:index"))
+    assert final_url.startswith(reverse("account_login")) and final_url.endswith(
+        "next=" + reverse("admin:index")
+    )
     assert response.status_code == 200
 
 

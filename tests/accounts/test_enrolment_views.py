@@ -39,7 +39,9 @@ def test_it_goes_from_totp_activation_to_our_recovery_codes_page(db, django_capt
     with django_capture_on_commit_callbacks(execute=True):  # allauth signals the new factor on commit
         response = _activate_totp(client)
     assert response.redirect_chain[-1][0] == reverse("accounts:recovery-codes")
-    codes = Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    codes = (
+        Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    )
     body = response.content.decode()
     assert all(code in body for code in codes)
     assert AuditEvent.objects.filter(action="mfa.authenticator_added", target_id=str(user.pk)).exists()
@@ -72,7 +74,9 @@ def test_it_downloads_the_codes_as_a_text_file(db):
     response = client.get(reverse("accounts:recovery-codes-download"))
     assert response["Content-Type"].startswith("text/plain")
     assert "attachment" in response["Content-Disposition"]
-    codes = Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    codes = (
+        Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    )
     assert all(code in response.content.decode() for code in codes)
     assert user.email in response.content.decode()
 

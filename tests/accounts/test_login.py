@@ -13,7 +13,9 @@ from tests.factories import UserFactory, enrol_totp
 
 
 def _actions(user) -> list[str]:
-    return list(AuditEvent.objects.filter(target_id=str(user.pk)).order_by("id").values_list("action", flat=True))
+    return list(
+        AuditEvent.objects.filter(target_id=str(user.pk)).order_by("id").values_list("action", flat=True)
+    )
 
 
 def test_it_asks_an_enrolled_professional_for_the_second_factor(db):
@@ -57,7 +59,9 @@ def test_it_journals_a_wrong_second_factor_code(db):
 def test_it_journals_a_recovery_code_login(db):
     user = UserFactory()
     enrol_totp(user)
-    codes = Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    codes = (
+        Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    )
     client = Client()
     password_step(client, user.email)
     response = client.post(reverse("mfa_authenticate"), {"code": codes[0]})

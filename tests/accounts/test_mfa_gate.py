@@ -6,7 +6,6 @@ other apps are covered without touching this file.
 
 from __future__ import annotations
 
-import re
 import re._constants as sre_constants
 import re._parser as sre_parse
 from collections.abc import Iterator
@@ -103,7 +102,12 @@ def test_it_holds_an_unenrolled_professional_at_enrolment_on_every_url(unenrolle
     if view_name != "account_logout":
         responses.append(unenrolled_client.post(path, {"x": "1"}))
     for response in responses:
-        assert _gate_ok(response, view_name), (path, view_name, response.status_code, response.get("Location"))
+        assert _gate_ok(response, view_name), (
+            path,
+            view_name,
+            response.status_code,
+            response.get("Location"),
+        )
     # Still signed in: a redirect to the login page would otherwise pass for the wrong reason.
     assert unenrolled_client.get(reverse("accounts:mfa-required")).status_code == 200
 
