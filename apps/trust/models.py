@@ -103,3 +103,29 @@ class ListeBlancheRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    def summary_lines(self) -> list[str]:
+        """A precise French summary of this attempt, for the command line and the demo seed."""
+        verdict = {
+            RefreshStatus.APPLIED: "Liste blanche appliquée",
+            RefreshStatus.REJECTED: "Liste blanche REFUSÉE, liste précédente conservée",
+            RefreshStatus.FAILED: "Liste blanche EN ÉCHEC, liste précédente conservée",
+        }[RefreshStatus(self.status)]
+        lines = [f"{verdict} (source : {self.source})."]
+        if self.sha256:
+            check = "vérifiée" if self.checksum_verified else "non vérifiée (aucun fichier checksum fourni)"
+            lines.append(f"SHA-256 {self.sha256} : somme de contrôle {check}.")
+        if self.domain_count:
+            generated = f", générée le {self.generated_at:%Y-%m-%d %H:%M:%S} UTC" if self.generated_at else ""
+            lines.append(
+                f"Fichier : {self.entry_count} entrées, {self.domain_count} domaines, "
+                f"{self.dn_count} DN de certificats distincts{generated}."
+            )
+            lines.append(
+                f"Changements : {self.added_count} domaine(s) ajouté(s), {self.removed_count} retiré(s), "
+                f"{self.dn_changed_count} domaine(s) aux certificats modifiés."
+            )
+        lines.extend(f"Remarque : {note}" for note in self.notes)
+        if self.reason:
+            lines.append(f"Motif : {self.reason}")
+        return lines

@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-app_name = "trust"
-urlpatterns: list = []
+from apps.trust import views
+
+# Namespace "confiance" (the URL prefix users see) rather than the app label: templates say
+# {% url 'confiance:liste-blanche' %}.
+app_name = "confiance"
+urlpatterns = [
+    path("liste-blanche/", views.liste_blanche, name="liste-blanche"),
+    path("liste-blanche/rafraichir/", views.liste_blanche_refresh, name="liste-blanche-refresh"),
+]

@@ -1,0 +1,32 @@
+"""manage.py import_liste_blanche [PATH_OR_URL] [--checksum PATH_OR_URL] [--force]
+
+Without a source, imports from settings.LISTE_BLANCHE_URL (and LISTE_BLANCHE_CHECKSUM_URL): this is how the
+daily refresh is run by hand, or by cron where no Celery beat runs (make run on SQLite).
+Exit status 0 when the list was applied, 1 when the previous list was kept (refused or failed).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.trust.models import RefreshStatus
+from apps.trust.services import do_import_liste_blanche
+
+
+class Command(BaseCommand):
+    help = "Importe la liste blanche MSSanté (fichier XML de l'ANS, chemin local ou URL HTTPS)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("source", nargs="?", help="Chemin ou URL du fichier XML (défaut : LISTE_BLANCHE_URL)")
+        parser.add_argument("--checksum", help="Chemin ou URL du fichier « checksum » SHA-256 de l'ANS")
+        parser.add_argument("--force", action="store_true", help="Appliquer malgré les garde-fous")
+
+    def handle(self, *args: object, **options: object) -> None:
+        source = options["source"] or settings.LISTE_BLANCHE_URL
+        checksum = options["checksum"] or (None if options["source"] else settings.LISTE_BLANCHE_CHECKSUM_URL or None)
+        refresh = do_import_liste_blanche(str(source), checksum=checksum, force=bool(options["force"]))
+        for line in refresh.summary_lines():
+            self.stdout.write(line)
+        if refresh.status != RefreshStatus.APPLIED:
+            raise CommandError(f"Liste précédente conservée : {refresh.reason}")

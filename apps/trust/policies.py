@@ -1,0 +1,192 @@
+"""THE trust policy: may this address be written to, or received from? May this peer certificate speak for
+this domain?
+
+Every entry point calls these functions and nothing else decides: the web composer and the REST API before
+accepting a recipient, `messaging.services.do_submit_message` for each recipient, the SMTP gateway at RCPT TO
+(inbound) and when presenting/verifying certificates with other operators (`peer_certificate_allowed`),
+and the Celery delivery tasks right before sending (the list may have changed since submission). Rules:
+- the address is syntactically valid (dot-atom local part; domain valid under IDNA 2008/UTS #46);
+- its domain is one of ours (settings.OPERATOR_DOMAINS), the MSS-C patient domain (settings.PATIENT_DOMAIN),
+  or an active TrustedDomain of the liste blanche (Unicode or ASCII spelling, any case);
+- everything else is refused, with a precise French message.
+Patient-specific rules (profile open/activated, only professionals start a thread, pharmacy exception,
+[FIN]) are not here: they live in the patients app, registered into messaging's recipient policies. This
+module only says whether the patient domain belongs to the espace de confiance.
+
+Speed: active domains and their DNs are held in a per-process cache, reloaded when the version key in the
+Django cache (Redis) changes; every applied refresh bumps it on commit. Under tests the cache is off by
+default (LISTE_BLANCHE_PROCESS_CACHE) because each test's rollback would leave it stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from django.conf import settings
+from django.core.cache import cache
+
+from apps.trust.dn import DNParseError, dn_from_x509_name, normalise_dn, parse_dn, render_dn
+from apps.trust.models import OperatorCertificateDN, TrustedDomain
+from apps.trust.names import InvalidAddress, InvalidDomainName, normalise_domain, parse_address
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+logger = logging.getLogger(__name__)
+
+Direction = Literal["outbound", "inbound"]
+VERSION_KEY = "trust:liste-blanche:version"
+
+
+class AddressNotAllowed(Exception):
+    """Raised by access_correspondent; str(exc) is the French message to show or to answer over SMTP."""
+
+    def __init__(self, decision: TrustDecision) -> None:
+        super().__init__(decision.message)
+        self.decision = decision
+
+
+@dataclass(frozen=True)
+class TrustDecision:
+    allowed: bool
+    address: str  # as given, stripped
+    domain: str  # ASCII form, "" when the address is invalid
+    reason: str  # operator | patient | liste_blanche | invalid_address | not_trusted
+    message: str  # French; empty when allowed
+
+
+# --- the per-process snapshot of the liste blanche ----------------------------------------------------
+@dataclass(frozen=True)
+class _Snapshot:
+    version: str
+    dns_by_domain: dict[str, frozenset[str]]
+
+
+_lock = threading.Lock()
+_snapshot: _Snapshot | None = None
+
+
+def bump_liste_blanche_version() -> None:
+    """Tell every process to reload; call it on commit of any change to domains or DNs."""
+    global _snapshot
+    try:
+        cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+    except Exception:  # the cache being down must not fail a committed refresh
+        logger.exception("trust: could not publish the new liste blanche version")
+    with _lock:
+        _snapshot = None
+
+
+def _current_version() -> str | None:
+    try:
+        version = cache.get(VERSION_KEY)
+        if version is None:
+            # Evicted or fresh cache: publish a new version so that every process reloads once.
+            cache.add(VERSION_KEY, uuid.uuid4().hex, None)
+            version = cache.get(VERSION_KEY)
+        return version
+    except Exception:
+        logger.exception("trust: cache unavailable, reading the liste blanche from the database")
+        return None
+
+
+def _load() -> dict[str, frozenset[str]]:
+    dns: dict[str, set[str]] = {name: set() for name in TrustedDomain.objects.filter(is_active=True).values_list(
+        "name", flat=True
+    )}
+    rows = OperatorCertificateDN.objects.filter(is_active=True, domain__is_active=True).values_list(
+        "domain__name", "dn_normalised"
+    )
+    for name, normalised in rows:
+        dns[name].add(normalised)
+    return {name: frozenset(values) for name, values in dns.items()}
+
+
+def _trusted() -> dict[str, frozenset[str]]:
+    global _snapshot
+    if not getattr(settings, "LISTE_BLANCHE_PROCESS_CACHE", True):
+        return _load()
+    version = _current_version()
+    snapshot = _snapshot
+    if version is not None and snapshot is not None and snapshot.version == version:
+        return snapshot.dns_by_domain
+    loaded = _load()
+    if version is not None:
+        with _lock:
+            _snapshot = _Snapshot(version=version, dns_by_domain=loaded)
+    return loaded
+
+
+# --- the policy -----------------------------------------------------------------------------------------
+def _own_domains() -> set[str]:
+    names = set()
+    for name in settings.OPERATOR_DOMAINS:
+        try:
+            names.add(normalise_domain(name).ascii)
+        except InvalidDomainName:
+            logger.error("trust: OPERATOR_DOMAINS holds an invalid domain %r", name)
+    return names
+
+
+def _refusal_message(domain_unicode: str, direction: Direction) -> str:
+    consequence = (
+        "aucun message ne peut lui être envoyé." if direction == "outbound" else "aucun message ne peut en être reçu."
+    )
+    return f"Le domaine « {domain_unicode} » n'appartient pas à l'espace de confiance MSSanté : {consequence}"
+
+
+def check_address_allowed(address: str, *, direction: Direction) -> TrustDecision:
+    """Decide for one raw address; never raises for bad input (the decision says why)."""
+    if direction not in ("outbound", "inbound"):
+        raise ValueError(f"direction must be 'outbound' or 'inbound', not {direction!r}")
+    text = (address or "").strip()
+    try:
+        parsed = parse_address(text)
+    except InvalidAddress as exc:
+        return TrustDecision(False, text, "", "invalid_address", str(exc))
+    domain = parsed.domain.ascii
+    if domain in _own_domains():
+        return TrustDecision(True, text, domain, "operator", "")
+    patient = settings.PATIENT_DOMAIN
+    if patient and domain == normalise_domain(patient).ascii:
+        return TrustDecision(True, text, domain, "patient", "")
+    if domain in _trusted():
+        return TrustDecision(True, text, domain, "liste_blanche", "")
+    return TrustDecision(False, text, domain, "not_trusted", _refusal_message(parsed.domain.unicode, direction))
+
+
+def can_exchange_with(address: str, *, direction: Direction) -> bool:
+    return check_address_allowed(address, direction=direction).allowed
+
+
+def access_correspondent(address: str, *, direction: Direction) -> TrustDecision:
+    """The decision when allowed; raises AddressNotAllowed (French message) otherwise."""
+    decision = check_address_allowed(address, direction=direction)
+    if not decision.allowed:
+        raise AddressNotAllowed(decision)
+    return decision
+
+
+def peer_certificate_allowed(domain: str, dn_or_name: str | x509.Name) -> bool:
+    """True when `dn_or_name` (a DN string or a certificate subject) is one of the DNs the liste blanche
+    publishes for `domain`, compared attribute by attribute (either RDN order)."""
+    try:
+        domain_ascii = normalise_domain(domain).ascii
+        if isinstance(dn_or_name, str):
+            candidate = normalise_dn(dn_or_name)
+        else:
+            candidate = dn_from_x509_name(dn_or_name)
+        reverse = render_dn(tuple(reversed(parse_dn(candidate))))
+    except (InvalidDomainName, DNParseError, ValueError):
+        return False
+    listed = _trusted().get(domain_ascii, frozenset())
+    return candidate in listed or reverse in listed
+
+
+def can_manage_liste_blanche(user) -> bool:  # noqa: ANN001
+    """Only operator administrators see and refresh the liste blanche."""
+    return bool(user.is_authenticated and (user.kind == "operator_admin" or user.is_superuser))

@@ -1,0 +1,60 @@
+"""The liste blanche page for operator administrators (others get a 404: they need not know it exists)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.trust import selectors
+from apps.trust.forms import DomainSearchForm
+from apps.trust.policies import can_manage_liste_blanche
+from apps.trust.services import do_request_liste_blanche_refresh
+
+PAGE_SIZE = 50
+
+
+def _require_admin(request: HttpRequest) -> None:
+    if not can_manage_liste_blanche(request.user):
+        raise Http404
+
+
+@login_required
+def liste_blanche(request: HttpRequest) -> HttpResponse:
+    _require_admin(request)
+    form = DomainSearchForm(request.GET or None)
+    query, inactive = "", False
+    if form.is_valid():
+        query, inactive = form.cleaned_data["q"], form.cleaned_data["inactifs"]
+    page = Paginator(selectors.search_domains(query, include_inactive=inactive), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "form": form,
+        "query": query,
+        "inactive": inactive,
+        "page": page,
+        "counts": selectors.get_counts(),
+        "last_refresh": selectors.get_last_refresh(),
+        "last_applied": selectors.get_last_applied_refresh(),
+        "kept_previous": selectors.list_refreshes_kept_previous(),
+        "recent": selectors.list_recent_refreshes(),
+    }
+    template = "trust/_domain_table.html" if request.htmx else "trust/liste_blanche.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def liste_blanche_refresh(request: HttpRequest) -> HttpResponse:
+    _require_admin(request)
+    do_request_liste_blanche_refresh(acting_user=request.user)
+    messages.success(
+        request,
+        "La mise à jour de la liste blanche a été demandée. Rechargez cette page dans quelques instants "
+        "pour voir son résultat.",
+    )
+    return redirect("confiance:liste-blanche")
