@@ -152,7 +152,21 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic jobs; each app adds its own entries below (the beat process is the only scheduler).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "audit-seal": {"task": "apps.audit.tasks.seal_events", "schedule": env_int("AUDIT_SEAL_EVERY_SECONDS", 10)},
+    "trust-liste-blanche-refresh": {
+        "task": "apps.trust.tasks.import_liste_blanche",
+        "schedule": env_int("LISTE_BLANCHE_REFRESH_EVERY_SECONDS", 24 * 3600),
+    },
 }
+
+# --- Liste blanche (apps/trust; docs/decisions/0004-liste-blanche.md) ---------------------------------
+LISTE_BLANCHE_URL = env("LISTE_BLANCHE_URL", "https://espacedeconfiance.mssante.fr/listeblanchemssante.xml")
+LISTE_BLANCHE_CHECKSUM_URL = env("LISTE_BLANCHE_CHECKSUM_URL", "")  # ANS `checksum` file (SHA-256), optional
+LISTE_BLANCHE_CA_FILE = env("LISTE_BLANCHE_CA_FILE", "")  # PEM of the IGC-Santé chain ANS serves the list with
+LISTE_BLANCHE_MAX_DROP_RATIO = float(env("LISTE_BLANCHE_MAX_DROP_RATIO", "0.20") or 0.20)
+LISTE_BLANCHE_MAX_BYTES = env_int("LISTE_BLANCHE_MAX_BYTES", 64 * 1024 * 1024)
+LISTE_BLANCHE_TIMEOUT = env_int("LISTE_BLANCHE_TIMEOUT", 60)
+# Per-process cache of the trusted domains; off under tests, whose rollbacks no cache version can see.
+LISTE_BLANCHE_PROCESS_CACHE = env_bool("LISTE_BLANCHE_PROCESS_CACHE", not TESTING)
 
 # --- Authentication -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
