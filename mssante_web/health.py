@@ -1,62 +1,85 @@
 """`/healthz`: is the database answering, the broker reachable, and at least one worker alive?
 
 Load balancers and monitoring poll it; it answers 503 as soon as one dependency is down so that a broken
-node is taken out of rotation. It reveals no data, only component states.
+node is taken out of rotation. It reveals no data, only component states: no host names, no URLs, no
+worker names, no exception messages (they can carry DSNs) -- just the exception class.
+
+Every probe is bounded in time (database connect timeout, broker connect/socket timeouts, worker ping
+timeout) so a dependency that hangs instead of refusing still gives a quick 503 rather than a stuck probe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from mssante_web.celery import app as celery_app
 
+BROKER_TIMEOUT_SECONDS = 2.0
 
-def check_database() -> dict[str, Any]:
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def check_database(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
     started = time.monotonic()
+    connection = connections[alias]
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # noqa: BLE001 - any failure means "down", the class name says why
+        # Drop the broken connection now, so the next request reconnects instead of reusing it.
+        with contextlib.suppress(Exception):
+            connection.close()
         return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+    return {"ok": True, "ms": _elapsed_ms(started)}
 
 
-def check_broker() -> dict[str, Any]:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return {"ok": True, "mode": "in-process"}
+def _broker_connection() -> Any:
+    # A fresh connection (not the app's pool) with short timeouts: the probe must never hang on a dead host.
+    return celery_app.connection_for_write(
+        connect_timeout=BROKER_TIMEOUT_SECONDS,
+        transport_options={
+            "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+            "socket_timeout": BROKER_TIMEOUT_SECONDS + settings.HEALTHZ_WORKER_TIMEOUT,
+            "max_retries": 0,
+        },
+    )
+
+
+def check_broker_and_workers() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Connect to the broker once, then ask the workers over that connection who is alive."""
+    if celery_app.conf.task_always_eager:
+        in_process = {"ok": True, "mode": "in-process"}
+        return in_process, dict(in_process)
     started = time.monotonic()
-    try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
-
-
-def check_workers() -> dict[str, Any]:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return {"ok": True, "mode": "in-process"}
-    try:
-        replies = celery_app.control.ping(timeout=settings.HEALTHZ_WORKER_TIMEOUT) or []
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": type(exc).__name__}
-    return {"ok": bool(replies), "count": len(replies)}
+    with _broker_connection() as conn:
+        try:
+            conn.ensure_connection(max_retries=0)
+        except Exception as exc:  # noqa: BLE001
+            return {"ok": False, "error": type(exc).__name__}, {"ok": False, "error": "broker down"}
+        broker = {"ok": True, "ms": _elapsed_ms(started)}
+        try:
+            replies = celery_app.control.ping(timeout=settings.HEALTHZ_WORKER_TIMEOUT, connection=conn) or []
+        except Exception as exc:  # noqa: BLE001
+            return broker, {"ok": False, "error": type(exc).__name__}
+    return broker, {"ok": bool(replies), "count": len(replies)}
 
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     database = check_database()
-    broker = check_broker()
-    workers = check_workers() if broker["ok"] else {"ok": False, "error": "broker down"}
+    broker, workers = check_broker_and_workers()
     ok = database["ok"] and broker["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker, "workers": workers}
     return JsonResponse(body, status=200 if ok else 503)
