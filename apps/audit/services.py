@@ -250,3 +250,19 @@ def do_purge(before: dt.datetime, *, actor_label: str, dry_run: bool = False) ->
         details |= {"purged_count": plan.count, "before": before.isoformat()}
         record_event("audit.purged", actor_label=actor_label, target=anchor, details=details)
     return PurgePlan(before, plan.after_seq, plan.through_seq, plan.count, plan.last_seal, anchor.id)
+
+
+# --- Reading the journal is itself journalled ------------------------------------------------------------
+
+
+def do_note_journal_search(actor: Any, filters: dict[str, str], *, shown: int, before_id: int | None) -> None:
+    with transaction.atomic():
+        details: dict[str, Any] = {"filters": filters, "shown": shown}
+        if before_id is not None:
+            details["before_id"] = before_id
+        record_event("audit.searched", actor=actor, details=details)
+
+
+def do_note_journal_export(actor: Any, filters: dict[str, str], *, max_rows: int) -> None:
+    with transaction.atomic():
+        record_event("audit.exported", actor=actor, details={"filters": filters, "max_rows": max_rows})
