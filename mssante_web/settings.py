@@ -158,6 +158,27 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
 }
 
+# --- Annuaire Santé (apps/annuaire) --------------------------------------------------------------------
+# Extraction files (paths or https URLs, comma-separated: e.g. the MSSanté and PS_LibreAcces extractions)
+# imported daily by the beat job; empty = the job does nothing.
+ANNUAIRE_IMPORT_SOURCE = env_list("ANNUAIRE_IMPORT_SOURCE", [])
+ANNUAIRE_IMPORT_BATCH_SIZE = env_int("ANNUAIRE_IMPORT_BATCH_SIZE", 20000)
+# Directory queries per user per minute (scraping the annuaire is a real threat).
+ANNUAIRE_SEARCH_RATE_PER_MINUTE = env_int("ANNUAIRE_SEARCH_RATE_PER_MINUTE", 120)
+ANNUAIRE_PAGE_SIZE = env_int("ANNUAIRE_PAGE_SIZE", 20)
+
+
+def _annuaire_import_schedule():  # the extraction is published daily around 06:00
+    from celery.schedules import crontab
+
+    return crontab(hour=env_int("ANNUAIRE_IMPORT_HOUR", 7), minute=15)
+
+
+CELERY_BEAT_SCHEDULE["annuaire-daily-import"] = {
+    "task": "apps.annuaire.tasks.import_annuaire_sources",
+    "schedule": _annuaire_import_schedule(),
+}
+
 # --- Liste blanche (apps/trust; docs/decisions/0004-liste-blanche.md) ---------------------------------
 LISTE_BLANCHE_URL = env("LISTE_BLANCHE_URL", "https://espacedeconfiance.mssante.fr/listeblanchemssante.xml")
 LISTE_BLANCHE_CHECKSUM_URL = env("LISTE_BLANCHE_CHECKSUM_URL", "")  # ANS `checksum` file (SHA-256), optional
@@ -216,25 +237,36 @@ MFA_ADAPTER = "apps.accounts.adapters.MFAAdapter"
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
-SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {}
+# Pro Santé Connect tokens are never stored (Ref#2 CONF.28): only verified claims stay on the SocialAccount.
+SOCIALACCOUNT_STORE_TOKENS = False
+# PSC answers /userinfo with a signed JWT, which allauth's generic OpenID Connect provider cannot read:
+# apps.accounts.psc.provider.PSCProvider takes its place (same id and URL names) and verifies it. The class is
+# registered even without PSC so that the registry, built once at start, is the same in every process.
+SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {
+    "openid_connect": {
+        "provider_class": "apps.accounts.psc.provider.PSCProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [],
+    }
+}
+# PSC_ISSUER: the issuer, or the full discovery URL (PSC: …/.well-known/wallet-openid-configuration).
 PSC_ISSUER = env("PSC_ISSUER")
 if PSC_ISSUER:
-    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
-            {
-                "provider_id": "psc",
-                "name": "Pro Santé Connect",
-                "client_id": env("PSC_CLIENT_ID", ""),
-                "secret": env("PSC_CLIENT_SECRET", ""),
-                "settings": {
-                    "server_url": PSC_ISSUER,
-                    "auth_params": {"acr_values": env("PSC_ACR_VALUES", "eidas1")},
-                    "scope": (env("PSC_SCOPE", "openid scope_all") or "openid scope_all").split(),
-                },
-            }
-        ],
-    }
+    if not (env("PSC_CLIENT_ID") and env("PSC_CLIENT_SECRET")):
+        raise RuntimeError("PSC_ISSUER needs PSC_CLIENT_ID and PSC_CLIENT_SECRET (or PSC_CLIENT_SECRET_FILE)")
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
+        {
+            "provider_id": "psc",
+            "name": "Pro Santé Connect",
+            "client_id": env("PSC_CLIENT_ID", ""),
+            "secret": env("PSC_CLIENT_SECRET", ""),
+            "settings": {
+                "server_url": PSC_ISSUER,
+                "auth_params": {"acr_values": env("PSC_ACR_VALUES", "eidas1")},
+                "scope": (env("PSC_SCOPE", "openid scope_all") or "openid scope_all").split(),
+            },
+        }
+    )
 
 # --- Sessions and cookies -------------------------------------------------------------------------------
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)

@@ -133,3 +133,36 @@ def do_register_local_professional(
                 details={"national_id": national_id},
             )
     return professional
+
+
+def do_import_annuaire(
+    path: str,
+    *,
+    force: bool = False,
+    acting_user: Any = None,
+    on_progress: Any = None,
+    on_reject: Any = None,
+):
+    """Import one extraction file in a single transaction, audited; a tripped 20 % guard changes nothing.
+
+    Raises DeactivationGuardTripped after rolling back (and journals the refusal), UnknownFormat for a file
+    that is neither extraction.
+    """
+    from apps.annuaire.importer import DeactivationGuardTripped, run_import
+    from apps.audit.models import Outcome
+
+    try:
+        with transaction.atomic():
+            result = run_import(path, force=force, on_progress=on_progress, on_reject=on_reject)
+            record_event("annuaire.imported", actor=acting_user, target_type="annuaire.import",
+                         details=result.as_details())  # fmt: skip
+    except DeactivationGuardTripped as exc:
+        record_event(
+            "annuaire.import_refused",
+            actor=acting_user,
+            target_type="annuaire.import",
+            outcome=Outcome.FAILURE,
+            details={**exc.result.as_details(), "reason": "deactivation_guard", "entity": exc.entity},
+        )
+        raise
+    return result
