@@ -26,7 +26,9 @@ class JournalFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Toutes"), *((action, action) for action in actions)]
+        action_field = self.fields["action"]
+        assert isinstance(action_field, forms.ChoiceField)
+        action_field.choices = [("", "Toutes"), *((action, action) for action in actions)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -101,11 +101,8 @@ def chain_head() -> tuple[int, str]:
         .first()
     )
     anchor = AuditAnchor.objects.order_by("-through_seq").values_list("through_seq", "seal").first()
-    candidates = [head for head in (last, anchor) if head is not None]
-    if not candidates:
-        return 0, GENESIS_SEAL
-    seq, seal = max(candidates, key=lambda head: head[0])
-    return int(seq), str(seal)
+    heads = [(int(head[0] or 0), str(head[1])) for head in (last, anchor) if head is not None]
+    return max(heads, default=(0, GENESIS_SEAL))
 
 
 def _lock_chain(*, wait: bool) -> bool:
@@ -216,6 +213,19 @@ def _set_purge_flag(value: str) -> None:
             cursor.execute("SELECT set_config('mssante.audit_purge', %s, true)", [value])
 
 
+def _delete_purged(plan: PurgePlan) -> None:
+    # One plain DELETE (no ORM collector fetching millions of rows), with the trigger's purge flag raised
+    # only around it.
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    _set_purge_flag("on")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE seal_seq > %s AND seal_seq <= %s",  # noqa: S608 - our table name
+            [plan.after_seq, plan.through_seq],
+        )
+    _set_purge_flag("off")
+
+
 def do_purge(before: dt.datetime, *, actor_label: str, dry_run: bool = False) -> PurgePlan:
     """Delete sealed events older than `before`, leaving an AuditAnchor so the rest stays verifiable.
 
@@ -236,9 +246,7 @@ def do_purge(before: dt.datetime, *, actor_label: str, dry_run: bool = False) ->
         check = verify_chain(through_seq=plan.through_seq, check_unsealed=False)
         if check.first_break is not None:
             raise PurgeRefused(f"The chain is broken, nothing purged: {check.first_break.message}")
-        _set_purge_flag("on")
-        AuditEvent.objects.filter(seal_seq__gt=plan.after_seq, seal_seq__lte=plan.through_seq).delete()
-        _set_purge_flag("off")
+        _delete_purged(plan)
         anchor = AuditAnchor.objects.create(
             through_seq=plan.through_seq,
             seal=plan.last_seal,

@@ -110,8 +110,11 @@ def _mismatch(row: dict[str, Any], expected: str, following: dict[str, Any] | No
     seq = row["seal_seq"]
     # The next event was sealed over this row's stored seal: if that link still holds, the seal is genuine
     # and it is the row's content that changed since.
-    links = following is not None and following["seal_seq"] == seq + 1
-    if links and compute_seal(row["seal"], following, seq + 1) == following["seal"]:
+    if (
+        following is not None
+        and following["seal_seq"] == seq + 1
+        and compute_seal(row["seal"], following, seq + 1) == following["seal"]
+    ):
         kind, what = "content_altered", "its content was changed after sealing (its stored seal is genuine)"
     else:
         kind, what = (
@@ -149,9 +152,9 @@ def _walk(result: VerifyResult, previous: str, through_seq: int | None) -> None:
         )
 
 
-def _check_anchor(result: VerifyResult) -> None:
+def _check_anchor(result: VerifyResult, anchor_id: int) -> None:
     """The latest anchor must agree with the "audit.purged" event written (and later sealed) with it."""
-    anchor = AuditAnchor.objects.get(pk=result.anchor_id)
+    anchor = AuditAnchor.objects.get(pk=anchor_id)
     purge_event = (
         AuditEvent.objects.filter(action="audit.purged", target_id=str(anchor.pk))
         .values("id", "details")
@@ -193,7 +196,7 @@ def verify_chain(
     start_seq, start_seal, anchor_id = _start()
     result = VerifyResult(start_seq=start_seq, anchor_id=anchor_id, last_seq=start_seq)
     if anchor_id is not None:
-        _check_anchor(result)
+        _check_anchor(result, anchor_id)
     if result.first_break is None:
         _walk(result, start_seal, through_seq)
     if check_unsealed:
