@@ -5,6 +5,7 @@ Each plugin module under tests/plugins/ owns one concern; they are registered he
 
 pytest_plugins = [
     "tests.plugins.personas",
+    "tests.plugins.browser",
     "tests.plugins.throwaway",
     "tests.plugins.celery_workers",
 ]
