@@ -6,8 +6,9 @@ userinfo), so the relying party is tested against a maintained implementation, n
 
 Endpoints (below `issuer`, e.g. ``http://127.0.0.1:41234/auth/realms/esante-wallet``):
 
-- ``/.well-known/openid-configuration``: discovery (issuer, endpoints, ``token_endpoint_auth_methods_supported``,
-  ``acr_values_supported``, ``userinfo_signing_alg_values_supported``).
+- ``/.well-known/openid-configuration``: discovery (issuer, endpoints,
+  ``token_endpoint_auth_methods_supported``, ``acr_values_supported``,
+  ``userinfo_signing_alg_values_supported``).
 - ``/protocol/openid-connect/certs``: the JWKS (one RSA key generated at start, ``kid`` = ``provider.kid``).
 - ``/protocol/openid-connect/auth``: authorization endpoint. No UI: it authenticates ``provider.subject`` at
   once and redirects to ``redirect_uri`` with ``code`` and ``state``. It honours ``nonce`` (refused if
@@ -16,8 +17,8 @@ Endpoints (below `issuer`, e.g. ``http://127.0.0.1:41234/auth/realms/esante-wall
 - ``/protocol/openid-connect/token``: token endpoint (``client_secret_post`` and ``client_secret_basic``; the
   code is single use and bound to the redirect URI and PKCE challenge). The ID token is RS256-signed with
   ``iss``, ``aud``, ``exp``, ``nonce``, ``acr`` and ``at_hash``.
-- ``/protocol/openid-connect/userinfo``: bearer-protected; answers a signed JWT (``application/jwt``, like PSC)
-  or JSON when ``provider.userinfo_format = "json"``.
+- ``/protocol/openid-connect/userinfo``: bearer-protected; answers a signed JWT (``application/jwt``, like
+  PSC) or JSON when ``provider.userinfo_format = "json"``.
 
 Use::
 
@@ -450,7 +451,7 @@ class LoopbackOIDCProvider:
         return self._client.redirect_uris
 
     def public_jwks(self) -> dict[str, Any]:
-        return KeySet([self._key]).as_dict(private=False)
+        return dict(KeySet([self._key]).as_dict(private=False))
 
     # --- helpers for other services (XOAUTH2) --------------------------------------------------------------
     def issue_access_token(self, subject: PscSubject | None = None, scope: str = "openid scope_all") -> str:

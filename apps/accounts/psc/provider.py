@@ -35,18 +35,22 @@ class PSCProvider(OpenIDConnectProvider):
     def get_scope_from_request(self, request: HttpRequest) -> list[str]:
         return self.get_scope() if self.is_psc else super().get_scope_from_request(request)
 
-    def redirect(self, request: HttpRequest, process: Any, next_url: Any = None, data: Any = None, **kwargs: Any):
-        # allauth sends no nonce; the ID token must echo this one (checked in services.check_id_token).
+    def redirect(
+        self, request: HttpRequest, process: Any, next_url: Any = None, data: Any = None, **kwargs: Any
+    ):
+        # allauth sends no nonce; the ID token must echo this one (services.check_authentication_context).
         nonce = secrets.token_urlsafe(24)
         auth_params = kwargs.pop("auth_params", None)
         auth_params = dict(self.get_auth_params() if auth_params is None else auth_params)
         auth_params["nonce"] = nonce
-        return super().redirect(request, process, next_url, data, auth_params=auth_params, nonce=nonce, **kwargs)
+        return super().redirect(
+            request, process, next_url, data, auth_params=auth_params, nonce=nonce, **kwargs
+        )
 
     def extract_common_fields(self, data: dict) -> dict:
         fields = super().extract_common_fields(data)
         if self.is_psc:
-            # An account is never matched or created from an e-mail coming from PSC: only the national id counts.
+            # An account is never matched or created from a PSC e-mail: only the national id counts.
             fields.pop("email", None)
         return fields
 

@@ -1,9 +1,8 @@
 """Same routes and names as allauth's OpenID Connect provider (`<prefix>/<provider_id>/login/[callback/]`),
 served by the PSC views: allauth builds its provider URLs from `PSCProvider.package`."""
 
-from django.urls import include, path, re_path
-
 from allauth.socialaccount import app_settings
+from django.urls import include, path, re_path
 
 from apps.accounts.psc import views
 

@@ -32,7 +32,9 @@ class PSCOAuth2Adapter(OpenIDConnectOAuth2Adapter):
         userinfo = self.fetch_userinfo(app, token.token)
         if userinfo.get("sub") != id_token.get("sub"):
             raise OAuth2Error("PSC: userinfo sub differs from the ID token sub")
-        return self.get_provider().sociallogin_from_response(request, {"userinfo": userinfo, "id_token": id_token})
+        return self.get_provider().sociallogin_from_response(
+            request, {"userinfo": userinfo, "id_token": id_token}
+        )
 
     def fetch_userinfo(self, app: SocialApp, access_token: str) -> dict[str, Any]:
         with get_adapter().get_requests_session() as session:
