@@ -91,3 +91,25 @@ class MFAAdapter(DefaultMFAAdapter):
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest, sociallogin: object) -> bool:
         return False
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
+        # Pro Santé Connect: the account is found by national id (annuaire + User), never by e-mail.
+        from apps.accounts.psc import login as psc_login  # imported late: it loads models of other apps
+
+        if psc_login.is_psc(sociallogin.account.provider):
+            psc_login.on_pre_social_login(request, sociallogin)
+        super().pre_social_login(request, sociallogin)
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: Any = None,
+        exception: Any = None,
+        extra_context: Any = None,
+    ) -> None:
+        from apps.accounts.psc import login as psc_login
+
+        if psc_login.is_psc(getattr(getattr(provider, "app", None), "provider_id", None)):
+            psc_login.on_authentication_error(request, error=error, exception=exception)
+        super().on_authentication_error(request, provider, error, exception, extra_context)
