@@ -41,7 +41,7 @@ def main() -> int:
             result = subprocess.run(
                 argv, cwd=ROOT, timeout=SMOKE_TIMEOUT if options.smoke else None, check=False
             )
-            code = result.returncode
+            code: int | str = result.returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
         elapsed = time.monotonic() - started

@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,7 +76,7 @@ def _database_config(env: dict[str, str]) -> dict:
     return parse_database_url(env["DATABASE_URL"], ROOT)
 
 
-def _connect_postgres(db: dict, **options: object):  # -> psycopg.Connection
+def _connect_postgres(db: dict, **options: Any) -> Any:
     import psycopg
 
     return psycopg.connect(

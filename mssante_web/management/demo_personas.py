@@ -11,7 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, Protocol
+
+
+class Writer(Protocol):
+    def write(self, msg: str, /) -> Any: ...
+
 
 DEMO_PASSWORD = "Motdepasse-demo-2026!"  # noqa: S105 - public on purpose: demo accounts only
 
@@ -98,7 +103,7 @@ def persona(key: str) -> Persona:
     return next(p for p in PERSONAS if p.key == key)
 
 
-def seed_personas(stdout: TextIO) -> None:
+def seed_personas(stdout: Writer) -> None:
     """Create or refresh every persona (password, names, second factor): running it twice changes nothing."""
     from django.db import transaction
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -29,7 +29,7 @@ SEED_ORDER = [
 ]
 
 
-def demo_seeders() -> list[tuple[str, Callable[[TextIO], Any]]]:
+def demo_seeders() -> list[tuple[str, Callable[..., Any]]]:
     """(app name, seed function) of every installed app that has a `demo` module with `seed`."""
     names = [config.name for config in apps.get_app_configs() if config.name.startswith("apps.")]
     ordered = [name for name in SEED_ORDER if name in names] + [
