@@ -85,3 +85,24 @@ def category_for(profession_code: str, profession_label: str) -> str:
     if any(word in label for word in SOCIAL_WORDS):
         return Category.SOCIAL
     return Category.OTHER
+
+
+# Labels of the profession codes offered as a search filter (TRE_G15 wording).
+PROFESSION_CHOICES = (
+    ("10", "Médecin"),
+    ("21", "Pharmacien"),
+    ("40", "Chirurgien-dentiste"),
+    ("50", "Sage-femme"),
+    ("60", "Infirmier"),
+    ("70", "Masseur-kinésithérapeute"),
+    ("80", "Pédicure-podologue"),
+    ("91", "Orthophoniste"),
+    ("92", "Orthoptiste"),
+    ("93", "Psychologue"),
+    ("94", "Ergothérapeute"),
+    ("95", "Diététicien"),
+    ("96", "Psychomotricien"),
+    ("26", "Audioprothésiste"),
+    ("28", "Opticien-lunetier"),
+    ("98", "Manipulateur ERM"),
+)

@@ -30,7 +30,9 @@ _SEEN = {"pro": "national_id", "struct": "idnat", "place": "key", "bal": "addres
 
 def _stage_ddl(name: str, columns: tuple[str, ...]) -> str:
     cols = ", ".join(f"{col} {'boolean' if col in _BOOL_COLUMNS else 'text'}" for col in columns)
+    # Dropped first: inside an outer transaction (tests, a caller's atomic block) ON COMMIT has not fired yet.
     return (
+        f"DROP TABLE IF EXISTS stage_{name}, seen_{name}; "
         f"CREATE TEMP TABLE stage_{name} (line_no integer, {cols}) ON COMMIT DROP; "
         f"CREATE TEMP TABLE seen_{name} (key text PRIMARY KEY, line_no integer NOT NULL) ON COMMIT DROP;"
     )
@@ -220,4 +222,6 @@ class PostgresBackend:
     def finish(self) -> None:
         for table in ("professional", "structure", "exerciseplace", "baladdress"):
             self.cursor.execute(f"ANALYZE annuaire_{table}")
+        for name in ("pro", "struct", "place", "bal"):
+            self.cursor.execute(f"DROP TABLE IF EXISTS stage_{name}, seen_{name}")
         self.cursor.close()

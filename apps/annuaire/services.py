@@ -166,3 +166,10 @@ def do_import_annuaire(
         )
         raise
     return result
+
+
+def do_log_directory_query(*, acting_user: Any, criteria: dict[str, str], via: str) -> None:
+    """Journal one directory query: who asked, through which entry point, and the criteria (no results)."""
+    with transaction.atomic():
+        record_event("annuaire.searched", actor=acting_user, target_type="annuaire.search",
+                     details={"via": via, "criteria": criteria})  # fmt: skip

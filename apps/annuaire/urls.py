@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.annuaire import views
 
 app_name = "annuaire"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.directory, name="search"),
+    path("suggestions", views.suggestions, name="autocomplete"),
+]

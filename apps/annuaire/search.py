@@ -1,0 +1,185 @@
+"""`search_directory` and `autocomplete`: the directory search over published BAL addresses.
+
+Everything a user types is normalised like the stored `search_*` columns (text.normalize), split into words,
+and each word must match `search_text`: as a substring (LIKE, served by the trigram GIN index) or, on
+PostgreSQL, as a close word (pg_trgm word similarity, for typos: "dupond" finds "dupont"). Ranking puts name
+prefixes first, then word similarity. Structured criteria (kind, department, postcode, FINESS, profession
+code) are plain equality filters. See docs/decisions/0003-directory-search.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from apps.annuaire.identifiers import is_valid_finess
+from apps.annuaire.models import BalAddress, BalKind
+from apps.annuaire.text import normalize
+
+STOP_WORDS = frozenset(
+    {"a", "au", "aux", "de", "des", "du", "d", "en", "et", "l", "la", "le", "les", "chez", "sur"}
+)
+# What people type -> the wording of the nomenclature, when trigram similarity alone is too far apart.
+EXPANSIONS = {
+    "generaliste": "generale",
+    "cardiologue": "cardiologie",
+    "pediatre": "pediatrie",
+    "psychiatre": "psychiatrie",
+    "dermatologue": "dermatologie",
+    "dermato": "dermatologie",
+    "gyneco": "gynecologie",
+    "gynecologue": "gynecologie",
+    "radiologue": "radio",
+    "oncologue": "oncologie",
+    "kine": "kinesitherapeute",
+    "infirmiere": "infirmier",
+    "labo": "laboratoire",
+}
+SELECT_FIELDS = (
+    "id", "address", "kind", "display_name", "profession_label", "specialty_label", "structure_name",
+    "service", "postcode", "town", "department_code", "source",
+)  # fmt: skip
+MAX_RESULTS = 1000  # pages beyond this are refused: the directory is searched, not downloaded
+
+
+@dataclass
+class SearchCriteria:
+    q: str = ""  # free text: name, profession, specialty, structure, town ("cardiologue à Lyon")
+    profession: str = ""  # profession code (exact)
+    place: str = ""  # town, postcode or department
+    structure: str = ""  # structure name or FINESS
+    kind: str = ""  # PER / ORG / APP / CAB
+
+    @classmethod
+    def from_mapping(cls, data) -> SearchCriteria:
+        return cls(**{f.name: str(data.get(f.name, "") or "").strip()[:120] for f in fields(cls)})
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, f.name) for f in fields(self))
+
+    def as_details(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+
+def words(text: str) -> list[str]:
+    return [word for word in normalize(text).split() if word not in STOP_WORDS]
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _word_condition(word: str) -> Q:
+    """One word of the query: substring of search_text, or (PostgreSQL, 4+ letters) a close word."""
+    condition = Q(search_text__contains=word)
+    expansion = EXPANSIONS.get(word)
+    if expansion and expansion != word:
+        condition |= Q(search_text__contains=expansion)
+    if _is_postgres() and len(word) >= 4:
+        # `<%` = word_similarity above pg_trgm.word_similarity_threshold (0.6), served by the GIN index.
+        condition |= Q(RawSQL("%s <%% search_text", (word,), output_field=_bool()))
+    return condition
+
+
+def _bool():
+    from django.db.models import BooleanField
+
+    return BooleanField()
+
+
+def _place_condition(place: str) -> Q:
+    compact = place.replace(" ", "").upper()
+    if compact.isdigit() and len(compact) == 5:
+        return Q(postcode=compact)
+    if compact in ("2A", "2B") or (compact.isdigit() and len(compact) in (2, 3)):
+        return Q(department_code=compact)
+    condition = Q()
+    for word in words(place):
+        condition &= Q(search_text__contains=word)
+    return condition
+
+
+def _structure_condition(structure: str) -> Q:
+    compact = structure.replace(" ", "").upper()
+    if is_valid_finess(compact):
+        return Q(structure__finess=compact)
+    condition = Q()
+    for word in words(structure):
+        condition &= _word_condition(word)
+    return condition
+
+
+def filtered(criteria: SearchCriteria) -> QuerySet[BalAddress]:
+    queryset = BalAddress.objects.filter(is_active=True, liste_rouge=False)
+    if "@" in criteria.q:  # a chosen suggestion, or a pasted address
+        queryset = queryset.filter(address=criteria.q.strip().lower())
+    for word in [] if "@" in criteria.q else words(criteria.q):
+        queryset = queryset.filter(_word_condition(word))
+    if criteria.place:
+        queryset = queryset.filter(_place_condition(criteria.place))
+    if criteria.structure:
+        queryset = queryset.filter(_structure_condition(criteria.structure))
+    if criteria.kind in BalKind.values:
+        queryset = queryset.filter(kind=criteria.kind)
+    if criteria.profession:
+        queryset = queryset.filter(profession_code=criteria.profession)
+    return queryset
+
+
+def _ranked(queryset: QuerySet[BalAddress], criteria: SearchCriteria) -> QuerySet[BalAddress]:
+    query_words = words(criteria.q)
+    if not query_words:
+        return queryset.order_by("search_name", "id")
+    first, text = query_words[0], " ".join(query_words)
+    if _is_postgres():
+        rank = RawSQL(
+            "(CASE WHEN search_name LIKE %s THEN 1 ELSE 0 END) + word_similarity(%s, search_text)",
+            (first.replace("%", "") + "%", text),
+        )
+        return queryset.annotate(rank=rank).order_by("-rank", "search_name", "id")
+    return queryset.order_by("search_name", "id")
+
+
+@dataclass
+class SearchPage:
+    results: list[BalAddress]
+    page: int
+    has_next: bool
+    page_size: int
+
+    @property
+    def start_index(self) -> int:
+        return (self.page - 1) * self.page_size + 1
+
+
+def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int = 20) -> SearchPage:
+    """One page of published BALs matching the criteria, best first (one query)."""
+    page = max(1, min(page, MAX_RESULTS // page_size))
+    if criteria.is_empty():
+        return SearchPage([], page, False, page_size)
+    queryset = _ranked(filtered(criteria), criteria).only(*SELECT_FIELDS)
+    start = (page - 1) * page_size
+    rows = list(queryset[start : start + page_size + 1])
+    return SearchPage(rows[:page_size], page, len(rows) > page_size, page_size)
+
+
+def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
+    """Suggestions while typing: name/structure prefixes first (btree), then fuzzy matches to fill up."""
+    query_words = words(text)
+    if not query_words or len("".join(query_words)) < 2:
+        return []
+    base = BalAddress.objects.filter(is_active=True, liste_rouge=False).only(*SELECT_FIELDS)
+    prefix = " ".join(query_words)
+    if "@" in text:
+        found = list(base.filter(address__startswith=text.strip().lower()).order_by("address")[:limit])
+    else:
+        found = list(base.filter(search_name__startswith=prefix).order_by("search_name", "id")[:limit])
+    if len(found) < limit:
+        seen = [bal.pk for bal in found]
+        criteria = SearchCriteria(q=text)
+        more = _ranked(filtered(criteria).exclude(pk__in=seen), criteria).only(*SELECT_FIELDS)
+        found += list(more[: limit - len(found)])
+    return found
