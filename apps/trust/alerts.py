@@ -29,11 +29,13 @@ def alert_refresh_kept_previous(refresh_id: int) -> int:
     refresh = ListeBlancheRefresh.objects.get(pk=refresh_id)
     recipients = operator_admin_recipients()
     if not recipients:
-        logger.warning("trust: no operator admin with an e-mail address to alert about refresh %s", refresh_id)
+        logger.warning(
+            "trust: no operator admin with an e-mail address to alert about refresh %s", refresh_id
+        )
         return 0
     context = {
         "refresh": refresh,
-        "page_url": settings.SITE_URL.rstrip("/") + reverse("confiance:liste-blanche"),
+        "page_url": (settings.SITE_URL or "").rstrip("/") + reverse("confiance:liste-blanche"),
         "OPERATOR_NAME": settings.OPERATOR_NAME,
     }
     subject = render_to_string("trust/emails/refresh_rejected.subject.txt", context).strip()

@@ -217,7 +217,9 @@ def _escape_value(value: str, is_hex: bool) -> str:
 
 def render_dn(dn: DN) -> str:
     """The canonical string of a parsed DN: parse_dn(render_dn(x)) == x."""
-    return ",".join("+".join(f"{key}={_escape_value(value, is_hex)}" for key, value, is_hex in rdn) for rdn in dn)
+    return ",".join(
+        "+".join(f"{key}={_escape_value(value, is_hex)}" for key, value, is_hex in rdn) for rdn in dn
+    )
 
 
 def normalise_dn(text: str) -> str:

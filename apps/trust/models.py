@@ -29,7 +29,9 @@ class TrustedDomain(models.Model):
         verbose_name_plural = "domaines de la liste blanche"
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(name="trusted_domain_name_lowercase", condition=models.Q(name__regex=r"^[^A-Z]+$"))
+            models.CheckConstraint(
+                name="trusted_domain_name_lowercase", condition=models.Q(name__regex=r"^[^A-Z]+$")
+            )
         ]
         indexes = [models.Index(fields=["is_active", "name"], name="trust_domain_active")]
 
@@ -97,7 +99,8 @@ class ListeBlancheRefresh(models.Model):
         ordering = ["-started_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                name="trust_refresh_status_valid", condition=models.Q(status__in=[c.value for c in RefreshStatus])
+                name="trust_refresh_status_valid",
+                condition=models.Q(status__in=[c.value for c in RefreshStatus]),
             )
         ]
 

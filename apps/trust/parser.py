@@ -15,15 +15,25 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pyexpat import ExpatError, ParserCreate, errors
+from typing import NoReturn
 
 from apps.trust.dn import DNParseError, normalise_dn
 from apps.trust.names import InvalidDomainName, normalise_domain
 
 NAMESPACE = "https://listeblanche.mssante.fr/schema"
 ROOT = "ListeBlancheMSSante"
-_DOMAIN_FIELDS = {"Nom", "Description", "DNCertificatOperateur", "ResponsableContact", "SupportContact", "DateMAJ"}
+_DOMAIN_FIELDS = {
+    "Nom",
+    "Description",
+    "DNCertificatOperateur",
+    "ResponsableContact",
+    "SupportContact",
+    "DateMAJ",
+}
 _MAX_FIELD_CHARS = 4000
-NOTE_ROOT_NOT_CLOSED = "Balise racine </ListeBlancheMSSante> absente après </ListeDomaines> (format publié par l'ANS)."
+NOTE_ROOT_NOT_CLOSED = (
+    "Balise racine </ListeBlancheMSSante> absente après </ListeDomaines> (format publié par l'ANS)."
+)
 
 
 class ListeBlancheFormatError(ValueError):
@@ -118,12 +128,15 @@ class _Handler:
             normalised = normalise_dn(raw_dn)
         except DNParseError as exc:
             raise ListeBlancheFormatError(
-                f"Entrée n° {number} ({domain_name.unicode}) : DN de certificat opérateur illisible « {raw_dn} » ({exc})."
+                f"Entrée n° {number} ({domain_name.unicode}) : DN de certificat opérateur illisible "
+                f"« {raw_dn} » ({exc})."
             ) from exc
         _merge(self.result.domains, domain_name.ascii, domain_name.unicode, entry, raw_dn, normalised)
 
 
-def _merge(domains: dict[str, ParsedDomain], name: str, unicode: str, entry: dict, raw_dn: str, norm: str) -> None:
+def _merge(
+    domains: dict[str, ParsedDomain], name: str, unicode: str, entry: dict, raw_dn: str, norm: str
+) -> None:
     """A domain listed several times (one entry per operator DN) becomes one domain with several DNs; its
     description and contacts come from its most recently updated entry."""
     date_maj = parse_iso_datetime(entry.get("DateMAJ", ""))
@@ -142,7 +155,7 @@ def _merge(domains: dict[str, ParsedDomain], name: str, unicode: str, entry: dic
         domain.dn_dates[norm] = date_maj
 
 
-def _forbid(*_args: object) -> None:
+def _forbid(*_args: object) -> NoReturn:
     raise ListeBlancheFormatError("Déclaration DTD ou entité interdite dans la liste blanche.")
 
 
@@ -169,7 +182,9 @@ def parse_liste_blanche(chunks: Iterable[bytes]) -> ParsedList:
             ) from exc
         handler.result.notes.append(NOTE_ROOT_NOT_CLOSED)
     if not handler.list_closed:
-        raise ListeBlancheFormatError("Élément « ListeDomaines » absent : le fichier ne contient aucune liste.")
+        raise ListeBlancheFormatError(
+            "Élément « ListeDomaines » absent : le fichier ne contient aucune liste."
+        )
     if not handler.result.domains:
         raise ListeBlancheFormatError("La liste blanche ne contient aucun domaine.")
     return handler.result

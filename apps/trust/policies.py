@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.trust.dn import DNParseError, dn_from_x509_name, normalise_dn, parse_dn, render_dn
+from apps.trust.dn import DNParseError, dn_from_x509_name, normalise_dn, reversed_dn
 from apps.trust.models import OperatorCertificateDN, TrustedDomain
 from apps.trust.names import InvalidAddress, InvalidDomainName, normalise_domain, parse_address
 
@@ -95,9 +95,9 @@ def _current_version() -> str | None:
 
 
 def _load() -> dict[str, frozenset[str]]:
-    dns: dict[str, set[str]] = {name: set() for name in TrustedDomain.objects.filter(is_active=True).values_list(
-        "name", flat=True
-    )}
+    dns: dict[str, set[str]] = {
+        name: set() for name in TrustedDomain.objects.filter(is_active=True).values_list("name", flat=True)
+    }
     rows = OperatorCertificateDN.objects.filter(is_active=True, domain__is_active=True).values_list(
         "domain__name", "dn_normalised"
     )
@@ -134,7 +134,9 @@ def _own_domains() -> set[str]:
 
 def _refusal_message(domain_unicode: str, direction: Direction) -> str:
     consequence = (
-        "aucun message ne peut lui être envoyé." if direction == "outbound" else "aucun message ne peut en être reçu."
+        "aucun message ne peut lui être envoyé."
+        if direction == "outbound"
+        else "aucun message ne peut en être reçu."
     )
     return f"Le domaine « {domain_unicode} » n'appartient pas à l'espace de confiance MSSanté : {consequence}"
 
@@ -156,7 +158,9 @@ def check_address_allowed(address: str, *, direction: Direction) -> TrustDecisio
         return TrustDecision(True, text, domain, "patient", "")
     if domain in _trusted():
         return TrustDecision(True, text, domain, "liste_blanche", "")
-    return TrustDecision(False, text, domain, "not_trusted", _refusal_message(parsed.domain.unicode, direction))
+    return TrustDecision(
+        False, text, domain, "not_trusted", _refusal_message(parsed.domain.unicode, direction)
+    )
 
 
 def can_exchange_with(address: str, *, direction: Direction) -> bool:
@@ -176,11 +180,9 @@ def peer_certificate_allowed(domain: str, dn_or_name: str | x509.Name) -> bool:
     publishes for `domain`, compared attribute by attribute (either RDN order)."""
     try:
         domain_ascii = normalise_domain(domain).ascii
-        if isinstance(dn_or_name, str):
-            candidate = normalise_dn(dn_or_name)
-        else:
-            candidate = dn_from_x509_name(dn_or_name)
-        reverse = render_dn(tuple(reversed(parse_dn(candidate))))
+        is_text = isinstance(dn_or_name, str)
+        candidate = normalise_dn(dn_or_name) if is_text else dn_from_x509_name(dn_or_name)  # type: ignore[arg-type]
+        reverse = reversed_dn(candidate)
     except (InvalidDomainName, DNParseError, ValueError):
         return False
     listed = _trusted().get(domain_ascii, frozenset())

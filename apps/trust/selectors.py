@@ -26,7 +26,9 @@ def get_last_applied_refresh() -> ListeBlancheRefresh | None:
 
 def list_refreshes_kept_previous(limit: int = 10) -> list[ListeBlancheRefresh]:
     """Refused or failed attempts, newest first: what the admin must look at."""
-    return list(ListeBlancheRefresh.objects.exclude(status=RefreshStatus.APPLIED).select_related("actor")[:limit])
+    return list(
+        ListeBlancheRefresh.objects.exclude(status=RefreshStatus.APPLIED).select_related("actor")[:limit]
+    )
 
 
 def list_recent_refreshes(limit: int = 10) -> list[ListeBlancheRefresh]:
@@ -35,7 +37,9 @@ def list_recent_refreshes(limit: int = 10) -> list[ListeBlancheRefresh]:
 
 def search_domains(query: str = "", *, include_inactive: bool = False) -> QuerySet[TrustedDomain]:
     """Domains by name (either spelling), description or operator DN, with their DNs prefetched."""
-    domains = TrustedDomain.objects.all() if include_inactive else TrustedDomain.objects.filter(is_active=True)
+    domains = (
+        TrustedDomain.objects.all() if include_inactive else TrustedDomain.objects.filter(is_active=True)
+    )
     query = query.strip()
     if query:
         domains = domains.filter(
@@ -45,4 +49,6 @@ def search_domains(query: str = "", *, include_inactive: bool = False) -> QueryS
             | Q(certificate_dns__dn__icontains=query, certificate_dns__is_active=True)
         ).distinct()
     active_dns = OperatorCertificateDN.objects.filter(is_active=True).order_by("dn")
-    return domains.order_by("name").prefetch_related(Prefetch("certificate_dns", queryset=active_dns, to_attr="listed_dns"))
+    return domains.order_by("name").prefetch_related(
+        Prefetch("certificate_dns", queryset=active_dns, to_attr="listed_dns")
+    )

@@ -76,17 +76,26 @@ def _guard(current: dict, diff: Diff, parsed: ParsedList) -> tuple[str, str] | N
             f"({len(diff.removed) / len(current):.0%}), au-delà du seuil de {ratio:.0%} : "
             "fichier suspect, liste précédente conservée."
         )
-    last = ListeBlancheRefresh.objects.filter(status=RefreshStatus.APPLIED, generated_at__isnull=False).first()
-    if last and parsed.generated_at and parsed.generated_at < last.generated_at:
+    last = ListeBlancheRefresh.objects.filter(
+        status=RefreshStatus.APPLIED, generated_at__isnull=False
+    ).first()
+    if last and last.generated_at and parsed.generated_at and parsed.generated_at < last.generated_at:
         return "older", (
-            f"Le fichier a été généré le {timezone.localtime(parsed.generated_at):%d/%m/%Y %H:%M}, avant la liste "
-            f"en vigueur (générée le {timezone.localtime(last.generated_at):%d/%m/%Y %H:%M}) : liste précédente conservée."
+            f"Le fichier a été généré le {timezone.localtime(parsed.generated_at):%d/%m/%Y %H:%M}, avant la "
+            f"liste en vigueur (générée le {timezone.localtime(last.generated_at):%d/%m/%Y %H:%M}) : "
+            "liste précédente conservée."
         )
     return None
 
 
 _DOMAIN_FIELDS = [
-    "name_unicode", "description", "responsable_contact", "support_contact", "date_maj", "is_active", "deactivated_at"
+    "name_unicode",
+    "description",
+    "responsable_contact",
+    "support_contact",
+    "date_maj",
+    "is_active",
+    "deactivated_at",
 ]
 
 
@@ -121,7 +130,9 @@ def _apply_domains(parsed: ParsedList, removed: list[str], now: dt.datetime) -> 
     TrustedDomain.objects.bulk_update(changed, _DOMAIN_FIELDS, batch_size=1000)
     removed_ids = [rows[name].pk for name in removed]
     for start in range(0, len(removed_ids), 500):
-        TrustedDomain.objects.filter(pk__in=removed_ids[start : start + 500]).update(is_active=False, deactivated_at=now)
+        TrustedDomain.objects.filter(pk__in=removed_ids[start : start + 500]).update(
+            is_active=False, deactivated_at=now
+        )
     TrustedDomain.objects.filter(is_active=True).update(last_seen=now)
     return rows
 
@@ -138,9 +149,16 @@ def _apply_dns(parsed: ParsedList, rows: dict[str, TrustedDomain], now: dt.datet
             date_maj = domain.dn_dates.get(normalised)
             row = existing.get(key)
             if row is None:
-                created.append(OperatorCertificateDN(
-                    domain_id=domain_id, dn=raw, dn_normalised=normalised, date_maj=date_maj, first_seen=now, last_seen=now
-                ))
+                created.append(
+                    OperatorCertificateDN(
+                        domain_id=domain_id,
+                        dn=raw,
+                        dn_normalised=normalised,
+                        date_maj=date_maj,
+                        first_seen=now,
+                        last_seen=now,
+                    )
+                )
             elif not row.is_active or row.dn != raw or row.date_maj != date_maj:
                 row.is_active, row.dn, row.date_maj = True, raw, date_maj
                 changed.append(row)
@@ -183,7 +201,9 @@ def _keep_previous(refresh: ListeBlancheRefresh, status: str, code: str, reason:
     """Record an attempt that leaves the current list untouched, and alert."""
     refresh.status, refresh.reason_code, refresh.reason = status, code, reason
     refresh.finished_at = timezone.now()
-    logger.error("trust: liste blanche refresh from %s kept the previous list (%s): %s", refresh.source, code, reason)
+    logger.error(
+        "trust: liste blanche refresh from %s kept the previous list (%s): %s", refresh.source, code, reason
+    )
     with transaction.atomic():
         refresh.save()
         record_event(
@@ -215,13 +235,19 @@ def _apply_or_reject(refresh: ListeBlancheRefresh, parsed: ParsedList, force: bo
         if force:
             refresh.notes.append("Import forcé : garde-fous (retraits massifs, fichier plus ancien) ignorés.")
         refresh.save()
-        record_event("trust.liste_blanche_imported", actor=refresh.actor, target=refresh, details=_counts(refresh))
+        record_event(
+            "trust.liste_blanche_imported", actor=refresh.actor, target=refresh, details=_counts(refresh)
+        )
         transaction.on_commit(bump_liste_blanche_version)
     return refresh
 
 
 def do_import_liste_blanche(
-    source: str, *, checksum: str | None = None, force: bool = False, acting_user=None  # noqa: ANN001
+    source: str,
+    *,
+    checksum: str | None = None,
+    force: bool = False,
+    acting_user=None,  # noqa: ANN001
 ) -> ListeBlancheRefresh:
     """Import the ANS liste blanche from a path or an HTTPS URL; `checksum` is the path/URL of ANS's SHA-256
     `checksum` file. Returns the refresh record whatever happens: check its `status`."""
@@ -253,6 +279,8 @@ def do_request_liste_blanche_refresh(*, acting_user) -> None:  # noqa: ANN001
     from apps.trust.tasks import import_liste_blanche as import_liste_blanche_task
 
     with transaction.atomic():
-        record_event("trust.refresh_requested", actor=acting_user, details={"source": settings.LISTE_BLANCHE_URL})
+        record_event(
+            "trust.refresh_requested", actor=acting_user, details={"source": settings.LISTE_BLANCHE_URL}
+        )
         actor_id = acting_user.pk
         transaction.on_commit(lambda: import_liste_blanche_task.delay(actor_id=actor_id))

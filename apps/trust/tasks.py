@@ -16,7 +16,7 @@ def import_liste_blanche(self, actor_id: int | None = None) -> int:  # noqa: ANN
     malformed file is not (the same file would be refused again; admins are alerted)."""
     actor = User.objects.filter(pk=actor_id).first() if actor_id else None
     refresh = do_import_liste_blanche(
-        settings.LISTE_BLANCHE_URL,
+        str(settings.LISTE_BLANCHE_URL),
         checksum=settings.LISTE_BLANCHE_CHECKSUM_URL or None,
         acting_user=actor,
     )

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from apps.trust import selectors
 from apps.trust.forms import DomainSearchForm
@@ -17,13 +18,17 @@ from apps.trust.services import do_request_liste_blanche_refresh
 PAGE_SIZE = 50
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
 def _require_admin(request: HttpRequest) -> None:
     if not can_manage_liste_blanche(request.user):
         raise Http404
 
 
 @login_required
-def liste_blanche(request: HttpRequest) -> HttpResponse:
+def liste_blanche(request: HtmxHttpRequest) -> HttpResponse:
     _require_admin(request)
     form = DomainSearchForm(request.GET or None)
     query, inactive = "", False
@@ -32,19 +37,17 @@ def liste_blanche(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.search_domains(query, include_inactive=inactive), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    context = {
-        "form": form,
-        "query": query,
-        "inactive": inactive,
-        "page": page,
+    context = {"form": form, "query": query, "inactive": inactive, "page": page}
+    if request.htmx:
+        return render(request, "trust/_domain_table.html", context)
+    context |= {
         "counts": selectors.get_counts(),
         "last_refresh": selectors.get_last_refresh(),
         "last_applied": selectors.get_last_applied_refresh(),
         "kept_previous": selectors.list_refreshes_kept_previous(),
         "recent": selectors.list_recent_refreshes(),
     }
-    template = "trust/_domain_table.html" if request.htmx else "trust/liste_blanche.html"
-    return render(request, template, context)
+    return render(request, "trust/liste_blanche.html", context)
 
 
 @login_required

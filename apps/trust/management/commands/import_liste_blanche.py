@@ -7,6 +7,8 @@ Exit status 0 when the list was applied, 1 when the previous list was kept (refu
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -18,14 +20,18 @@ class Command(BaseCommand):
     help = "Importe la liste blanche MSSanté (fichier XML de l'ANS, chemin local ou URL HTTPS)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("source", nargs="?", help="Chemin ou URL du fichier XML (défaut : LISTE_BLANCHE_URL)")
+        parser.add_argument(
+            "source", nargs="?", help="Chemin ou URL du fichier XML (défaut : LISTE_BLANCHE_URL)"
+        )
         parser.add_argument("--checksum", help="Chemin ou URL du fichier « checksum » SHA-256 de l'ANS")
         parser.add_argument("--force", action="store_true", help="Appliquer malgré les garde-fous")
 
-    def handle(self, *args: object, **options: object) -> None:
-        source = options["source"] or settings.LISTE_BLANCHE_URL
-        checksum = options["checksum"] or (None if options["source"] else settings.LISTE_BLANCHE_CHECKSUM_URL or None)
-        refresh = do_import_liste_blanche(str(source), checksum=checksum, force=bool(options["force"]))
+    def handle(self, *args: object, **options: Any) -> None:
+        source = str(options["source"] or settings.LISTE_BLANCHE_URL)
+        checksum: str | None = options["checksum"]
+        if not options["source"]:
+            checksum = checksum or settings.LISTE_BLANCHE_CHECKSUM_URL or None
+        refresh = do_import_liste_blanche(source, checksum=checksum, force=bool(options["force"]))
         for line in refresh.summary_lines():
             self.stdout.write(line)
         if refresh.status != RefreshStatus.APPLIED:
