@@ -27,6 +27,8 @@ Use::
         provider.subject = PscSubject(national_id="810001234565", given_name="Alice", family_name="Martin")
         ...  # point the relying party at provider.issuer
 
+``sign_jwt(claims, key="issuer"|"rogue")`` signs arbitrary claims with the issuer's key (or the rogue one).
+
 Knobs for negative tests (attributes, change them at any time): ``subject``, ``userinfo_format``
 ("jwt"/"json"), ``userinfo_signing_key`` ("issuer" or "rogue": a key absent from the JWKS, same ``kid``),
 ``acr`` (force a value), ``token_endpoint_auth_methods`` (advertised and accepted methods).
@@ -61,6 +63,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
+from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 REALM_PATH = "/auth/realms/esante-wallet"
@@ -452,6 +455,13 @@ class LoopbackOIDCProvider:
 
     def public_jwks(self) -> dict[str, Any]:
         return dict(KeySet([self._key]).as_dict(private=False))
+
+    def sign_jwt(
+        self, claims: dict[str, Any], *, key: str = "issuer", header: dict[str, Any] | None = None
+    ) -> str:
+        """A JWT signed with the issuer's key (or the "rogue" one), for tests of token verification."""
+        signing_key = self._rogue_key if key == "rogue" else self._key
+        return jwt.encode(header or {"alg": "RS256", "kid": self.kid}, claims, signing_key, ["RS256"])
 
     # --- helpers for other services (XOAUTH2) --------------------------------------------------------------
     def issue_access_token(self, subject: PscSubject | None = None, scope: str = "openid scope_all") -> str:

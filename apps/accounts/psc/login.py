@@ -58,6 +58,9 @@ def on_pre_social_login(request: HttpRequest, sociallogin: SocialLogin) -> None:
         do_accept_psc_login(request, sociallogin, user, identity)
     except PscLoginRefused as refusal:
         _refuse(request, refusal)
+    # Ref#2 CONF.28: the PSC access token is dropped now, so that it cannot reach the session store when
+    # allauth stashes a pending login (e.g. a later login stage).
+    sociallogin.token = None
     request.session[STRONG_AUTH_SESSION_KEY] = STRONG_AUTH_PSC
 
 
