@@ -275,7 +275,7 @@ def banner(full: bool) -> None:
         "",
         "  Code du second facteur (TOTP) d'un compte, dans un autre terminal :",
         "    make totp EMAIL=alice.martin@demo.mssante.fr",
-        "    (ou : .venv/bin/python manage.py demo_totp alice.martin@demo.mssante.fr)",
+        "    (ou : MSSANTE_DEV=1 .venv/bin/python manage.py demo_totp alice.martin@demo.mssante.fr)",
         "  Le patient (paul.bernard@example.test) se connecte sans second facteur.",
     ]
     if not full:
@@ -297,7 +297,7 @@ def main() -> int:
         check_services(env)
         ensure_database(env)
     run_step("migrations…", manage("migrate", "--noinput"), env)
-    run_step("données de démonstration…", manage("seed_demo"), env)
+    run_step("données de démonstration…", manage("seed_demo", "--verbosity", "0"), env)  # logins: banner
 
     stopping = threading.Event()
 

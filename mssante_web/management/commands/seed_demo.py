@@ -61,7 +61,8 @@ class Command(BaseCommand):
         for name, seed in demo_seeders():
             self.stdout.write(self.style.MIGRATE_HEADING(f"Démonstration : {name}"))
             seed(self.stdout)
-        self._print_logins()
+        if options.get("verbosity", 1) >= 1:
+            self._print_logins()
 
     def _print_logins(self) -> None:
         self.stdout.write(
