@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.annuaire",
     "apps.trust",
+    "apps.mailboxes",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,12 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEV or TESTING
 MFA_RECOVERY_CODE_COUNT = 10
 # French messages, and users who reach health data may not remove their last TOTP/WebAuthn factor.
 MFA_ADAPTER = "apps.accounts.adapters.MFAAdapter"
+# French labels and one-time-code keyboard hints on phones.
+ACCOUNT_FORMS = {"login": "apps.accounts.forms.LoginForm"}
+MFA_FORMS = {
+    "authenticate": "apps.accounts.forms.AuthenticateForm",
+    "activate_totp": "apps.accounts.forms.ActivateTOTPForm",
+}
 
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
