@@ -48,23 +48,28 @@ import json
 import secrets
 import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer, make_server
 
-from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
-from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
-from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import UserInfo, UserInfoEndpoint
-from authlib.oidc.core.grants import OpenIDCode
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+
+from tests.psc.oidc_authlib import (
+    AuthorizationCode,
+    BearerValidator,
+    Client,
+    CodeGrant,
+    Protector,
+    PscOpenIDCode,
+    PscUserInfoEndpoint,
+    QuietHandler,
+    Server,
+    Token,
+    WsgiRequest,
+)
 
 REALM_PATH = "/auth/realms/esante-wallet"
 _OIDC = "/protocol/openid-connect"
@@ -104,287 +109,6 @@ class PscSubject:
         return claims
 
 
-@dataclass
-class _Client(ClientMixin):
-    client_id: str
-    client_secret: str
-    redirect_uris: list[str]
-    auth_methods: list[str]
-    signed_userinfo: bool = True
-
-    @property
-    def client_metadata(self) -> dict[str, Any]:
-        return {"userinfo_signed_response_alg": "RS256"} if self.signed_userinfo else {}
-
-    def get_client_id(self) -> str:
-        return self.client_id
-
-    def get_default_redirect_uri(self) -> str:
-        return self.redirect_uris[0]
-
-    def get_allowed_scope(self, scope: str) -> str:
-        return scope
-
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return secrets.compare_digest(client_secret, self.client_secret)
-
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint != "token" or method in self.auth_methods
-
-    def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
-
-    def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
-
-
-@dataclass
-class _AuthorizationCode:
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: str
-    subject: PscSubject
-    nonce: str | None
-    acr: str
-    code_challenge: str | None
-    code_challenge_method: str | None
-    auth_time: int = field(default_factory=lambda: int(time.time()))
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return self.auth_time
-
-    def get_acr(self) -> str:
-        return self.acr
-
-    def get_amr(self) -> list[str]:
-        return ["cps"]
-
-
-@dataclass
-class _Token:
-    access_token: str
-    client_id: str
-    scope: str
-    subject: PscSubject
-    expires_at: int
-    client: _Client
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def is_expired(self) -> bool:
-        return time.time() >= self.expires_at
-
-    def is_revoked(self) -> bool:
-        return False
-
-    def get_user(self) -> PscSubject:
-        return self.subject
-
-    def get_client(self) -> _Client:
-        return self.client
-
-
-class _Payload(OAuth2Payload):
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self._datalist: defaultdict[str, list] = defaultdict(list)
-        for key, value in pairs:
-            self._datalist[key].append(value)
-        self._data = {key: values[0] for key, values in self._datalist.items()}
-
-    @property
-    def data(self) -> dict[str, str]:
-        return self._data
-
-    @property
-    def datalist(self) -> defaultdict[str, list]:
-        return self._datalist
-
-
-class _WsgiRequest(OAuth2Request):
-    """Authlib's request object built from a WSGI environ (what its Flask/Django integrations do)."""
-
-    def __init__(self, environ: dict[str, Any]) -> None:
-        headers = {
-            key[5:].replace("_", "-").title(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        query = environ.get("QUERY_STRING", "")
-        uri = f"http://{environ['HTTP_HOST']}{environ['PATH_INFO']}" + (f"?{query}" if query else "")
-        super().__init__(environ["REQUEST_METHOD"], uri, headers=headers)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length).decode() if length else ""
-        self._args = dict(parse_qsl(query))
-        self._form = dict(parse_qsl(body))
-        self.payload = _Payload(parse_qsl(query) + parse_qsl(body))
-
-    @property
-    def args(self) -> dict[str, str]:
-        return self._args
-
-    @property
-    def form(self) -> dict[str, str]:
-        return self._form
-
-
-class _CodeGrant(AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-
-    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-        provider: LoopbackOIDCProvider = self.server.provider
-        data = request.payload.data
-        requested_acr = (data.get("acr_values") or "").split()
-        if data.get("nonce"):
-            provider._used_nonces.add(data["nonce"])
-        provider._codes[code] = _AuthorizationCode(
-            code=code,
-            client_id=request.client.client_id,
-            redirect_uri=data.get("redirect_uri", ""),
-            scope=data.get("scope", ""),
-            subject=request.user,
-            nonce=data.get("nonce"),
-            acr=provider.acr or (requested_acr[0] if requested_acr else "eidas1"),
-            code_challenge=data.get("code_challenge"),
-            code_challenge_method=data.get("code_challenge_method"),
-        )
-
-    def query_authorization_code(self, code: str, client: _Client) -> _AuthorizationCode | None:
-        found = self.server.provider._codes.get(code)
-        return found if found and found.client_id == client.client_id else None
-
-    def delete_authorization_code(self, authorization_code: _AuthorizationCode) -> None:
-        self.server.provider._codes.pop(authorization_code.code, None)
-
-    def authenticate_user(self, authorization_code: _AuthorizationCode) -> PscSubject:
-        return authorization_code.subject
-
-
-class _OpenIDCode(OpenIDCode):
-    def __init__(self, provider: LoopbackOIDCProvider) -> None:
-        super().__init__(require_nonce=False)
-        self.provider = provider
-
-    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        # A nonce is accepted once (it is remembered when the code is issued): a replay is refused.
-        return nonce in self.provider._used_nonces
-
-    def resolve_client_private_key(self, client: _Client) -> RSAKey:
-        return self.provider._key
-
-    def get_client_claims(self, client: _Client) -> dict[str, Any]:
-        return {"iss": self.provider.issuer, "aud": [client.client_id]}
-
-    def get_encode_header(self, client: _Client) -> dict[str, str]:
-        return {"alg": "RS256", "kid": self.provider.kid, "typ": "JWT"}
-
-    def generate_user_info(self, user: PscSubject, scope: str) -> UserInfo:
-        # The ID token carries the identity; PSC's professional details are in userinfo.
-        return UserInfo(sub=user.sub, preferred_username=user.national_id)
-
-
-class _UserInfoEndpoint(UserInfoEndpoint):
-    def __init__(self, provider: LoopbackOIDCProvider, protector: ResourceProtector) -> None:
-        super().__init__(resource_protector=protector)
-        self.provider = provider
-
-    def get_issuer(self) -> str:
-        return self.provider.issuer
-
-    def generate_user_info(self, user: PscSubject, scope: str) -> UserInfo:
-        now = int(time.time())
-        self.provider.userinfo_requests += 1
-        return UserInfo(user.userinfo_claims(), iat=now, exp=now + 300)
-
-    def resolve_private_key(self) -> RSAKey:
-        return (
-            self.provider._rogue_key if self.provider.userinfo_signing_key == "rogue" else self.provider._key
-        )
-
-    def get_supported_algorithms(self) -> list[str]:
-        return ["RS256"]
-
-
-class _BearerValidator(BearerTokenValidator):
-    def __init__(self, provider: LoopbackOIDCProvider) -> None:
-        super().__init__()
-        self.provider = provider
-
-    def authenticate_token(self, token_string: str) -> _Token | None:
-        return self.provider._tokens.get(token_string)
-
-
-class _Protector(ResourceProtector):
-    """Authlib's framework integrations read the current request from the framework; wsgiref has none."""
-
-    current: OAuth2Request | None = None
-
-    def acquire_token(self, scopes: str | list[str] | None = None) -> _Token:
-        scope_list = [scopes] if isinstance(scopes, str) else scopes
-        return self.validate_request(scope_list, self.current)
-
-
-class _Server(AuthorizationServer):
-    def __init__(self, provider: LoopbackOIDCProvider) -> None:
-        super().__init__(scopes_supported=None)
-        self.provider = provider
-        # PSC access tokens are short-lived (a few minutes); so are these.
-        generator = BearerTokenGenerator(
-            lambda **kw: secrets.token_urlsafe(32), None, lambda client, grant_type: 300
-        )
-        self.register_token_generator("default", generator)
-
-    def query_client(self, client_id: str) -> _Client | None:
-        client = self.provider._client
-        if client.client_id != client_id:
-            return None
-        client.auth_methods = list(self.provider.token_endpoint_auth_methods)
-        client.signed_userinfo = self.provider.userinfo_format == "jwt"
-        return client
-
-    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        self.provider._store_token(
-            token["access_token"], request.user, token.get("scope", ""), token["expires_in"]
-        )
-        self.provider.token_requests.append(
-            {"auth_method": request.auth_method, "code_verifier": bool(request.form.get("code_verifier"))}
-        )
-
-    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
-        return request
-
-    def create_json_request(self, request: OAuth2Request) -> OAuth2Request:
-        return request
-
-    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> tuple:
-        if isinstance(body, dict):
-            body = json.dumps(body)
-        return status, (body or "").encode(), list(headers)
-
-    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        return None
-
-
 class LoopbackOIDCProvider:
     """See the module docstring. Start with `start()` (or `with`), stop with `stop()`."""
 
@@ -412,9 +136,9 @@ class LoopbackOIDCProvider:
         self._rogue_key = RSAKey.generate_key(
             2048, parameters={"kid": self.kid, "use": "sig", "alg": "RS256"}
         )
-        self._client = _Client(client_id, self.client_secret, list(redirect_uris or []), [])
-        self._codes: dict[str, _AuthorizationCode] = {}
-        self._tokens: dict[str, _Token] = {}
+        self._client = Client(client_id, self.client_secret, list(redirect_uris or []), [])
+        self._codes: dict[str, AuthorizationCode] = {}
+        self._tokens: dict[str, Token] = {}
         self._used_nonces: set[str] = set()
         self._lock = threading.RLock()
         self._server = self._build_authorization_server()
@@ -423,7 +147,7 @@ class LoopbackOIDCProvider:
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> LoopbackOIDCProvider:
-        self._httpd = make_server("127.0.0.1", 0, self._wsgi, handler_class=_QuietHandler)
+        self._httpd = make_server("127.0.0.1", 0, self._wsgi, handler_class=QuietHandler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="loopback-oidc", daemon=True)
         self._thread.start()
         return self
@@ -485,16 +209,16 @@ class LoopbackOIDCProvider:
     # --- internals ---------------------------------------------------------------------------------------
     def _store_token(self, access_token: str, subject: PscSubject, scope: str, expires_in: int) -> None:
         with self._lock:
-            self._tokens[access_token] = _Token(
+            self._tokens[access_token] = Token(
                 access_token, self.client_id, scope, subject, int(time.time()) + int(expires_in), self._client
             )
 
-    def _build_authorization_server(self) -> _Server:
-        server = _Server(self)
-        server.register_grant(_CodeGrant, [CodeChallenge(required=True), _OpenIDCode(self)])
-        self._protector = _Protector()
-        self._protector.register_token_validator(_BearerValidator(self))
-        server.register_endpoint(_UserInfoEndpoint(self, self._protector))
+    def _build_authorization_server(self) -> Server:
+        server = Server(self)
+        server.register_grant(CodeGrant, [CodeChallenge(required=True), PscOpenIDCode(self)])
+        self._protector = Protector()
+        self._protector.register_token_validator(BearerValidator(self))
+        server.register_endpoint(PscUserInfoEndpoint(self, self._protector))
         return server
 
     def _discovery(self) -> dict[str, Any]:
@@ -516,7 +240,7 @@ class LoopbackOIDCProvider:
             "claims_supported": ["sub", "SubjectNameID", "SubjectRefPro", "preferred_username", "acr"],
         }
 
-    def _route(self, request: _WsgiRequest, path: str) -> tuple:
+    def _route(self, request: WsgiRequest, path: str) -> tuple:
         if path == REALM_PATH + "/.well-known/openid-configuration":
             return 200, json.dumps(self._discovery()).encode(), [("Content-Type", "application/json")]
         if path == REALM_PATH + _OIDC + "/certs":
@@ -530,7 +254,7 @@ class LoopbackOIDCProvider:
             return self._server.create_endpoint_response("userinfo", request)
         return 404, b"not found", [("Content-Type", "text/plain")]
 
-    def _authorize(self, request: _WsgiRequest) -> tuple:
+    def _authorize(self, request: WsgiRequest) -> tuple:
         self.authorization_requests.append(dict(request.payload.data))
         if self.require_pkce and request.payload.data.get("code_challenge_method") != "S256":
             body = {"error": "invalid_request", "error_description": "PKCE S256 required"}
@@ -547,7 +271,7 @@ class LoopbackOIDCProvider:
         return self._server.create_authorization_response(request, grant_user=self.subject, grant=grant)
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        request = _WsgiRequest(environ)
+        request = WsgiRequest(environ)
         with self._lock:
             status, body, headers = self._route(request, environ["PATH_INFO"])
         reason = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}

@@ -230,3 +230,17 @@ def test_it_refuses_a_replayed_callback(
     message, event = _refusal(response)
     assert event.details["reason"] == "provider_error"
     _assert_anonymous(client)
+
+
+def test_it_logs_in_the_psc_person_even_over_another_open_session(
+    client: Client, psc_provider: LoopbackOIDCProvider, psc_doctor: User
+) -> None:
+    patient: User = UserFactory.create(kind="patient", national_id="")
+    client.force_login(patient)
+
+    response = run_psc_login(client, psc_provider, login_query="?process=connect")
+
+    assert response["Location"] == reverse("home")
+    assert client.session["_auth_user_id"] == str(psc_doctor.pk)
+    assert client.session["strong_auth_method"] == "psc"
+    assert SocialAccount.objects.get(provider="psc").user_id == psc_doctor.pk

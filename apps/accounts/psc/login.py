@@ -6,8 +6,9 @@ a French message saying why; nothing of the refused login stays in the session.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base.constants import AuthError
@@ -32,7 +33,7 @@ def is_psc(provider_id: str | None) -> bool:
     return provider_id == PROVIDER_ID
 
 
-def _refuse(request: HttpRequest, refusal: PscLoginRefused) -> None:
+def _refuse(request: HttpRequest, refusal: PscLoginRefused) -> NoReturn:
     do_record_psc_refusal(refusal)
     request.session.pop(STRONG_AUTH_SESSION_KEY, None)
     messages.error(request, refusal.message)
@@ -61,6 +62,9 @@ def on_pre_social_login(request: HttpRequest, sociallogin: SocialLogin) -> None:
     # Ref#2 CONF.28: the PSC access token is dropped now, so that it cannot reach the session store when
     # allauth stashes a pending login (e.g. a later login stage).
     sociallogin.token = None
+    if request.user.is_authenticated:
+        # allauth logs the current user out after this hook, which would flush the mark set below.
+        get_account_adapter(request).logout(request)
     request.session[STRONG_AUTH_SESSION_KEY] = STRONG_AUTH_PSC
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from django.http import HttpRequest
 
@@ -40,6 +41,9 @@ class PSCProvider(OpenIDConnectProvider):
     ):
         # allauth sends no nonce; the ID token must echo this one (services.check_authentication_context).
         nonce = secrets.token_urlsafe(24)
+        if self.is_psc:
+            # PSC only logs in: "connect" would tie the identity to whoever is logged in, not by national id.
+            process = AuthProcess.LOGIN
         auth_params = kwargs.pop("auth_params", None)
         auth_params = dict(self.get_auth_params() if auth_params is None else auth_params)
         auth_params["nonce"] = nonce
