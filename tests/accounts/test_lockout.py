@@ -56,3 +56,23 @@ def test_it_does_not_count_successful_logins(db):
     for _ in range(_per_key_limit() + 1):
         client = Client()
         assert password_step(client, user.email).status_code == 302
+
+
+def _per_ip_limit() -> int:
+    rule = next(r for r in settings.ACCOUNT_RATE_LIMITS["login_failed"].split(",") if r.endswith("/ip"))
+    return int(rule.split("/")[0])
+
+
+def test_it_locks_an_address_that_tries_many_accounts(db):
+    # Spread the failures over several accounts, each below its own limit: the per-IP limit still applies.
+    per_key, per_ip = _per_key_limit(), _per_ip_limit()
+    failures = 0
+    while failures < per_ip:
+        user = UserFactory()
+        for _ in range(min(per_key - 1, per_ip - failures)):
+            password_step(Client(), user.email, "mauvais-mot-de-passe")
+            failures += 1
+    fresh = UserFactory()
+    response = password_step(Client(), fresh.email)
+    assert response.status_code == 200
+    assert LOCKED in response.content.decode()

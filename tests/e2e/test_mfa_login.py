@@ -107,3 +107,14 @@ def test_it_shows_the_login_page_in_french_on_a_phone(mobile_page, live_server, 
     assert width <= 390  # nothing overflows sideways on a phone
     mobile_page.screenshot(path=str(screenshot_dir / "login_mobile.png"), full_page=True)
     assert mobile_page.console_errors == []
+
+
+def test_it_loads_the_security_key_page_without_csp_violation(page, live_server):
+    user: User = UserFactory()
+    _login_with_password(page, live_server.url, user.email)
+    page.get_by_role("link", name="Utiliser une clé de sécurité").click()
+    page.wait_for_url("**/comptes/2fa/webauthn/add/")
+    assert page.locator("#mfa_webauthn_add").is_visible()
+    # allauth's WebAuthn scripts come from /static/ and read their options from a JSON data block.
+    assert page.evaluate("typeof window.allauth") == "object"
+    assert page.console_errors == []
