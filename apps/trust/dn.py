@@ -14,6 +14,7 @@ synonym (S/ST, E/emailAddress, OID.2.5.4.3), so both sides are reduced to one ca
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import TYPE_CHECKING
 
@@ -179,8 +180,12 @@ class _Reader:
         raise DNParseError(f"Échappement invalide à la position {self.pos + 1}")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_dn(text: str) -> DN:
-    """Parse an RFC 4514 (or RFC 2253 with ';') string into canonical RDNs, most specific first as written."""
+    """Parse an RFC 4514 (or RFC 2253 with ';') string into canonical RDNs, most specific first as written.
+
+    Cached: a liste blanche repeats a few hundred operator DNs over thousands of entries (the result is an
+    immutable tuple, so sharing it is safe)."""
     if not text or not text.strip():
         raise DNParseError("DN vide")
     reader = _Reader(text.strip())
@@ -222,6 +227,7 @@ def render_dn(dn: DN) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_dn(text: str) -> str:
     """Canonical form of a DN string, stored next to the raw DN and compared for equality."""
     return render_dn(parse_dn(text))

@@ -16,6 +16,7 @@ import idna
 # RFC 5322 dot-atom: the only local parts MSSanté addresses use (no quoted strings, no comments).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL_PART = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class InvalidDomainName(ValueError):
@@ -42,11 +43,26 @@ class Address:
         return f"{self.local_part}@{self.domain.ascii}"
 
 
+def _plain_ascii(name: str) -> DomainName | None:
+    """Fast path for the usual case, an ASCII letters-digits-hyphens name without A-labels: UTS #46 only
+    lowercases it, and IDNA adds nothing to the LDH rule (idna is ~0.5 ms a name, this is ~2 µs)."""
+    lowered = name.lower()
+    labels = lowered.split(".")
+    if len(labels) < 2 or len(lowered) > 253 or labels[-1].isdigit():
+        return None
+    if not all(_LDH_LABEL.fullmatch(label) and label[2:4] != "--" for label in labels):
+        return None
+    return DomainName(ascii=lowered, unicode=lowered)
+
+
 def normalise_domain(name: str) -> DomainName:
     """Both spellings of a domain, lowercase; raises InvalidDomainName with a French message."""
     cleaned = (name or "").strip().rstrip(".")
     if not cleaned:
         raise InvalidDomainName("Nom de domaine vide.")
+    plain = _plain_ascii(cleaned) if cleaned.isascii() else None
+    if plain is not None:
+        return plain
     try:
         ascii_name = idna.encode(cleaned, uts46=True).decode("ascii").lower()
         unicode_name = idna.decode(ascii_name)

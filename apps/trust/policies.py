@@ -13,15 +13,19 @@ Patient-specific rules (profile open/activated, only professionals start a threa
 [FIN]) are not here: they live in the patients app, registered into messaging's recipient policies. This
 module only says whether the patient domain belongs to the espace de confiance.
 
-Speed: active domains and their DNs are held in a per-process cache, reloaded when the version key in the
-Django cache (Redis) changes; every applied refresh bumps it on commit. Under tests the cache is off by
-default (LISTE_BLANCHE_PROCESS_CACHE) because each test's rollback would leave it stale.
+Speed: active domains and their DNs are held in a per-process snapshot, reloaded when the version key in the
+Django cache (Redis) changes; every applied refresh bumps it on commit, and a process looks at the key at
+most once a second (VERSION_CHECK_SECONDS), so a check costs a dict lookup. With the snapshot off
+(LISTE_BLANCHE_PROCESS_CACHE, the default under tests because each test's rollback would leave a snapshot
+stale) a check is one indexed query.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -63,11 +67,15 @@ class TrustDecision:
 @dataclass(frozen=True)
 class _Snapshot:
     version: str
+    checked_at: float  # time.monotonic() of the last look at the version key
     dns_by_domain: dict[str, frozenset[str]]
 
 
 _lock = threading.Lock()
 _snapshot: _Snapshot | None = None
+# How long a process trusts its snapshot before asking the cache for the version again: a Redis round trip
+# on every check would cost more than the check itself, and the list changes once a day.
+VERSION_CHECK_SECONDS = 1.0
 
 
 def bump_liste_blanche_version() -> None:
@@ -106,30 +114,51 @@ def _load() -> dict[str, frozenset[str]]:
     return {name: frozenset(values) for name, values in dns.items()}
 
 
-def _trusted() -> dict[str, frozenset[str]]:
+def _snapshot_dns() -> dict[str, frozenset[str]]:
     global _snapshot
-    if not getattr(settings, "LISTE_BLANCHE_PROCESS_CACHE", True):
-        return _load()
+    snapshot, now = _snapshot, time.monotonic()
+    if snapshot is not None and now - snapshot.checked_at < VERSION_CHECK_SECONDS:
+        return snapshot.dns_by_domain
     version = _current_version()
-    snapshot = _snapshot
     if version is not None and snapshot is not None and snapshot.version == version:
+        with _lock:
+            _snapshot = _Snapshot(version, now, snapshot.dns_by_domain)
         return snapshot.dns_by_domain
     loaded = _load()
     if version is not None:
         with _lock:
-            _snapshot = _Snapshot(version=version, dns_by_domain=loaded)
+            _snapshot = _Snapshot(version, now, loaded)
     return loaded
 
 
+def _is_trusted(domain_ascii: str) -> bool:
+    if getattr(settings, "LISTE_BLANCHE_PROCESS_CACHE", True):
+        return domain_ascii in _snapshot_dns()
+    return TrustedDomain.objects.filter(name=domain_ascii, is_active=True).exists()
+
+
+def _listed_dns(domain_ascii: str) -> frozenset[str] | None:
+    """The active DNs of an active liste blanche domain; None when the domain is not trusted."""
+    if getattr(settings, "LISTE_BLANCHE_PROCESS_CACHE", True):
+        return _snapshot_dns().get(domain_ascii)
+    domain = TrustedDomain.objects.filter(name=domain_ascii, is_active=True).first()
+    if domain is None:
+        return None
+    return frozenset(domain.certificate_dns.filter(is_active=True).values_list("dn_normalised", flat=True))
+
+
 # --- the policy -----------------------------------------------------------------------------------------
-def _own_domains() -> set[str]:
+@functools.lru_cache(maxsize=8)
+def _always_allowed(operator_domains: tuple[str, ...], patient_domain: str) -> tuple[frozenset[str], str]:
+    """Our domains and the patient domain in ASCII form (cached: settings do not change at run time)."""
     names = set()
-    for name in settings.OPERATOR_DOMAINS:
+    for name in operator_domains:
         try:
             names.add(normalise_domain(name).ascii)
         except InvalidDomainName:
             logger.error("trust: OPERATOR_DOMAINS holds an invalid domain %r", name)
-    return names
+    patient = normalise_domain(patient_domain).ascii if patient_domain else ""
+    return frozenset(names), patient
 
 
 def _refusal_message(domain_unicode: str, direction: Direction) -> str:
@@ -151,12 +180,12 @@ def check_address_allowed(address: str, *, direction: Direction) -> TrustDecisio
     except InvalidAddress as exc:
         return TrustDecision(False, text, "", "invalid_address", str(exc))
     domain = parsed.domain.ascii
-    if domain in _own_domains():
+    ours, patient = _always_allowed(tuple(settings.OPERATOR_DOMAINS), settings.PATIENT_DOMAIN or "")
+    if domain in ours:
         return TrustDecision(True, text, domain, "operator", "")
-    patient = settings.PATIENT_DOMAIN
-    if patient and domain == normalise_domain(patient).ascii:
+    if patient and domain == patient:
         return TrustDecision(True, text, domain, "patient", "")
-    if domain in _trusted():
+    if _is_trusted(domain):
         return TrustDecision(True, text, domain, "liste_blanche", "")
     return TrustDecision(
         False, text, domain, "not_trusted", _refusal_message(parsed.domain.unicode, direction)
@@ -185,7 +214,7 @@ def peer_certificate_allowed(domain: str, dn_or_name: str | x509.Name) -> bool:
         reverse = reversed_dn(candidate)
     except (InvalidDomainName, DNParseError, ValueError):
         return False
-    listed = _trusted().get(domain_ascii, frozenset())
+    listed = _listed_dns(domain_ascii) or frozenset()
     return candidate in listed or reverse in listed
 
 

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
 from apps.trust import selectors
 from apps.trust.forms import DomainSearchForm
+from apps.trust.models import ListeBlancheRefresh
 from apps.trust.policies import can_manage_liste_blanche
 from apps.trust.services import do_request_liste_blanche_refresh
 
 PAGE_SIZE = 50
+# Two missed daily refreshes in a row deserve the admin's attention.
+STALE_AFTER = dt.timedelta(days=2, hours=12)
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+def _stale_days(last_applied: ListeBlancheRefresh | None) -> int:
+    """Days since the list was last applied when that is more than the daily refresh allows, else 0."""
+    if last_applied is None:
+        return 0
+    age = timezone.now() - (last_applied.finished_at or last_applied.started_at)
+    return age.days if age > STALE_AFTER else 0
 
 
 def _require_admin(request: HttpRequest) -> None:
@@ -40,10 +54,12 @@ def liste_blanche(request: HtmxHttpRequest) -> HttpResponse:
     context = {"form": form, "query": query, "inactive": inactive, "page": page}
     if request.htmx:
         return render(request, "trust/_domain_table.html", context)
+    last_applied = selectors.get_last_applied_refresh()
     context |= {
         "counts": selectors.get_counts(),
         "last_refresh": selectors.get_last_refresh(),
-        "last_applied": selectors.get_last_applied_refresh(),
+        "last_applied": last_applied,
+        "stale_days": _stale_days(last_applied),
         "kept_previous": selectors.list_refreshes_kept_previous(),
         "recent": selectors.list_recent_refreshes(),
     }

@@ -154,3 +154,27 @@ def test_it_finds_dns_with_a_different_value_unequal(pairs, data):
         _render(pairs, spaced=False, upper=False, synonyms=False, quoted=False),
         _render(other, spaced=True, upper=True, synonyms=True, quoted=False),
     )
+
+
+_ldh = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,10}[A-Za-z0-9])?", fullmatch=True)
+
+
+@given(st.lists(_ldh, min_size=2, max_size=4))
+def test_it_normalises_ascii_domains_like_the_idna_library(labels):
+    """names.normalise_domain's fast path for ASCII names must agree with full IDNA 2008 + UTS #46."""
+    import idna
+
+    from apps.trust.names import InvalidDomainName, normalise_domain
+
+    name = ".".join(labels)
+    try:
+        expected = idna.encode(name, uts46=True).decode().lower()
+        reference_ok = not expected.rsplit(".", 1)[-1].isdigit()
+    except idna.IDNAError:
+        reference_ok = False
+    try:
+        got = normalise_domain(name).ascii
+    except InvalidDomainName:
+        assert not reference_ok, name
+    else:
+        assert reference_ok and got == expected, name

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.trust.models import ListeBlancheRefresh
 from apps.trust.services import do_import_liste_blanche
 from tests.trust.conftest import DN_TEMPLATE, SAMPLE_XML, numbered_domains
 
@@ -114,3 +118,12 @@ def test_it_enqueues_nothing_before_commit(admin_client_olga, django_capture_on_
         admin_client_olga.post(REFRESH_URL)
     assert len(callbacks) == 1
     assert admin_client_olga.get(REFRESH_URL).status_code == 405
+
+
+def test_it_warns_when_the_list_was_not_refreshed_for_days(admin_client_olga, write_list):
+    refresh = do_import_liste_blanche(write_list(numbered_domains(3))[0])
+    assert "n'a pas été mise à jour depuis" not in admin_client_olga.get(URL).content.decode()
+    ListeBlancheRefresh.objects.filter(pk=refresh.pk).update(
+        started_at=timezone.now() - dt.timedelta(days=4), finished_at=timezone.now() - dt.timedelta(days=4)
+    )
+    assert "n'a pas été mise à jour depuis 4 jours" in admin_client_olga.get(URL).content.decode()

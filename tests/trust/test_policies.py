@@ -183,10 +183,11 @@ def test_it_caches_per_process_and_reloads_when_a_refresh_bumps_the_version(
 
 @override_settings(LISTE_BLANCHE_PROCESS_CACHE=True)
 def test_it_reloads_when_another_process_publishes_a_new_version(
-    write_list, django_capture_on_commit_callbacks
+    write_list, django_capture_on_commit_callbacks, monkeypatch
 ):
     from django.core.cache import cache
 
+    monkeypatch.setattr(policies, "VERSION_CHECK_SECONDS", 0.0)  # look at the key on every check
     policies.bump_liste_blanche_version()  # start from an empty snapshot whatever ran before
     with django_capture_on_commit_callbacks(execute=True):
         do_import_liste_blanche(write_list(numbered_domains(10))[0])
@@ -197,3 +198,39 @@ def test_it_reloads_when_another_process_publishes_a_new_version(
     cache.delete(policies.VERSION_KEY)  # evicted key: reload once, never serve a stale snapshot
     TrustedDomain.objects.filter(name="etab9.mssante.fr").update(is_active=True)
     assert can_exchange_with("a@etab9.mssante.fr", direction="outbound")
+
+
+@pytest.mark.parametrize("direction", ["outbound", "inbound"])
+def test_it_follows_the_configured_operator_and_patient_domains(settings, direction):
+    settings.OPERATOR_DOMAINS = ["hôpital-démo.fr"]
+    settings.PATIENT_DOMAIN = "patient.exemple.fr"
+    assert can_exchange_with("a@xn--hpital-dmo-i7a8j.fr", direction=direction)
+    assert can_exchange_with("279035121518989@PATIENT.exemple.fr", direction=direction)
+    assert not can_exchange_with("a@demo.mssante.fr", direction=direction)
+    assert not can_exchange_with("279035121518989@patient.mssante.fr", direction=direction)
+
+
+@override_settings(LISTE_BLANCHE_PROCESS_CACHE=True)
+def test_it_asks_the_cache_for_the_version_at_most_once_a_second(
+    write_list, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    policies.bump_liste_blanche_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        do_import_liste_blanche(write_list(numbered_domains(3))[0])
+    assert can_exchange_with("a@etab1.mssante.fr", direction="outbound")
+    TrustedDomain.objects.filter(name="etab1.mssante.fr").update(is_active=False)
+    cache.set(policies.VERSION_KEY, "set-by-another-process", None)
+    assert can_exchange_with("a@etab1.mssante.fr", direction="outbound")  # within the second: snapshot
+    snapshot = policies._snapshot
+    assert snapshot is not None
+    policies._snapshot = policies._Snapshot(snapshot.version, snapshot.checked_at - 2, snapshot.dns_by_domain)
+    assert not can_exchange_with("a@etab1.mssante.fr", direction="outbound")  # a second later: reloaded
+
+
+def test_it_answers_with_one_query_without_the_process_cache(sample_list, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert can_exchange_with("x@aphp.mssante.fr", direction="outbound")
+    with django_assert_num_queries(0):
+        assert can_exchange_with("x@demo.mssante.fr", direction="outbound")
