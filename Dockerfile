@@ -1,0 +1,45 @@
+# One image for every process of the platform; the command picks the role:
+#   web | worker | beat | smtp | migrate | check | manage <command ...>
+# Build:  docker build -t mssante-web .
+# Run:    see compose.yaml and docs/operations.md (section « Exécution en production »).
+FROM python:3.11-slim-bookworm AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    MSSANTE_VAR_DIR=/var/lib/mssante
+
+# Runtime libraries only: psycopg, cryptography and nh3 ship manylinux wheels with their own libssl/libpq.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates tini \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 mssante \
+    && useradd --system --uid 10001 --gid mssante --home-dir /app --shell /usr/sbin/nologin mssante
+
+WORKDIR /app
+
+# Dependencies first (cached layer): only pyproject.toml changes invalidate it.
+# The runtime dependencies of pyproject.toml, without the dev extras (tests, linters, Playwright).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > /tmp/requirements.txt \
+    && python -m pip install --upgrade pip \
+    && python -m pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY . .
+# Static files are collected at build time (whitenoise serves them, hashed and compressed). The values below
+# exist only so that production settings load during the build; none reaches the running container.
+RUN SECRET_KEY=build-only-not-a-secret DATABASE_URL=postgres://build@127.0.0.1:1/build \
+    REDIS_URL=redis://127.0.0.1:1/0 ALLOWED_HOSTS=build \
+    python manage.py collectstatic --noinput --verbosity 0 \
+    && mkdir -p "$MSSANTE_VAR_DIR" && chown mssante:mssante "$MSSANTE_VAR_DIR" \
+    && chmod 0755 scripts/container_entrypoint.sh
+
+USER mssante
+EXPOSE 8000
+VOLUME ["/var/lib/mssante"]
+# tini reaps zombies and forwards SIGTERM, so `docker stop` gives gunicorn and Celery a warm shutdown.
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/scripts/container_entrypoint.sh"]
+CMD ["web"]
