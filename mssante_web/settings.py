@@ -234,6 +234,7 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEV or TESTING
 MFA_RECOVERY_CODE_COUNT = 10
 # French messages, and users who reach health data may not remove their last TOTP/WebAuthn factor.
 MFA_ADAPTER = "apps.accounts.adapters.MFAAdapter"
+ACCOUNT_USER_DISPLAY = "apps.accounts.selectors.user_display"
 # French labels and one-time-code keyboard hints on phones.
 ACCOUNT_FORMS = {"login": "apps.accounts.forms.LoginForm"}
 MFA_FORMS = {

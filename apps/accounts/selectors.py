@@ -51,3 +51,8 @@ def unused_recovery_codes(user: User) -> list[str]:
     if authenticator is None:
         return []
     return list(authenticator.wrap().get_unused_codes())
+
+
+def user_display(user: User) -> str:
+    """How a person is named in messages ("Connexion avec … réussie"): full name, else e-mail."""
+    return user.get_full_name() or user.email
