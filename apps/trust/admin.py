@@ -21,8 +21,8 @@ class _ReadOnly(admin.ModelAdmin):
 
 class DNInline(admin.TabularInline):
     model = OperatorCertificateDN
-    fields = ["dn", "is_active", "date_maj", "first_seen", "last_seen"]
-    readonly_fields = fields
+    fields = ("dn", "is_active", "date_maj", "first_seen", "last_seen")
+    readonly_fields = ("dn", "is_active", "date_maj", "first_seen", "last_seen")
     extra = 0
     can_delete = False
 

@@ -22,4 +22,4 @@ def seed(stdout: TextIO) -> None:
         stdout.write(line + "\n")
     if refresh.status != RefreshStatus.APPLIED:
         # A newer list (e.g. fetched from ANS) is already in force: keep it, the demo still works.
-        stdout.write("Liste blanche de démonstration non appliquée ; la liste en vigueur est conservée.\n")
+        stdout.write("Demo liste blanche not applied: the list in force is kept.\n")

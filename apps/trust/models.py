@@ -108,27 +108,28 @@ class ListeBlancheRefresh(models.Model):
         return f"{self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
     def summary_lines(self) -> list[str]:
-        """A precise French summary of this attempt, for the command line and the demo seed."""
+        """A precise summary of this attempt for the command line and the demo seed. In English like every
+        CLI output (decision 0002); the reason stays in French, as administrators read it on the page."""
         verdict = {
-            RefreshStatus.APPLIED: "Liste blanche appliquée",
-            RefreshStatus.REJECTED: "Liste blanche REFUSÉE, liste précédente conservée",
-            RefreshStatus.FAILED: "Liste blanche EN ÉCHEC, liste précédente conservée",
+            RefreshStatus.APPLIED: "Liste blanche applied",
+            RefreshStatus.REJECTED: "Liste blanche REJECTED, previous list kept",
+            RefreshStatus.FAILED: "Liste blanche import FAILED, previous list kept",
         }[RefreshStatus(self.status)]
-        lines = [f"{verdict} (source : {self.source})."]
+        lines = [f"{verdict} (source: {self.source})."]
         if self.sha256:
-            check = "vérifiée" if self.checksum_verified else "non vérifiée (aucun fichier checksum fourni)"
-            lines.append(f"SHA-256 {self.sha256} : somme de contrôle {check}.")
+            check = "verified" if self.checksum_verified else "not verified (no checksum file given)"
+            lines.append(f"SHA-256 {self.sha256}: checksum {check}.")
         if self.domain_count:
-            generated = f", générée le {self.generated_at:%Y-%m-%d %H:%M:%S} UTC" if self.generated_at else ""
+            generated = f", generated {self.generated_at:%Y-%m-%d %H:%M:%S} UTC" if self.generated_at else ""
             lines.append(
-                f"Fichier : {self.entry_count} entrées, {self.domain_count} domaines, "
-                f"{self.dn_count} DN de certificats distincts{generated}."
+                f"File: {self.entry_count} entries, {self.domain_count} domains, "
+                f"{self.dn_count} distinct certificate DNs{generated}."
             )
             lines.append(
-                f"Changements : {self.added_count} domaine(s) ajouté(s), {self.removed_count} retiré(s), "
-                f"{self.dn_changed_count} domaine(s) aux certificats modifiés."
+                f"Changes: {self.added_count} domain(s) added, {self.removed_count} removed, "
+                f"{self.dn_changed_count} domain(s) with changed certificate DNs."
             )
-        lines.extend(f"Remarque : {note}" for note in self.notes)
+        lines.extend(f"Note: {note}" for note in self.notes)
         if self.reason:
-            lines.append(f"Motif : {self.reason}")
+            lines.append(f"Reason: {self.reason}")
         return lines

@@ -18,9 +18,9 @@ def test_it_seeds_the_sample_with_its_checksum_and_is_idempotent():
     demo.seed(out)
     demo.seed(out)
     text = out.getvalue()
-    assert text.count("Liste blanche appliquée") == 2
-    assert "somme de contrôle vérifiée" in text
-    assert "0 domaine(s) ajouté(s)" in text  # second run: nothing new
+    assert text.count("Liste blanche applied") == 2
+    assert "checksum verified" in text
+    assert "0 domain(s) added" in text  # second run: nothing new
     assert TrustedDomain.objects.filter(is_active=True).count() == 516
     assert can_exchange_with("secretariat@aphp.mssante.fr", direction="outbound")
     assert not can_exchange_with("quelquun@gmail.com", direction="outbound")

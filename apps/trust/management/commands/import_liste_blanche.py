@@ -17,14 +17,16 @@ from apps.trust.services import do_import_liste_blanche
 
 
 class Command(BaseCommand):
-    help = "Importe la liste blanche MSSanté (fichier XML de l'ANS, chemin local ou URL HTTPS)."
+    help = "Import the MSSanté liste blanche (ANS XML file: local path or HTTPS URL)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "source", nargs="?", help="Chemin ou URL du fichier XML (défaut : LISTE_BLANCHE_URL)"
+            "source", nargs="?", help="Path or URL of the XML file (default: LISTE_BLANCHE_URL)"
         )
-        parser.add_argument("--checksum", help="Chemin ou URL du fichier « checksum » SHA-256 de l'ANS")
-        parser.add_argument("--force", action="store_true", help="Appliquer malgré les garde-fous")
+        parser.add_argument("--checksum", help="Path or URL of ANS's SHA-256 `checksum` file")
+        parser.add_argument(
+            "--force", action="store_true", help="Apply even if a guard (mass removal, older file) refuses it"
+        )
 
     def handle(self, *args: object, **options: Any) -> None:
         source = str(options["source"] or settings.LISTE_BLANCHE_URL)
@@ -35,4 +37,4 @@ class Command(BaseCommand):
         for line in refresh.summary_lines():
             self.stdout.write(line)
         if refresh.status != RefreshStatus.APPLIED:
-            raise CommandError(f"Liste précédente conservée : {refresh.reason}")
+            raise CommandError(f"previous list kept ({refresh.reason_code}): {refresh.reason}")
