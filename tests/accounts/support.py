@@ -13,9 +13,18 @@ from tests.factories import DEFAULT_PASSWORD
 
 
 def totp_code(secret: str, at: float | None = None) -> str:
-    """The TOTP code of `secret` at Unix time `at` (now by default)."""
+    """The TOTP code of `secret` at Unix time `at`.
+
+    By default, the code of now, waiting for the next time step when the current one ends within a second
+    (the server accepts the current step only, so a code computed at the very end would be refused).
+    """
     period = getattr(settings, "MFA_TOTP_PERIOD", 30)
-    return format_hotp_value(hotp_value(secret, int(at if at is not None else time.time()) // period))
+    if at is None:
+        left = period - (time.time() % period)
+        if left < 1.0:
+            time.sleep(left + 0.05)
+        at = time.time()
+    return format_hotp_value(hotp_value(secret, int(at) // period))
 
 
 def password_step(client: Client, email: str, password: str = DEFAULT_PASSWORD):
