@@ -132,32 +132,51 @@ class StreamEncryptor:
         self.bytes_written += len(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        chunk = self._account(data)
+        size, seg = len(chunk), self._segment_size
+        if self._buffer:
+            # Top up the held-back segment; once more data follows it, it is known not to be the last.
+            take = min(len(chunk), seg - len(self._buffer))
+            self._buffer += chunk[:take]
+            chunk = chunk[take:]
+            if not chunk:
+                return size
+            self._seal(bytes(self._buffer), last=False)
+            self._buffer.clear()
+        full = (len(chunk) - 1) // seg  # keep >= 1 byte back: it may belong to the final segment
+        for start in range(0, full * seg, seg):
+            self._seal(chunk[start : start + seg], last=False)
+        self._buffer += chunk[full * seg :]
+        return size
+
+    def _account(self, data: bytes | bytearray | memoryview) -> memoryview:
         if self._closed:
             raise ValueError("stream: write after close")
         chunk = memoryview(data).cast("B")
-        size = len(chunk)
-        if self._limit is not None and self._plaintext_bytes + size > self._limit:
+        if self._limit is not None and self._plaintext_bytes + len(chunk) > self._limit:
             self._closed = True
             raise TooLarge(self._limit)
-        self._plaintext_bytes += size
+        self._plaintext_bytes += len(chunk)
         self._sha.update(chunk)
-        self._buffer += chunk
-        seg = self._segment_size
-        full = (len(self._buffer) - 1) // seg  # keep >= 1 byte back: it may belong to the final segment
-        if full > 0:
-            with memoryview(self._buffer) as view:
-                for start in range(0, full * seg, seg):
-                    self._out(self._cipher.seal(self._index, view[start : start + seg], last=False))
-                    self._index += 1
-            del self._buffer[: full * seg]
-        return size
+        return chunk
+
+    def _seal(self, segment: bytes | memoryview, *, last: bool) -> None:
+        self._out(self._cipher.seal(self._index, segment, last))
+        self._index += 1
+
+    def _write_middle_segment(self, segment: bytes) -> None:
+        """Fast path of encrypt_stream, which reads ahead: a full segment known not to be the last."""
+        if self._buffer or len(segment) != self._segment_size:
+            raise RuntimeError("stream: a middle segment must be whole and follow no held-back data")
+        self._account(segment)
+        self._seal(segment, last=False)
 
     def close(self) -> StreamResult:
         """Seal the final segment (possibly empty) and return the totals."""
         if self._closed:
             raise ValueError("stream: already closed")
         self._closed = True
-        self._out(self._cipher.seal(self._index, bytes(self._buffer), last=True))
+        self._seal(bytes(self._buffer), last=True)
         self._buffer.clear()
         return StreamResult(self.bytes_written, self._sha.hexdigest())
 
@@ -191,8 +210,15 @@ def encrypt_stream(
     encryptor = StreamEncryptor(
         dst, data_key, aad=aad, max_plaintext_bytes=max_plaintext_bytes, segment_size=segment_size
     )
-    while chunk := _read_exact(src, segment_size):
-        encryptor.write(chunk)
+    # Read one segment ahead: a segment is sealed as soon as we know whether it is the last one.
+    current = _read_exact(src, segment_size)
+    while len(current) == segment_size:
+        following = _read_exact(src, segment_size)
+        if not following:
+            break
+        encryptor._write_middle_segment(current)
+        current = following
+    encryptor.write(current)
     return encryptor.close()
 
 
