@@ -197,8 +197,10 @@ def _counts(refresh: ListeBlancheRefresh) -> dict:
     }
 
 
-def _keep_previous(refresh: ListeBlancheRefresh, status: str, code: str, reason: str) -> ListeBlancheRefresh:
-    """Record an attempt that leaves the current list untouched, and alert."""
+def _keep_previous(
+    refresh: ListeBlancheRefresh, status: str, code: str, reason: str, *, mail: bool = True
+) -> ListeBlancheRefresh:
+    """Record an attempt that leaves the current list untouched, and alert (log, journal, page, mail)."""
     refresh.status, refresh.reason_code, refresh.reason = status, code, reason
     refresh.finished_at = timezone.now()
     logger.error(
@@ -213,7 +215,8 @@ def _keep_previous(refresh: ListeBlancheRefresh, status: str, code: str, reason:
             outcome=Outcome.DENIED if status == RefreshStatus.REJECTED else Outcome.FAILURE,
             details={**_counts(refresh), "status": status, "reason_code": code, "reason": reason},
         )
-        transaction.on_commit(lambda: alerts.alert_refresh_kept_previous(refresh.pk))
+        if mail:
+            transaction.on_commit(lambda: alerts.alert_refresh_kept_previous(refresh.pk))
     return refresh
 
 
@@ -248,9 +251,12 @@ def do_import_liste_blanche(
     checksum: str | None = None,
     force: bool = False,
     acting_user=None,  # noqa: ANN001
+    mail_download_failure: bool = True,
 ) -> ListeBlancheRefresh:
     """Import the ANS liste blanche from a path or an HTTPS URL; `checksum` is the path/URL of ANS's SHA-256
-    `checksum` file. Returns the refresh record whatever happens: check its `status`."""
+    `checksum` file. Returns the refresh record whatever happens: check its `status`.
+    `mail_download_failure=False` lets a task that will retry skip the mail for a transient download error
+    (the attempt is still logged, journaled and shown); refused or broken files always mail."""
     refresh = ListeBlancheRefresh(
         source=str(source)[:1000], checksum_source=(checksum or "")[:1000], forced=force, actor=acting_user
     )
@@ -270,7 +276,8 @@ def do_import_liste_blanche(
             stage = "malformed"
             parsed = parse_liste_blanche(fetched.chunks())
     except (sources.SourceError, ListeBlancheFormatError) as exc:
-        return _keep_previous(refresh, RefreshStatus.FAILED, stage, str(exc))
+        mail = mail_download_failure or stage != "download"
+        return _keep_previous(refresh, RefreshStatus.FAILED, stage, str(exc), mail=mail)
     return _apply_or_reject(refresh, parsed, force)
 
 

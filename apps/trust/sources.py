@@ -67,12 +67,23 @@ def _ssl_context() -> ssl.SSLContext:
     return context
 
 
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to URLs we would accept ourselves: never an https -> http downgrade."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201, PLR0913
+        _check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _open_url(url: str):  # noqa: ANN202 - urllib's response type is private
     _check_url(url)
     request = urllib.request.Request(url, headers={"User-Agent": "mssante-web liste-blanche"})  # noqa: S310
     timeout = float(getattr(settings, "LISTE_BLANCHE_TIMEOUT", 30))
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=_ssl_context()), _CheckedRedirects
+    )
     try:
-        return urllib.request.urlopen(request, timeout=timeout, context=_ssl_context())  # noqa: S310
+        return opener.open(request, timeout=timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise SourceError(f"Téléchargement impossible depuis « {url} » : {exc}.") from exc
 

@@ -12,13 +12,15 @@ from apps.trust.services import do_import_liste_blanche
 
 @shared_task(bind=True, max_retries=3, default_retry_delay=15 * 60, acks_late=True)
 def import_liste_blanche(self, actor_id: int | None = None) -> int:  # noqa: ANN001
-    """Import from settings.LISTE_BLANCHE_URL; a download failure is retried (15 min apart), a rejected or
-    malformed file is not (the same file would be refused again; admins are alerted)."""
+    """Import from settings.LISTE_BLANCHE_URL. A download failure is retried (15 min apart, admins mailed
+    after the last try); a rejected or malformed file is not (it would be refused again; admins mailed)."""
     actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    last_try = self.request.retries >= self.max_retries
     refresh = do_import_liste_blanche(
         str(settings.LISTE_BLANCHE_URL),
         checksum=settings.LISTE_BLANCHE_CHECKSUM_URL or None,
         acting_user=actor,
+        mail_download_failure=last_try,  # one mail when ANS stays unreachable, not one per retry
     )
     if refresh.status == RefreshStatus.FAILED and refresh.reason_code == "download":
         raise self.retry()

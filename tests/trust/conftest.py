@@ -67,12 +67,19 @@ def write_list(tmp_path: Path):
 class _Server:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
         self.requests: list[str] = []
-        files, requests = self.files, self.requests
+        files, redirects, requests = self.files, self.redirects, self.requests
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 requests.append(self.path)
+                if self.path in redirects:
+                    self.send_response(302)
+                    self.send_header("Location", redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = files.get(self.path)
                 if body is None:
                     self.send_error(404)

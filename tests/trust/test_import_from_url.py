@@ -55,3 +55,19 @@ def test_it_refuses_plain_http_outside_loopback(url):
     refresh = do_import_liste_blanche(url)
     assert refresh.status == RefreshStatus.FAILED
     assert "HTTPS" in refresh.reason or "introuvable" in refresh.reason
+
+
+def test_it_follows_a_redirect_it_would_accept_itself(http_server):
+    http_server.files["/real.xml"] = render_list(numbered_domains(3))
+    http_server.redirects["/liste.xml"] = http_server.url("/real.xml")
+    refresh = do_import_liste_blanche(http_server.url("/liste.xml"))
+    assert refresh.status == RefreshStatus.APPLIED
+    assert http_server.requests == ["/liste.xml", "/real.xml"]
+
+
+def test_it_refuses_a_redirect_to_plain_http_elsewhere(http_server):
+    http_server.redirects["/liste.xml"] = "http://listeblanche.example.org/liste.xml"
+    refresh = do_import_liste_blanche(http_server.url("/liste.xml"))
+    assert refresh.status == RefreshStatus.FAILED and refresh.reason_code == "download"
+    assert "ne se télécharge qu'en HTTPS" in refresh.reason
+    assert TrustedDomain.objects.count() == 0
