@@ -4,21 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.installed-run-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test install lint typecheck migrations-check bench bench-smoke totp ci clean
 
-$(STAMP): pyproject.toml
+# `make run` needs only the runtime dependencies (quicker first start); tests and linters add the dev extras.
+$(RUN_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Impossible de créer $(VENV) : installez python3-venv (Python >= 3.11)."; exit 1; }
-	@echo "Installation des dépendances dans $(VENV) (une à deux minutes la première fois)…"
+	@echo "Installation des dépendances dans $(VENV) (une minute environ la première fois)…"
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 ## make run: install, migrate, seed the demo, start web + worker + beat (+ SMTP later); Ctrl-C stops all.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) scripts/devrun.py
 
 ## make test: the whole suite on PostgreSQL (DATABASE_URL, default local) and Redis (REDIS_URL).
@@ -31,7 +37,7 @@ test: $(STAMP)
 	  exit $$rc
 
 ## make totp EMAIL=alice.martin@demo.mssante.fr: the current second-factor code of a demo account.
-totp: $(STAMP)
+totp: $(RUN_STAMP)
 	@test -n "$(EMAIL)" || { echo "Usage : make totp EMAIL=alice.martin@demo.mssante.fr"; exit 2; }
 	@MSSANTE_DEV=1 $(PY) manage.py demo_totp "$(EMAIL)"
 

@@ -116,17 +116,23 @@ def celery_worker_thread(transactional_db, celery_queue: CeleryQueue) -> Iterato
     """
     from celery.contrib.testing.worker import start_worker
 
-    with start_worker(
-        celery_app,
-        pool="solo",
-        concurrency=1,
-        perform_ping_check=False,
-        queues=[celery_queue.name],
-        hostname=f"thread-{uuid.uuid4().hex[:8]}@localhost",
-        loglevel="WARNING",
-        shutdown_timeout=30,
-    ) as worker:
-        yield worker
+    # Celery would otherwise replace the root logger's handlers, pytest's log capture among them.
+    hijack = celery_app.conf.worker_hijack_root_logger
+    celery_app.conf.worker_hijack_root_logger = False
+    try:
+        with start_worker(
+            celery_app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            queues=[celery_queue.name],
+            hostname=f"thread-{uuid.uuid4().hex[:8]}@localhost",
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        celery_app.conf.worker_hijack_root_logger = hijack
 
 
 # --- A worker in a subprocess ---
