@@ -10,6 +10,8 @@ can refuse. The mapping is documented in docs/decisions/0003-directory-search.md
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from apps.annuaire.models import Category
 from apps.annuaire.text import normalize
 
@@ -75,6 +77,7 @@ SOCIAL_WORDS = (
 )
 
 
+@lru_cache(maxsize=1024)
 def category_for(profession_code: str, profession_label: str) -> str:
     code = (profession_code or "").strip()
     label = normalize(profession_label)

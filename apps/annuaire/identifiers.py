@@ -37,6 +37,8 @@ class IdentifierError(ValueError):
 
 
 def _clean(value: object) -> str:
+    if isinstance(value, str) and value.isdigit():  # the common case of an import: nothing to strip
+        return value
     return re.sub(r"[\s.\-]", "", str(value or "")).upper()
 
 

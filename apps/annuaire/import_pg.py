@@ -158,7 +158,21 @@ ENTITIES = {Format.MSSANTE: ("pro", "struct", "bal"), Format.ACTIVITY: ("pro", "
 _STAGE_COLUMNS = {"pro": PRO_COLUMNS, "place": PLACE_COLUMNS, "bal": BAL_COLUMNS}
 
 
+_PUBLISHED = "WHERE is_active AND NOT liste_rouge"
+# The search indexes of migration 0002 (keep both in sync), rebuilt at the end of a bulk load.
+SEARCH_INDEXES = {
+    "bal_search_name_trgm": f"CREATE INDEX bal_search_name_trgm ON annuaire_baladdress USING gin (search_name gin_trgm_ops) {_PUBLISHED}",
+    "bal_search_text_trgm": f"CREATE INDEX bal_search_text_trgm ON annuaire_baladdress USING gin (search_text gin_trgm_ops) {_PUBLISHED}",
+    "bal_search_name_prefix": f"CREATE INDEX bal_search_name_prefix ON annuaire_baladdress (search_name varchar_pattern_ops) {_PUBLISHED}",
+    "bal_address_prefix": f"CREATE INDEX bal_address_prefix ON annuaire_baladdress (address varchar_pattern_ops) {_PUBLISHED}",
+}
+BYTES_PER_LINE = 220  # a typical MSSanté extraction line
+BULK_MIN_LINES = 50_000
+
+
 class PostgresBackend:
+    bulk = False
+
     def __init__(self, fmt: Format) -> None:
         self.fmt = fmt
         self.cursor = connection.cursor()
@@ -174,7 +188,7 @@ class PostgresBackend:
             return STRUCT_COLUMNS + (STRUCT_ACTIVITY_COLUMNS if self.fmt is Format.ACTIVITY else ())
         return _STAGE_COLUMNS[name]
 
-    def start(self, result: ImportResult) -> None:
+    def start(self, result: ImportResult, total_bytes: int = 0) -> None:
         # Tables may not fit work_mem-sized sorts at full size; this only affects this transaction.
         self.cursor.execute("SET LOCAL work_mem = '64MB'")
         for name in ("pro", "struct", "place", "bal"):
@@ -182,6 +196,16 @@ class PostgresBackend:
         for name in SCOPE[self.fmt]:
             self.cursor.execute(DEACTIVATIONS[name][0])
             result.entity(name).active_before = self.cursor.fetchone()[0]
+        if self.fmt is Format.MSSANTE:
+            estimated_lines = total_bytes // BYTES_PER_LINE
+            self.bulk = (
+                estimated_lines > BULK_MIN_LINES and estimated_lines > 2 * result.entity("bal").active_before
+            )
+        if self.bulk:
+            # A (nearly) empty directory being loaded: rebuilding the search indexes once at the end is ~10x
+            # faster than maintaining them row by row. The DROP locks the table until COMMIT, which only
+            # matters for a first load; daily re-imports (few changed rows) keep the indexes.
+            self.cursor.execute(f"DROP INDEX IF EXISTS {', '.join(SEARCH_INDEXES)}")
 
     def flush(self, batch: Batch, result: ImportResult) -> None:
         for name in ENTITIES[self.fmt]:
@@ -220,6 +244,12 @@ class PostgresBackend:
             result.entity(name).deactivated += self.cursor.rowcount
 
     def finish(self) -> None:
+        if self.bulk:
+            # Django's FKs are DEFERRABLE INITIALLY DEFERRED; CREATE INDEX refuses pending trigger events.
+            self.cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for create in SEARCH_INDEXES.values():
+                self.cursor.execute(create)
         for table in ("professional", "structure", "exerciseplace", "baladdress"):
             self.cursor.execute(f"ANALYZE annuaire_{table}")
         for name in ("pro", "struct", "place", "bal"):

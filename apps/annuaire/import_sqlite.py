@@ -31,7 +31,7 @@ class PortableBackend:
         self.pro_ids: dict[str, int] = {}
         self.struct_ids: dict[str, int] = {}
 
-    def start(self, result: ImportResult) -> None:
+    def start(self, result: ImportResult, total_bytes: int = 0) -> None:
         for name in SCOPE[self.fmt]:
             result.entity(name).active_before = self._active(name).count()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -107,7 +109,7 @@ def run_import(
         fmt = detect_format(header.decode("utf-8-sig", errors="replace"))
         result = ImportResult(format=fmt.value, source=source.name, forced=force, on_reject=on_reject)
         backend = _backend(fmt)
-        backend.start(result)
+        backend.start(result, source.total_bytes)
         _stream_lines(source, fmt, backend, result, batch_size, on_progress, len(header))
         backend.deactivate(result)
         _guard(result, force)
@@ -116,25 +118,55 @@ def run_import(
 
 
 def _stream_lines(source, fmt, backend, result, batch_size, on_progress, read_bytes) -> None:
-    batch = Batch()
-    for line_no, raw in enumerate(source.stream, start=2):
-        read_bytes += len(raw)
-        if not raw.strip():
-            continue
-        result.lines += 1
-        try:
-            batch.add(line_no, parse_line(fmt, _decode(raw)))
-        except LineRejected as exc:
-            result.reject(line_no, str(exc))
-        if batch.size >= batch_size:
+    """Parse in a helper thread while this thread waits on PostgreSQL: the two overlap (psycopg releases
+    the GIL while waiting), which nearly halves a full import. Only this thread uses the DB connection."""
+    batches: queue.Queue = queue.Queue(maxsize=2)  # bounded: memory stays at a few batches
+    producer = threading.Thread(
+        target=_produce, args=(source, fmt, result, batch_size, read_bytes, batches), daemon=True
+    )
+    producer.start()
+    try:
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            batch, read = item
             backend.flush(batch, result)
-            batch.clear()
             if on_progress:
-                on_progress(read_bytes, source.total_bytes, result.lines)
-    backend.flush(batch, result)
-    batch.clear()
-    if on_progress:
-        on_progress(read_bytes, source.total_bytes, result.lines)
+                on_progress(read, source.total_bytes, result.lines)
+    finally:
+        _drain(batches)
+        producer.join()
+
+
+def _produce(source, fmt, result, batch_size, read_bytes, batches: queue.Queue) -> None:
+    try:
+        batch = Batch()
+        for line_no, raw in enumerate(source.stream, start=2):
+            read_bytes += len(raw)
+            if not raw.strip():
+                continue
+            result.lines += 1
+            try:
+                batch.add(line_no, parse_line(fmt, _decode(raw)))
+            except LineRejected as exc:
+                result.reject(line_no, str(exc))
+            if batch.size >= batch_size:
+                batches.put((batch, read_bytes))
+                batch = Batch()
+        batches.put((batch, read_bytes))
+        batches.put(None)
+    except BaseException as exc:  # handed to the consuming thread, which raises it
+        batches.put(exc)
+
+
+def _drain(batches: queue.Queue) -> None:
+    # If the consumer failed, unblock a producer waiting on a full queue so that it can finish.
+    while True:
+        try:
+            if batches.get_nowait() is None:
+                return
+        except queue.Empty:
+            return
 
 
 def _decode(raw: bytes) -> str:

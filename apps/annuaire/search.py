@@ -73,14 +73,18 @@ def _is_postgres() -> bool:
 
 
 def _word_condition(word: str) -> Q:
-    """One word of the query: substring of search_text, or (PostgreSQL, 4+ letters) a close word."""
+    """One word of the query: substring of search_text, or (PostgreSQL, 4+ letters) close to a name word.
+
+    Typos are matched against the short `search_name` only: word similarity costs per character compared,
+    and names are what people misspell (professions and towns go through EXPANSIONS and substrings).
+    """
     condition = Q(search_text__contains=word)
     expansion = EXPANSIONS.get(word)
     if expansion and expansion != word:
         condition |= Q(search_text__contains=expansion)
     if _is_postgres() and len(word) >= 4:
         # `<%` = word_similarity above pg_trgm.word_similarity_threshold (0.6), served by the GIN index.
-        condition |= Q(RawSQL("%s <%% search_text", (word,), output_field=_bool()))
+        condition |= Q(RawSQL("%s <%% search_name", (word,), output_field=_bool()))
     return condition
 
 
@@ -133,11 +137,12 @@ def _ranked(queryset: QuerySet[BalAddress], criteria: SearchCriteria) -> QuerySe
     query_words = words(criteria.q)
     if not query_words:
         return queryset.order_by("search_name", "id")
-    first, text = query_words[0], " ".join(query_words)
+    first = query_words[0]
     if _is_postgres():
+        # Cheap on purpose (short column): the rank is computed for every matching row before the LIMIT.
         rank = RawSQL(
-            "(CASE WHEN search_name LIKE %s THEN 1 ELSE 0 END) + word_similarity(%s, search_text)",
-            (first.replace("%", "") + "%", text),
+            "(CASE WHEN search_name LIKE %s THEN 1 ELSE 0 END) + word_similarity(%s, search_name)",
+            (first.replace("%", "").replace("_", "") + "%", first),
         )
         return queryset.annotate(rank=rank).order_by("-rank", "search_name", "id")
     return queryset.order_by("search_name", "id")
@@ -167,19 +172,30 @@ def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int 
 
 
 def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
-    """Suggestions while typing: name/structure prefixes first (btree), then fuzzy matches to fill up."""
+    """Suggestions while typing, cheapest strategy first, each one only to fill what is still missing:
+
+    1. the whole input prefixes a name ("moreau j") - btree range scan, stops at `limit`;
+    2. first word prefixes a name, other words anywhere ("moreau cardio lyon");
+    3. the general search (substrings, typos), ranked.
+    """
     query_words = words(text)
     if not query_words or len("".join(query_words)) < 2:
         return []
     base = BalAddress.objects.filter(is_active=True, liste_rouge=False).only(*SELECT_FIELDS)
-    prefix = " ".join(query_words)
     if "@" in text:
-        found = list(base.filter(address__startswith=text.strip().lower()).order_by("address")[:limit])
-    else:
-        found = list(base.filter(search_name__startswith=prefix).order_by("search_name", "id")[:limit])
-    if len(found) < limit:
-        seen = [bal.pk for bal in found]
-        criteria = SearchCriteria(q=text)
-        more = _ranked(filtered(criteria).exclude(pk__in=seen), criteria).only(*SELECT_FIELDS)
-        found += list(more[: limit - len(found)])
+        return list(base.filter(address__startswith=text.strip().lower()).order_by("address")[:limit])
+    found: list[BalAddress] = []
+    steps = [base.filter(search_name__startswith=" ".join(query_words)).order_by("search_name", "id")]
+    if len(query_words) > 1:
+        second = base.filter(search_name__startswith=query_words[0])
+        for word in query_words[1:]:
+            second = second.filter(search_text__contains=word)
+        steps.append(second.order_by("search_name", "id"))
+    criteria = SearchCriteria(q=text)
+    steps.append(_ranked(filtered(criteria), criteria).only(*SELECT_FIELDS))
+    for queryset in steps:
+        missing = limit - len(found)
+        if missing <= 0:
+            break
+        found += list(queryset.exclude(pk__in=[bal.pk for bal in found])[:missing])
     return found

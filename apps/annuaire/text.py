@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Ligatures NFKD does not split.
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
@@ -16,6 +17,8 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _SPACES = re.compile(r"\s+")
 
 
+# Cached: an extraction repeats the same first names, professions, towns and structures millions of times.
+@lru_cache(maxsize=200_000)
 def normalize(value: str | None) -> str:
     """'Dr Hélène  ŒUVRARD-Saint' -> 'dr helene oeuvrard saint'."""
     if not value:
