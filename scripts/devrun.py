@@ -33,6 +33,7 @@ PYTHON = sys.executable
 HOST = "127.0.0.1"
 PORT = int(os.environ.get("DEVRUN_PORT", "8000"))
 URL = f"http://{HOST}:{PORT}"
+VAR_DIR = Path(os.environ.get("MSSANTE_VAR_DIR") or ROOT / "var")  # same rule as settings.py
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 15
 COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33}
@@ -215,7 +216,7 @@ def base_environment() -> tuple[dict[str, str], bool]:
         for name in ("DATABASE_URL", "REDIS_URL"):
             if env.pop(name, None):
                 say(f"{name} ignorée : il faut DATABASE_URL et REDIS_URL ensemble pour le mode complet.")
-    (ROOT / "var").mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     return env, full
 
 
@@ -226,9 +227,7 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
         return plan
     celery = [PYTHON, "-m", "celery", "-A", "mssante_web"]
     plan.append(("worker", [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "-n", "devrun@%h"]))
-    plan.append(
-        ("beat", [*celery, "beat", "--loglevel=INFO", "-s", str(ROOT / "var" / "celerybeat-schedule")])
-    )
+    plan.append(("beat", [*celery, "beat", "--loglevel=INFO", "-s", str(VAR_DIR / "celerybeat-schedule")]))
     if list(ROOT.glob("apps/*/management/commands/run_smtp.py")):
         plan.append(("smtp", manage("run_smtp")))
     return plan
