@@ -109,3 +109,23 @@ def can_use_administration(user: Any) -> bool:
 def access_administration(user: Any) -> None:
     if not can_use_administration(user):
         raise Http404
+
+
+def post_after_access(*, for_manage: bool):
+    """Like require_POST, but the BAL is checked first: a GET on a BAL one may not use is a 404, not a 405
+    that would confirm the BAL exists."""
+    from functools import wraps
+
+    from django.http import HttpResponseNotAllowed
+
+    def decorator(view):  # noqa: ANN001, ANN202
+        @wraps(view)
+        def wrapped(request, mailbox_id, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            access_mailbox(request.user, mailbox_id, for_manage=for_manage)
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            return view(request, mailbox_id, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -437,3 +437,14 @@ def do_record_mailbox_opened(mailbox: Mailbox, *, acting_user: Any) -> None:
     with transaction.atomic():
         record_event("mailbox.opened", actor=acting_user, mailbox=mailbox, target=mailbox)
         Mailbox.objects.filter(pk=mailbox.pk).update(last_activity_at=timezone.now())
+
+
+def do_record_fhir_export(*, acting_user: Any, count: int, filters: dict[str, str]) -> None:
+    """Journal an export of BALs in the directory publication shape (who exported what)."""
+    with transaction.atomic():
+        record_event(
+            "mailbox.fhir_exported",
+            actor=acting_user,
+            target_type="mailboxes.export",
+            details={"count": count, "filters": filters},
+        )

@@ -1,0 +1,39 @@
+from django.urls import path
+
+from apps.mailboxes import views, views_admin
+
+app_name = "mailboxes"
+urlpatterns = [
+    path("", views.mailbox_list, name="mailbox-list"),
+    path("<int:mailbox_id>/", views.mailbox_detail, name="mailbox-detail"),
+    path("<int:mailbox_id>/ouvrir/", views.mailbox_open, name="mailbox-open"),
+    path("<int:mailbox_id>/journal/", views.mailbox_journal, name="mailbox-journal"),
+    path("gestion/", views_admin.admin_list, name="admin-list"),
+    path("gestion/nouvelle/<slug:kind>/", views_admin.admin_create, name="admin-create"),
+    path("gestion/import/", views_admin.admin_import, name="admin-import"),
+    path("gestion/export-annuaire.json", views_admin.admin_export, name="admin-export"),
+    path("gestion/<int:mailbox_id>/", views_admin.admin_detail, name="admin-detail"),
+    path("gestion/<int:mailbox_id>/modifier/", views_admin.admin_edit, name="admin-edit"),
+    path("gestion/<int:mailbox_id>/suspendre/", views_admin.admin_suspend, name="admin-suspend"),
+    path("gestion/<int:mailbox_id>/reactiver/", views_admin.admin_reactivate, name="admin-reactivate"),
+    path("gestion/<int:mailbox_id>/supprimer/", views_admin.admin_delete, name="admin-delete"),
+    path("gestion/<int:mailbox_id>/liste-rouge/", views_admin.admin_liste_rouge, name="admin-liste-rouge"),
+    path("gestion/<int:mailbox_id>/responsable/", views_admin.admin_transfer, name="admin-transfer"),
+    path("gestion/<int:mailbox_id>/membres/", views_admin.member_add, name="member-add"),
+    path(
+        "gestion/<int:mailbox_id>/membres/<int:membership_id>/retirer/",
+        views_admin.member_remove,
+        name="member-remove",
+    ),
+    path(
+        "gestion/<int:mailbox_id>/membres/<int:membership_id>/role/",
+        views_admin.member_role,
+        name="member-role",
+    ),
+    path("gestion/<int:mailbox_id>/identifiants/", views_admin.credential_create, name="credential-create"),
+    path(
+        "gestion/<int:mailbox_id>/identifiants/<int:credential_id>/revoquer/",
+        views_admin.credential_revoke,
+        name="credential-revoke",
+    ),
+]
