@@ -126,14 +126,30 @@ def _seal_batch(batch_size: int) -> int | None:
         rows = list(
             AuditEvent.objects.filter(seal_seq__isnull=True).order_by("id").values(*CHAIN_FIELDS)[:batch_size]
         )
-        now = timezone.now()
-        sealed = []
+        sealed: list[tuple[int, int, str]] = []
         for row in rows:
             seq += 1
             seal = compute_seal(seal, row, seq)
-            sealed.append(AuditEvent(id=row["id"], seal_seq=seq, seal=seal, sealed_at=now))
-        AuditEvent.objects.bulk_update(sealed, ["seal_seq", "seal", "sealed_at"], batch_size=batch_size)
+            sealed.append((row["id"], seq, seal))
+        _store_seals(sealed)
     return len(rows)
+
+
+def _store_seals(sealed: list[tuple[int, int, str]]) -> None:
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        objs = [AuditEvent(id=id_, seal_seq=seq, seal=seal, sealed_at=now) for id_, seq, seal in sealed]
+        AuditEvent.objects.bulk_update(objs, ["seal_seq", "seal", "sealed_at"])
+        return
+    # One UPDATE joined to unnested arrays: linear, where bulk_update's CASE WHEN per row is quadratic.
+    ids, seqs, seals = (list(column) for column in zip(*sealed, strict=True)) if sealed else ([], [], [])
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS e SET seal_seq = v.seq, seal = v.seal, sealed_at = %s "  # noqa: S608 - our table
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[]) AS v(id, seq, seal) WHERE e.id = v.id",
+            [now, ids, seqs, seals],
+        )
 
 
 def do_seal_pending(batch_size: int = 500, max_batches: int = 200) -> int:
