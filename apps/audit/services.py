@@ -137,12 +137,14 @@ def _seal_batch(batch_size: int) -> int | None:
 
 def _store_seals(sealed: list[tuple[int, int, str]]) -> None:
     now = timezone.now()
+    if not sealed:
+        return
     if connection.vendor != "postgresql":
         objs = [AuditEvent(id=id_, seal_seq=seq, seal=seal, sealed_at=now) for id_, seq, seal in sealed]
         AuditEvent.objects.bulk_update(objs, ["seal_seq", "seal", "sealed_at"])
         return
     # One UPDATE joined to unnested arrays: linear, where bulk_update's CASE WHEN per row is quadratic.
-    ids, seqs, seals = (list(column) for column in zip(*sealed, strict=True)) if sealed else ([], [], [])
+    ids, seqs, seals = (list(column) for column in zip(*sealed, strict=True))
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.chain import CHAIN_FIELDS, GENESIS_SEAL, compute_seal
@@ -193,13 +194,19 @@ def verify_chain(
     matches, or an anchor that disagrees with its recorded purge. `through_seq` limits the walk (used by the
     purge on the part it is about to delete).
     """
-    start_seq, start_seal, anchor_id = _start()
-    result = VerifyResult(start_seq=start_seq, anchor_id=anchor_id, last_seq=start_seq)
-    if anchor_id is not None:
-        _check_anchor(result, anchor_id)
-    if result.first_break is None:
-        _walk(result, start_seal, through_seq)
-    if check_unsealed:
-        age = settings.AUDIT_UNSEALED_ALERT_SECONDS if max_unsealed_age is None else max_unsealed_age
-        _check_unsealed(result, age)
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            # One snapshot for the whole walk: a purge committing meanwhile cannot show up as a false gap.
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        start_seq, start_seal, anchor_id = _start()
+        result = VerifyResult(start_seq=start_seq, anchor_id=anchor_id, last_seq=start_seq)
+        if anchor_id is not None:
+            _check_anchor(result, anchor_id)
+        if result.first_break is None:
+            _walk(result, start_seal, through_seq)
+        if check_unsealed:
+            age = settings.AUDIT_UNSEALED_ALERT_SECONDS if max_unsealed_age is None else max_unsealed_age
+            _check_unsealed(result, age)
     return result

@@ -1,6 +1,8 @@
 import threading
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from apps.audit.chain import CHAIN_FIELDS, CHAIN_LOCK_ID, GENESIS_SEAL, compute_seal
@@ -73,3 +75,14 @@ def test_it_returns_zero_when_another_sealer_holds_the_chain(dr_alice):
         thread.join()
 
     assert do_seal_pending() == 1
+
+
+def test_the_seal_command_reports_what_it_sealed(dr_alice):
+    record_event("test.action", actor=dr_alice)
+    record_event("test.action", actor=dr_alice)
+    out = StringIO()
+
+    call_command("audit_seal", "--batch-size", "1", stdout=out)
+
+    assert out.getvalue().strip() == "2 event(s) sealed."
+    assert list(AuditEvent.objects.order_by("id").values_list("seal_seq", flat=True)) == [1, 2]
