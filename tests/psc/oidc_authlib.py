@@ -182,7 +182,7 @@ class CodeGrant(AuthorizationCodeGrant):
             redirect_uri=data.get("redirect_uri", ""),
             scope=data.get("scope", ""),
             subject=request.user,
-            nonce=data.get("nonce"),
+            nonce=data.get("nonce") if provider.echo_nonce else None,
             acr=provider.acr or (requested_acr[0] if requested_acr else "eidas1"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),

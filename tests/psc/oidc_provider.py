@@ -31,7 +31,8 @@ Use::
 
 Knobs for negative tests (attributes, change them at any time): ``subject``, ``userinfo_format``
 ("jwt"/"json"), ``userinfo_signing_key`` ("issuer" or "rogue": a key absent from the JWKS, same ``kid``),
-``acr`` (force a value), ``token_endpoint_auth_methods`` (advertised and accepted methods).
+``acr`` (force a value), ``echo_nonce`` (False: the ID token omits the nonce), ``require_pkce``,
+``token_endpoint_auth_methods`` (advertised and accepted methods).
 
 Records for assertions: ``authorization_requests`` (the query parameters received), ``token_requests``
 (``auth_method`` used and whether a ``code_verifier`` came), ``userinfo_requests`` (count).
@@ -127,6 +128,7 @@ class LoopbackOIDCProvider:
         self.userinfo_signing_key = "issuer"
         self.acr: str | None = None
         self.require_pkce = True
+        self.echo_nonce = True
         self.token_endpoint_auth_methods = ["client_secret_post", "client_secret_basic"]
         self.authorization_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, Any]] = []

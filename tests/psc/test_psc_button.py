@@ -41,3 +41,15 @@ def test_it_answers_404_on_the_psc_login_url_when_psc_is_not_configured(settings
     response = client.post(reverse("openid_connect_login", kwargs={"provider_id": "psc"}))
 
     assert response.status_code == 404
+
+
+def test_it_asks_confirmation_in_french_when_the_psc_login_url_is_opened_by_get(
+    client: Client, psc_provider: LoopbackOIDCProvider
+) -> None:
+    response = client.get(reverse("openid_connect_login", kwargs={"provider_id": "psc"}))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Connexion avec Pro Santé Connect" in page
+    assert '<form method="post">' in page
+    assert not psc_provider.authorization_requests  # nothing sent to PSC before the POST

@@ -244,3 +244,15 @@ def test_it_logs_in_the_psc_person_even_over_another_open_session(
     assert client.session["_auth_user_id"] == str(psc_doctor.pk)
     assert client.session["strong_auth_method"] == "psc"
     assert SocialAccount.objects.get(provider="psc").user_id == psc_doctor.pk
+
+
+def test_it_refuses_an_id_token_that_does_not_echo_the_nonce(
+    client: Client, psc_provider: LoopbackOIDCProvider, psc_doctor: User
+) -> None:
+    psc_provider.echo_nonce = False
+
+    message, event = _refusal(run_psc_login(client, psc_provider))
+
+    assert "ne correspond pas à votre demande de connexion" in message
+    assert event.details["reason"] == "nonce_mismatch"
+    _assert_anonymous(client)

@@ -91,7 +91,7 @@ def check_authentication_context(
     identity: PscIdentity, *, expected_nonce: str, accepted_acr: list[str]
 ) -> None:
     """The ID token must echo our nonce and, when it states an acr, one we asked for (eidas1)."""
-    if expected_nonce and identity.nonce != expected_nonce:
+    if not expected_nonce or identity.nonce != expected_nonce:
         raise PscLoginRefused(Refusal.NONCE_MISMATCH, national_id=identity.national_id)
     if identity.acr and accepted_acr and identity.acr not in accepted_acr:
         raise PscLoginRefused(Refusal.ACR_INSUFFICIENT, national_id=identity.national_id, detail=identity.acr)
