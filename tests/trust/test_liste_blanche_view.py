@@ -32,7 +32,8 @@ def test_it_shows_counts_last_refresh_and_domains_with_their_dns(admin_client_ol
     response = admin_client_olga.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<dd>516</dd>" in html and "<dd>614</dd>" in html
+    assert '<th scope="row">Domaines actifs</th><td>516</td>' in html
+    assert '<th scope="row">DN de certificats opérateurs actifs</th><td>614</td>' in html
     assert "Appliquée" in html and str(SAMPLE_XML) in html
     assert "516 domaines apparus" in html
     assert "Mettre à jour maintenant" in html
