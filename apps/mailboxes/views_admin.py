@@ -32,6 +32,7 @@ from apps.mailboxes.forms import (
     TransferForm,
     add_service_errors,
 )
+from apps.mailboxes.labels import action_label
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.policies import (
     access_administration,
@@ -149,7 +150,9 @@ def _detail_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> dic
         "role_choices": MemberRoleForm().fields["role"].choices,  # type: ignore[attr-defined]
         "credential_form": CredentialForm(),
         "can_use_administration": can_use_administration(request.user),
-        "recent_events": list_mailbox_events(mailbox.pk, limit=20).events,
+        "recent_events": [
+            (e, action_label(e.action)) for e in list_mailbox_events(mailbox.pk, limit=20).events
+        ],
         **extra,
     }
 
