@@ -50,6 +50,14 @@ def best_seconds(action: Callable[[], object], rounds: int) -> float:
     return best
 
 
+def repeat(action: Callable[[], object], count: int) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(count):
+            action()
+
+    return run
+
+
 def envelope_rows(blob_size: int, count: int, rounds: int) -> list[tuple[str, str, str]]:
     key, aad = keys.new_data_key(), aad_for("body", message=1)
     plaintext = os.urandom(blob_size)
@@ -86,7 +94,7 @@ def wrap_rows(count: int, rounds: int) -> list[tuple[str, str, str]]:
     }
     rows = []
     for name, action in actions.items():
-        seconds = best_seconds(lambda action=action: [action() for _ in range(count)], rounds)
+        seconds = best_seconds(repeat(action, count), rounds)
         rows.append((name, f"{count / seconds:,.0f} ops/s", per_op(seconds, count)))
     return rows
 
