@@ -370,9 +370,9 @@ def main() -> int:
         "|---|---|---|---|---|",
     ]
     for label, server, wall in measure_http(rounds):
+        p50, p95 = statistics.median(server), percentile(server, 0.95)
         report.append(
-            f"| {label} | {len(server)} | {statistics.median(server):.1f} ms | {percentile(server, 0.95):.1f} ms "
-            f"| {percentile(wall, 0.95):.1f} ms |"
+            f"| {label} | {len(server)} | {p50:.1f} ms | {p95:.1f} ms | {percentile(wall, 0.95):.1f} ms |"
         )
     text = "\n".join(report)
     print(text)

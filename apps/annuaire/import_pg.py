@@ -45,6 +45,16 @@ def _set_and_differs(columns: tuple[str, ...], target: str = "t") -> tuple[str, 
     return assignments, f"({old}) IS DISTINCT FROM ({new})"
 
 
+def _unchanged(table: str, key_match: str, pairs: list[tuple[str, str]], skip_if: str = "") -> str:
+    """Filter out staged rows identical to the stored row: ON CONFLICT DO UPDATE ... WHERE false still locks
+    (and so writes) every conflicting row, which made a no-change re-import as slow as a first load."""
+    old = ", ".join(f"o.{column}" for column, _ in pairs)
+    new = ", ".join(value for _, value in pairs)
+    same = f"({old}) IS NOT DISTINCT FROM ({new})"
+    condition = f"({skip_if} OR {same})" if skip_if else same
+    return f"NOT EXISTS (SELECT 1 FROM {table} o WHERE {key_match} AND {condition})"
+
+
 def _counted(insert_sql: str) -> str:
     return (
         f"WITH up AS ({insert_sql} RETURNING (xmax = 0) AS created) "
@@ -57,6 +67,12 @@ def _first_seen(name: str, alias: str = "s") -> str:
     return f"JOIN seen_{name} k ON k.key = {alias}.{_SEEN[name]} AND k.line_no = {alias}.line_no"
 
 
+def _pairs(columns: tuple[str, ...], *, active_only: bool = False) -> list[tuple[str, str]]:
+    """(stored column, staged value) pairs, plus the flags an import sets on every row it writes."""
+    pairs = [(column, f"s.{column}") for column in columns] + [("is_active", "true")]
+    return pairs if active_only else [*pairs, ("source", "'imported'")]
+
+
 def professional_upsert() -> str:
     values = PRO_COLUMNS[1:]
     assignments, differs = _set_and_differs((*values, "source", "is_active"))
@@ -65,6 +81,7 @@ def professional_upsert() -> str:
     return _counted(
         f"INSERT INTO annuaire_professional AS t ({cols}, source, is_active, created_at, updated_at) "
         f"SELECT {select}, 'imported', true, now(), now() FROM stage_pro s {_first_seen('pro')} "
+        f"WHERE {_unchanged('annuaire_professional', 'o.national_id = s.national_id', _pairs(values))} "
         f"ON CONFLICT (national_id) DO UPDATE SET {assignments}, updated_at = now() WHERE {differs}"
     )
 
@@ -82,15 +99,21 @@ def structure_upsert(fmt: Format) -> str:
     # The activity file describes structures fully (sector, SIREN...); the MSSanté file only fills the gaps,
     # otherwise the two daily imports would keep overwriting each other's wording of the same structure.
     only_gaps = " AND t.sector_code = ''" if fmt is Format.MSSANTE else ""
+    unchanged = _unchanged(
+        "annuaire_structure", "o.idnat = s.idnat", _pairs(columns[1:]),
+        skip_if="o.sector_code <> ''" if fmt is Format.MSSANTE else "",
+    )  # fmt: skip
     return _counted(
         f"INSERT INTO annuaire_structure AS t ({cols}, source, is_active, created_at, updated_at) "
         f"SELECT {select}, 'imported', true, now(), now() FROM stage_struct s {_first_seen('struct')} "
+        f"WHERE {unchanged} "
         f"ON CONFLICT (idnat) DO UPDATE SET {assignments}, updated_at = now() WHERE {differs}{only_gaps}"
     )
 
 
 def place_upsert() -> str:
     values = PLACE_COLUMNS[3:]  # role_code onwards
+    place_key = "o.professional_id = p.id AND o.structure_id = st.id AND o.role_code = s.role_code"
     assignments, differs = _set_and_differs((*values[1:], "is_active"))
     cols = ", ".join(values)
     select = ", ".join(f"s.{col}" for col in values)
@@ -99,6 +122,7 @@ def place_upsert() -> str:
         f"updated_at) SELECT p.id, st.id, {select}, true, now(), now() FROM stage_place s {_first_seen('place')} "
         "JOIN annuaire_professional p ON p.national_id = s.national_id "
         "JOIN annuaire_structure st ON st.idnat = s.idnat "
+        f"WHERE {_unchanged('annuaire_exerciseplace', place_key, _pairs(values[1:], active_only=True))} "
         "ON CONFLICT (professional_id, structure_id, role_code) DO UPDATE SET "
         f"{assignments}, updated_at = now() WHERE {differs}"
     )
@@ -109,6 +133,10 @@ def bal_upsert() -> str:
     assignments, differs = _set_and_differs((*values, "professional_id", "structure_id", "is_active"))
     cols = ", ".join(values)
     select = ", ".join(f"s.{col}" for col in values)
+    pairs = [*_pairs(values), ("professional_id", "p.id"), ("structure_id", "st.id")]
+    unchanged = _unchanged(
+        "annuaire_baladdress", "o.address = s.address", pairs, skip_if="o.source <> 'imported'"
+    )
     # Rows with source 'local' are BALs hosted here: this platform is their authority, the extraction that
     # echoes them back never overwrites them.
     return _counted(
@@ -117,6 +145,7 @@ def bal_upsert() -> str:
         f"true, now(), now() FROM stage_bal s {_first_seen('bal')} "
         "LEFT JOIN annuaire_professional p ON p.national_id = s.national_id AND s.national_id <> '' "
         "LEFT JOIN annuaire_structure st ON st.idnat = s.idnat AND s.idnat <> '' "
+        f"WHERE {unchanged} "
         f"ON CONFLICT (address) DO UPDATE SET {assignments}, updated_at = now() "
         f"WHERE t.source = 'imported' AND {differs}"
     )

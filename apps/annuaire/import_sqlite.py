@@ -6,6 +6,8 @@ Python. The PostgreSQL path is the one that scales (see import_pg.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -38,7 +40,7 @@ class PortableBackend:
     def _active(self, name: str):
         if name == "place":
             return ExercisePlace.objects.filter(is_active=True)
-        model = {"pro": Professional, "struct": Structure, "bal": BalAddress}[name]
+        model: Any = {"pro": Professional, "struct": Structure, "bal": BalAddress}[name]
         return model.objects.filter(is_active=True, source=Source.IMPORTED)
 
     def flush(self, batch: Batch, result: ImportResult) -> None:

@@ -120,7 +120,7 @@ def run_import(
 def _stream_lines(source, fmt, backend, result, batch_size, on_progress, read_bytes) -> None:
     """Parse in a helper thread while this thread waits on PostgreSQL: the two overlap (psycopg releases
     the GIL while waiting), which nearly halves a full import. Only this thread uses the DB connection."""
-    batches: queue.Queue = queue.Queue(maxsize=2)  # bounded: memory stays at a few batches
+    batches: queue.Queue = queue.Queue(maxsize=1)  # bounded: at most three batches in memory
     producer = threading.Thread(
         target=_produce, args=(source, fmt, result, batch_size, read_bytes, batches), daemon=True
     )

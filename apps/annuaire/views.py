@@ -11,12 +11,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
 
 from apps.annuaire.categories import PROFESSION_CHOICES
 from apps.annuaire.models import BalKind
 from apps.annuaire.policies import can_search_directory, check_search_rate
 from apps.annuaire.search import SearchCriteria, autocomplete, search_directory
 from apps.annuaire.services import do_log_directory_query
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
 
 RATE_LIMITED = (
     "Vous avez effectué trop de recherches dans l'annuaire en peu de temps. Merci de patienter une minute."
@@ -30,7 +36,7 @@ def _throttled(request: HttpRequest) -> bool:
 
 @login_required
 @require_GET
-def directory(request: HttpRequest) -> HttpResponse:
+def directory(request: HtmxHttpRequest) -> HttpResponse:
     started = time.perf_counter()
     if not can_search_directory(request.user):
         raise PermissionDenied(FORBIDDEN)
@@ -89,7 +95,7 @@ def _json_access(view):
 
 @require_GET
 @_json_access
-def suggestions(request: HttpRequest) -> HttpResponse:
+def suggestions(request: HtmxHttpRequest) -> HttpResponse:
     started = time.perf_counter()
     text = request.GET.get("q", "").strip()[:120]
     if _throttled(request):

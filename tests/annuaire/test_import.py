@@ -197,3 +197,20 @@ def test_it_stops_on_deactivation_guard_inside_the_service(write_extraction):
     with pytest.raises(DeactivationGuardTripped):
         do_import_annuaire(str(path))
     assert Professional.objects.filter(is_active=True).count() == 300
+
+
+def test_it_rebuilds_the_search_indexes_after_a_first_bulk_load(monkeypatch):
+    from django.db import connection
+
+    from apps.annuaire import import_pg
+    from apps.annuaire.search import SearchCriteria, search_directory
+
+    monkeypatch.setattr(import_pg, "BULK_MIN_LINES", 10)  # the sample counts as a first bulk load
+    do_import_annuaire(str(MSSANTE))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'annuaire_baladdress'")
+        indexes = {row[0] for row in cursor.fetchall()}
+    assert set(import_pg.SEARCH_INDEXES) <= indexes
+    assert search_directory(SearchCriteria(q="Dupond")).results
+    again = do_import_annuaire(str(MSSANTE))  # 380 active BALs now: no longer a bulk load
+    assert again.total("created") == 0

@@ -41,10 +41,17 @@ def test_it_answers_autocomplete_in_json(alice_client, imported_directory):
     assert response.status_code == 200 and response["Server-Timing"].startswith("app;dur=")
     first = response.json()["results"][0]
     assert first == {
-        "address": "elodie.morel@activbiolab.mssante.fr", "name": "Élodie MOREL", "profession": "Orthophoniste",
-        "specialty": "", "structure": "CENTRE HOSPITALIER LYON", "service": "", "town": "LYON",
-        "postcode": "69003", "kind": "PER", "kind_label": "Personnelle",
-    }  # fmt: skip
+        "address": "elodie.morel@activbiolab.mssante.fr",
+        "name": "Élodie MOREL",
+        "profession": "Orthophoniste",
+        "specialty": "",
+        "structure": "CENTRE HOSPITALIER LYON",
+        "service": "",
+        "town": "LYON",
+        "postcode": "69003",
+        "kind": "PER",
+        "kind_label": "Personnelle",
+    }
 
 
 def test_it_answers_autocomplete_with_an_htmx_fragment(alice_client, imported_directory):
