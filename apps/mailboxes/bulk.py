@@ -93,7 +93,10 @@ def _create_line(row: dict[str, str], acting_user: Any, report: BulkReport) -> M
         raise ValidationError(f"Type de BAL inconnu : « {row.get('type', '')} ».")
     local, domain = split_address(row.get("adresse", ""))
     address = Address(local, domain)
-    common = {"display_name": row.get("nom", ""), "liste_rouge": row.get("liste_rouge", "").lower() in YES}
+    common: dict[str, Any] = {
+        "display_name": row.get("nom", ""),
+        "liste_rouge": row.get("liste_rouge", "").lower() in YES,
+    }
     if kind == "nominative":
         owner = _user(row.get("titulaire", ""), "titulaire")
         return do_create_nominative_mailbox(owner=owner, address=address, acting_user=acting_user, **common)

@@ -58,10 +58,12 @@ class AddressForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["domain"].choices = [(domain, domain) for domain in operator_domains()]
+        self.fields["domain"].choices = [(domain, domain) for domain in operator_domains()]  # type: ignore[attr-defined]
 
 
 class StructureMixin(forms.Form):
+    user: Any
+
     def setup_structure(self) -> None:
         if is_operator_admin(self.user):
             self.fields["structure"] = forms.CharField(

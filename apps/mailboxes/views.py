@@ -75,5 +75,5 @@ def mailbox_journal(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     page = list_mailbox_events(mailbox.pk, before_id=int(before) if before.isdigit() else None)
     actor_ids = {event.actor_id for event in page.events if event.actor_id}
     names = {user.pk: user.get_full_name() for user in User.objects.filter(pk__in=actor_ids)}
-    rows = [(event, names.get(event.actor_id, ""), action_label(event.action)) for event in page.events]
+    rows = [(event, names.get(event.actor_id or 0, ""), action_label(event.action)) for event in page.events]
     return render(request, "mailboxes/journal.html", {"mailbox": mailbox, "rows": rows, "page": page})

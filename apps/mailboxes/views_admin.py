@@ -80,9 +80,14 @@ def admin_list(request: HttpRequest) -> HttpResponse:
     access_administration(request.user)
     form, mailboxes = _search(request)
     page = Paginator(mailboxes, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "is_operator_admin": is_operator_admin(request.user)}
-    context["query"] = request.GET.copy()
-    context["query"].pop("page", None)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "is_operator_admin": is_operator_admin(request.user),
+        "query": query,
+    }
     return render(request, "mailboxes/admin/list.html", context)
 
 
