@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mssante_web.context_processors.platform",
+                "apps.mailboxes.context_processors.mailboxes",
             ],
         },
     },

@@ -11,5 +11,6 @@ urlpatterns = [
     path("journal/", include("apps.audit.urls")),
     path("annuaire/", include("apps.annuaire.urls")),
     path("confiance/", include("apps.trust.urls")),
+    path("bal/", include("apps.mailboxes.urls")),
     path("admin/", admin.site.urls),
 ]
