@@ -99,10 +99,13 @@ redis_ok() { redis-cli -h "$R_HOST" -p "$R_PORT" ping 2>/dev/null | grep -q PONG
 
 start_redis() {
   command -v redis-server >/dev/null || apt_install redis-server || return 1
-  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  # Debian's directories when we may write there (root), a temporary one otherwise.
+  local dir=/var/lib/redis log=/var/log/redis/ci.log
+  mkdir -p "$dir" /var/log/redis 2>/dev/null && [[ -w "$dir" && -w /var/log/redis ]] ||
+    { dir="$(mktemp -d)"; log="$dir/redis.log"; }
   say "démarrage de redis-server sur le port $R_PORT…"
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$R_PORT" --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log || return 1
+    --dir "$dir" --logfile "$log" || return 1
   for _ in $(seq 1 30); do redis_ok && return 0; sleep 0.5; done
   return 1
 }
