@@ -6,6 +6,7 @@ worker names, no exception messages (they can carry DSNs) -- just the exception 
 
 Every probe is bounded in time (database connect timeout, broker connect/socket timeouts, worker ping
 timeout) so a dependency that hangs instead of refusing still gives a quick 503 rather than a stuck probe.
+A healthy node answers as soon as the first worker replies (`count` is then 1: "at least one worker").
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ def check_broker_and_workers() -> tuple[dict[str, Any], dict[str, Any]]:
             return {"ok": False, "error": type(exc).__name__}, {"ok": False, "error": "broker down"}
         broker = {"ok": True, "ms": _elapsed_ms(started)}
         try:
-            replies = celery_app.control.ping(timeout=settings.HEALTHZ_WORKER_TIMEOUT, connection=conn) or []
+            # limit=1: answer as soon as one worker replies instead of always waiting the whole timeout.
+            replies = (
+                celery_app.control.ping(timeout=settings.HEALTHZ_WORKER_TIMEOUT, connection=conn, limit=1)
+                or []
+            )
         except Exception as exc:  # noqa: BLE001
             return broker, {"ok": False, "error": type(exc).__name__}
     return broker, {"ok": bool(replies), "count": len(replies)}
