@@ -90,3 +90,9 @@ def test_it_redelivers_an_acks_late_task_after_the_worker_is_killed_mid_task(
     wait_until(lambda: "done" in journal.read_text(), timeout=30, what="task redelivered after restart")
     lines = journal.read_text().splitlines()
     assert [line.split()[0] for line in lines] == ["start", "start", "done"]
+
+
+def test_it_fails_clearly_with_the_workers_output_when_it_cannot_start(celery_worker_factory):
+    with pytest.raises(RuntimeError, match="exited early") as failure:
+        celery_worker_factory(include=["tests.harness.no_such_task_module"])
+    assert "no_such_task_module" in str(failure.value)

@@ -21,6 +21,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,7 +172,8 @@ class WorkerProcess:
         self.include = include or []
         self.env = self._environment(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the handle; close() ends it
+        # The worker appends (O_APPEND) to its own log file; reading it never moves the worker's write offset.
+        self.log_path = Path(tempfile.mkdtemp(prefix="celery-worker-")) / "worker.log"
 
     def _environment(self, extra: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
@@ -212,16 +214,16 @@ class WorkerProcess:
         return argv
 
     def start(self) -> WorkerProcess:
-        self._stderr.seek(0)
-        self._stderr.truncate()
-        self.process = subprocess.Popen(
-            self.argv(),
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=self._stderr,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:
+            log.write(b"--- worker (re)started ---\n")
+            self.process = subprocess.Popen(
+                self.argv(),
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.wait_until_ready()
         return self
 
@@ -242,9 +244,10 @@ class WorkerProcess:
 
     def output(self) -> str:
         """The worker's combined stdout/stderr so far (the end of it), for failure messages."""
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")[-6000:]
+        try:
+            return self.log_path.read_bytes().decode(errors="replace")[-6000:]
+        except OSError:
+            return ""
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is None:
@@ -287,7 +290,7 @@ class WorkerProcess:
 
     def close(self) -> None:
         self.stop()
-        self._stderr.close()
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
 
 @pytest.fixture
