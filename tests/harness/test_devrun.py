@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from mssante_web.management.demo_personas import DEMO_PASSWORD, persona
 from tests.plugins.throwaway import free_port
@@ -168,10 +169,22 @@ def devrun_database() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_it_runs_web_worker_and_beat_on_postgres_and_redis(tmp_path: Path, devrun_database: str, settings):
+@pytest.fixture
+def devrun_redis(settings) -> Iterator[str]:
+    """This test worker's Redis database; devrun's keys (no test prefix) are removed afterwards."""
+    yield settings.REDIS_URL
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in ("default", "_kombu.*", "unacked*", "celery*"):
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
+
+
+def test_it_runs_web_worker_and_beat_on_postgres_and_redis(
+    tmp_path: Path, devrun_database: str, devrun_redis: str
+):
     env = _base_env(tmp_path)
     # This test worker's own Redis database; devrun's queues (no test prefix) cannot meet the tests' queues.
-    env.update(DATABASE_URL=devrun_database, REDIS_URL=settings.REDIS_URL)
+    env.update(DATABASE_URL=devrun_database, REDIS_URL=devrun_redis)
     with _devrun(env, tmp_path) as run:
         run.wait_for_banner()
         children = run.children()
