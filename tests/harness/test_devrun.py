@@ -94,9 +94,9 @@ def _log_in(base: str, email: str, code: Callable[[], str] | None) -> str:
 
     def post(path: str, data: dict[str, str]) -> tuple[str, str]:
         with opener.open(base + path, timeout=30) as response:
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode()).group(
-                1
-            )
+            found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode())
+        assert found is not None, f"no CSRF token on {path}"
+        token = found.group(1)
         body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": token}).encode()
         request = urllib.request.Request(base + path, data=body, headers={"Referer": base + path})  # noqa: S310
         with opener.open(request, timeout=30) as response:
