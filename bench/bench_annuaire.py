@@ -83,6 +83,25 @@ LAST_ROOTS = (
     "RIVI LUC BRUN GAILL BARB ARN GERA ROCH RENA SCHM ROY LECL CHEV COLL VIAL HUB PICA CARO BOUR "
     "AUBR HEB CHAR FONT "
 ).split()
+LAST_MIDDLES = [
+    "",
+    "AL",
+    "ER",
+    "IN",
+    "OU",
+    "AN",
+    "EL",
+    "IL",
+    "OR",
+    "AR",
+    "EN",
+    "UR",
+    "ON",
+    "AV",
+    "IS",
+    "OL",
+    "AT",
+]
 LAST_ENDS = [
     "",
     "IN",
@@ -154,7 +173,12 @@ def _weighted(items):
 def generate(path: Path, size: int, seed: int = 2026) -> None:
     rng = random.Random(seed)
     professions, specialties = _weighted(PROFESSIONS), _weighted(SPECIALTIES)
-    last_names = sorted({root + end for root in LAST_ROOTS for end in LAST_ENDS})
+    # ~23,000 surnames with a skewed (Zipf-like) frequency, so that a few are very common as in real life
+    # and a misspelt name matches tens of similar names rather than thousands.
+    last_names = sorted(
+        {root + middle + end for root in LAST_ROOTS for middle in LAST_MIDDLES for end in LAST_ENDS}
+    )
+    rng.shuffle(last_names)
     structures = []
     for index in range(max(50, size // 25)):
         postcode, town, dept = rng.choice(TOWNS)
@@ -198,7 +222,7 @@ def _line(rng, index, professions, specialties, last_names, structures) -> str:
         return "|".join(cols + address_cols) + ("|" if index % 7 else "")
     body = f"1{index:09d}"
     rpps = body + luhn_key(body)
-    first, last = rng.choice(FIRST_NAMES), rng.choice(last_names)
+    first, last = rng.choice(FIRST_NAMES), last_names[int(len(last_names) * rng.random() ** 2.5)]
     code, label, _ = rng.choice(professions)
     sf_code, sf_label = ("", "")
     if code == "10":

@@ -188,12 +188,12 @@ _STAGE_COLUMNS = {"pro": PRO_COLUMNS, "place": PLACE_COLUMNS, "bal": BAL_COLUMNS
 
 
 _PUBLISHED = "WHERE is_active AND NOT liste_rouge"
-# The search indexes of migration 0002 (keep both in sync), rebuilt at the end of a bulk load.
+# The search indexes of migrations 0002 and 0003 (keep them in sync), rebuilt at the end of a bulk load.
 SEARCH_INDEXES = {
     "bal_search_name_trgm": f"CREATE INDEX bal_search_name_trgm ON annuaire_baladdress USING gin (search_name gin_trgm_ops) {_PUBLISHED}",
     "bal_search_text_trgm": f"CREATE INDEX bal_search_text_trgm ON annuaire_baladdress USING gin (search_text gin_trgm_ops) {_PUBLISHED}",
-    "bal_search_name_prefix": f"CREATE INDEX bal_search_name_prefix ON annuaire_baladdress (search_name varchar_pattern_ops) {_PUBLISHED}",
-    "bal_address_prefix": f"CREATE INDEX bal_address_prefix ON annuaire_baladdress (address varchar_pattern_ops) {_PUBLISHED}",
+    "bal_search_name_prefix": f'CREATE INDEX bal_search_name_prefix ON annuaire_baladdress (search_name COLLATE "C") {_PUBLISHED}',
+    "bal_address_prefix": f'CREATE INDEX bal_address_prefix ON annuaire_baladdress (address COLLATE "C") {_PUBLISHED}',
 }
 BYTES_PER_LINE = 220  # a typical MSSanté extraction line
 BULK_MIN_LINES = 50_000

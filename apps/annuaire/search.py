@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Collate
 
 from apps.annuaire.identifiers import is_valid_finess
 from apps.annuaire.models import BalAddress, BalKind
@@ -171,6 +172,20 @@ def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int 
     return SearchPage(rows[:page_size], page, len(rows) > page_size, page_size)
 
 
+def _prefixed(queryset: QuerySet[BalAddress], field: str, prefix: str) -> QuerySet[BalAddress]:
+    """Rows whose `field` starts with `prefix`, in index order: a range on the "C"-collated btree
+    (migration 0003), which both filters and orders, so LIMIT stops after a few index entries."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    if not _is_postgres():
+        return queryset.filter(**{f"{field}__gte": prefix, f"{field}__lt": upper}).order_by(field, "id")
+    key = Collate(F(field), "C")
+    return (
+        queryset.annotate(prefix_key=key)
+        .filter(prefix_key__gte=prefix, prefix_key__lt=upper)
+        .order_by("prefix_key", "id")
+    )
+
+
 def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
     """Suggestions while typing, cheapest strategy first, each one only to fill what is still missing:
 
@@ -183,14 +198,14 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
         return []
     base = BalAddress.objects.filter(is_active=True, liste_rouge=False).only(*SELECT_FIELDS)
     if "@" in text:
-        return list(base.filter(address__startswith=text.strip().lower()).order_by("address")[:limit])
+        return list(_prefixed(base, "address", text.strip().lower())[:limit])
     found: list[BalAddress] = []
-    steps = [base.filter(search_name__startswith=" ".join(query_words)).order_by("search_name", "id")]
+    steps = [_prefixed(base, "search_name", " ".join(query_words))]
     if len(query_words) > 1:
-        second = base.filter(search_name__startswith=query_words[0])
+        second = _prefixed(base, "search_name", query_words[0])
         for word in query_words[1:]:
             second = second.filter(search_text__contains=word)
-        steps.append(second.order_by("search_name", "id"))
+        steps.append(second)
     criteria = SearchCriteria(q=text)
     steps.append(_ranked(filtered(criteria), criteria).only(*SELECT_FIELDS))
     for queryset in steps:
