@@ -187,11 +187,11 @@ def _prefixed(queryset: QuerySet[BalAddress], field: str, prefix: str) -> QueryS
 
 
 def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
-    """Suggestions while typing, cheapest strategy first, each one only to fill what is still missing:
+    """Suggestions while typing, cheapest strategy first:
 
     1. the whole input prefixes a name ("moreau j") - btree range scan, stops at `limit`;
-    2. first word prefixes a name, other words anywhere ("moreau cardio lyon");
-    3. the general search (substrings, typos), ranked.
+    2. to fill up: first word prefixes a name, other words anywhere ("moreau cardio lyon");
+    3. only when neither found anything: the general search (substrings, typos), ranked.
     """
     query_words = words(text)
     if not query_words or len("".join(query_words)) < 2:
@@ -206,11 +206,14 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
         for word in query_words[1:]:
             second = second.filter(search_text__contains=word)
         steps.append(second)
-    criteria = SearchCriteria(q=text)
-    steps.append(_ranked(filtered(criteria), criteria).only(*SELECT_FIELDS))
     for queryset in steps:
         missing = limit - len(found)
         if missing <= 0:
             break
         found += list(queryset.exclude(pk__in=[bal.pk for bal in found])[:missing])
-    return found
+    if found:
+        # Prefix matches are what the user is typing: topping them up with fuzzy matches would cost a
+        # trigram scan over common words on every keystroke for suggestions nobody asked for.
+        return found
+    criteria = SearchCriteria(q=text)
+    return list(_ranked(filtered(criteria), criteria).only(*SELECT_FIELDS)[:limit])
