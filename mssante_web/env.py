@@ -84,4 +84,6 @@ def parse_database_url(url: str, base_dir: Path) -> dict[str, Any]:
         if options:
             config["OPTIONS"] = options
         return config
-    raise ImproperlyConfiguredEnv(f"DATABASE_URL scheme {scheme!r} is not supported (postgres:// or sqlite:///)")
+    raise ImproperlyConfiguredEnv(
+        f"DATABASE_URL scheme {scheme!r} is not supported (postgres:// or sqlite:///)"
+    )

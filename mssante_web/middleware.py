@@ -14,7 +14,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         # A view may set its own, stricter policy (e.g. a sandboxed PDF preview); never a looser default.
         response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
+        )
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         if request.user.is_authenticated if hasattr(request, "user") else False:
             # Pages of an authenticated user may hold health data: never cached by browsers or proxies.

@@ -28,7 +28,9 @@ SECRET_KEY = env("SECRET_KEY") or (_INSECURE_DEV_KEY if (DEV or TESTING) else ""
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY (or SECRET_KEY_FILE) must be set outside `make run` and tests")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if (DEV or TESTING) else [])
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if (DEV or TESTING) else []
+)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Operator identity: the mail domains this platform hosts, and its public name.
@@ -99,7 +101,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------
-_default_db_url = "postgres://postgres@127.0.0.1:5432/mssante" if TESTING else f"sqlite:///{VAR_DIR / 'dev.sqlite3'}"
+_default_db_url = (
+    "postgres://postgres@127.0.0.1:5432/mssante" if TESTING else f"sqlite:///{VAR_DIR / 'dev.sqlite3'}"
+)
 DATABASE_URL = env("DATABASE_URL", _default_db_url) or _default_db_url
 DATABASES = {"default": parse_database_url(DATABASE_URL, BASE_DIR)}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60)
@@ -112,7 +116,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ---------------------------------------------------------------------------
 # Each pytest-xdist worker gets its own Redis database and queue names so parallel tests never steal each
-# other's tasks: db TEST_REDIS_DB + n for worker gwN (TEST_REDIS_DB defaults to 1; db 0 is left to `make run`).
+# other's tasks: db TEST_REDIS_DB + n for worker gwN (TEST_REDIS_DB defaults to 1; db 0 is left to
+# `make run`).
 _xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
 _default_redis = "redis://127.0.0.1:6379/0" if TESTING else None
 REDIS_URL = env("REDIS_URL", _default_redis)
@@ -153,7 +158,10 @@ CELERY_TIMEZONE = "Europe/Paris"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic jobs; each app adds its own entries below (the beat process is the only scheduler).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "audit-seal": {"task": "apps.audit.tasks.seal_events", "schedule": env_int("AUDIT_SEAL_EVERY_SECONDS", 10)},
+    "audit-seal": {
+        "task": "apps.audit.tasks.seal_events",
+        "schedule": env_int("AUDIT_SEAL_EVERY_SECONDS", 10),
+    },
     "trust-liste-blanche-refresh": {
         "task": "apps.trust.tasks.import_liste_blanche",
         "schedule": env_int("LISTE_BLANCHE_REFRESH_EVERY_SECONDS", 24 * 3600),
@@ -184,7 +192,9 @@ CELERY_BEAT_SCHEDULE["annuaire-daily-import"] = {
 # --- Liste blanche (apps/trust; docs/decisions/0004-liste-blanche.md) ---------------------------------
 LISTE_BLANCHE_URL = env("LISTE_BLANCHE_URL", "https://espacedeconfiance.mssante.fr/listeblanchemssante.xml")
 LISTE_BLANCHE_CHECKSUM_URL = env("LISTE_BLANCHE_CHECKSUM_URL", "")  # ANS `checksum` file (SHA-256), optional
-LISTE_BLANCHE_CA_FILE = env("LISTE_BLANCHE_CA_FILE", "")  # PEM of the IGC-Santé chain ANS serves the list with
+LISTE_BLANCHE_CA_FILE = env(
+    "LISTE_BLANCHE_CA_FILE", ""
+)  # PEM of the IGC-Santé chain ANS serves the list with
 LISTE_BLANCHE_MAX_DROP_RATIO = float(env("LISTE_BLANCHE_MAX_DROP_RATIO", "0.20") or 0.20)
 LISTE_BLANCHE_MAX_BYTES = env_int("LISTE_BLANCHE_MAX_BYTES", 64 * 1024 * 1024)
 LISTE_BLANCHE_TIMEOUT = env_int("LISTE_BLANCHE_TIMEOUT", 60)
@@ -336,7 +346,9 @@ STORAGES = {
 # --- Mail to the outside world (notices outside the trust space, e.g. inactivity warnings) ---------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEV else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEV
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

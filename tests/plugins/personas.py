@@ -33,7 +33,9 @@ def sec_bob(db) -> User:
 
 @pytest.fixture
 def charlie(db) -> User:
-    return _persona("charlie.petit@demo.mssante.fr", "Charlie", "Petit", UserKind.PROFESSIONAL, "810002345675")
+    return _persona(
+        "charlie.petit@demo.mssante.fr", "Charlie", "Petit", UserKind.PROFESSIONAL, "810002345675"
+    )
 
 
 @pytest.fixture
@@ -43,8 +45,13 @@ def pharma_ines(db) -> User:
 
 @pytest.fixture
 def patient_paul(db) -> User:
-    return UserFactory(email="paul.bernard@example.test", first_name="Paul", last_name="Bernard",
-                       kind=UserKind.PATIENT, national_id="")
+    return UserFactory(
+        email="paul.bernard@example.test",
+        first_name="Paul",
+        last_name="Bernard",
+        kind=UserKind.PATIENT,
+        national_id="",
+    )
 
 
 @pytest.fixture
