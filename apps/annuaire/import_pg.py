@@ -195,6 +195,12 @@ SEARCH_INDEXES = {
     "bal_search_name_prefix": f'CREATE INDEX bal_search_name_prefix ON annuaire_baladdress (search_name COLLATE "C") {_PUBLISHED}',
     "bal_address_prefix": f'CREATE INDEX bal_address_prefix ON annuaire_baladdress (address COLLATE "C") {_PUBLISHED}',
 }
+# The typo lexicon (models.NameWord): first word of every published search name.
+LEXICON_REFRESH = (
+    "INSERT INTO annuaire_nameword (word) SELECT DISTINCT split_part(search_name, ' ', 1) "
+    "FROM annuaire_baladdress WHERE is_active AND NOT liste_rouge AND search_name <> '' "
+    "ON CONFLICT (word) DO NOTHING"
+)
 BYTES_PER_LINE = 220  # a typical MSSanté extraction line
 BULK_MIN_LINES = 50_000
 
@@ -279,7 +285,9 @@ class PostgresBackend:
             self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for create in SEARCH_INDEXES.values():
                 self.cursor.execute(create)
-        for table in ("professional", "structure", "exerciseplace", "baladdress"):
+        if self.fmt is Format.MSSANTE:
+            self.cursor.execute(LEXICON_REFRESH)
+        for table in ("professional", "structure", "exerciseplace", "baladdress", "nameword"):
             self.cursor.execute(f"ANALYZE annuaire_{table}")
         for name in ("pro", "struct", "place", "bal"):
             self.cursor.execute(f"DROP TABLE IF EXISTS stage_{name}, seen_{name}")

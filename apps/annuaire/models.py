@@ -197,3 +197,21 @@ class BalAddress(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class NameWord(models.Model):
+    """Lexicon of the first words of `BalAddress.search_name` (last names, first word of structure names).
+
+    Typos are matched against this small table (trigram index) rather than against 1.5 million BAL rows:
+    a misspelt name is resolved to a few real words, then fetched by prefix (PostgreSQL documents the same
+    "table of unique words" technique for pg_trgm). Filled by the import and by local publication; a word
+    left behind by a vanished entry only ever leads to no result.
+    """
+
+    word = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        verbose_name = "mot du lexique des noms"
+
+    def __str__(self) -> str:
+        return self.word

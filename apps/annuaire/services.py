@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.annuaire.identifiers import IdentifierError
-from apps.annuaire.models import BalAddress, BalKind, Professional, Source, Structure
+from apps.annuaire.models import BalAddress, BalKind, NameWord, Professional, Source, Structure
 from apps.annuaire.search_row import fill_search_columns
 from apps.audit.services import record_event
 
@@ -64,6 +64,8 @@ def do_publish_local_bal(
         bal.updated_at = timezone.now()
         fill_search_columns(bal)
         bal.save()
+        if bal.search_name:
+            NameWord.objects.get_or_create(word=bal.search_name.split()[0][:100])
         record_event(
             "annuaire.bal_published",
             actor=acting_user,
