@@ -214,3 +214,16 @@ def test_it_rebuilds_the_search_indexes_after_a_first_bulk_load(monkeypatch):
     assert search_directory(SearchCriteria(q="Dupond")).results
     again = do_import_annuaire(str(MSSANTE))  # 380 active BALs now: no longer a bulk load
     assert again.total("created") == 0
+
+
+def test_it_fills_the_name_lexicon_used_for_typos(monkeypatch):
+    from apps.annuaire import import_pg
+    from apps.annuaire.models import NameWord
+    from apps.annuaire.search import similar_name_words
+
+    monkeypatch.setattr(import_pg, "LEXICON_REINDEX_AFTER", 10)  # exercise the rebuild on the sample
+    do_import_annuaire(str(MSSANTE))
+    assert (
+        NameWord.objects.filter(word="dupont").exists() and NameWord.objects.filter(word="pharmacie").exists()
+    )
+    assert "dupont" in similar_name_words("dupond")
