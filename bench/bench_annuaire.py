@@ -173,7 +173,7 @@ def _weighted(items):
 def generate(path: Path, size: int, seed: int = 2026) -> None:
     rng = random.Random(seed)
     professions, specialties = _weighted(PROFESSIONS), _weighted(SPECIALTIES)
-    # ~23,000 surnames with a skewed (Zipf-like) frequency, so that a few are very common as in real life
+    # ~20,700 surnames with a skewed (Zipf-like) frequency, so that a few are very common as in real life
     # and a misspelt name matches tens of similar names rather than thousands.
     last_names = sorted(
         {root + middle + end for root in LAST_ROOTS for middle in LAST_MIDDLES for end in LAST_ENDS}
