@@ -49,7 +49,7 @@ typecheck: $(STAMP)
 	MSSANTE_TESTING=1 $(VENV)/bin/mypy apps mssante_web
 
 migrations-check: $(STAMP)
-	MSSANTE_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+	MSSANTE_TESTING=1 DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(PY) manage.py makemigrations --check --dry-run
 
 bench-smoke: $(STAMP)
 	@bash scripts/ensure_services.sh
