@@ -36,6 +36,12 @@ class AccountAdapter(DefaultAccountAdapter):
         # Accounts are opened by administrators for people registered in the annuaire, never self-service.
         return False
 
+    def get_login_stages(self) -> list[str]:
+        # A Pro Santé Connect login (CPS / e-CPS, eidas1) is already two-factor: no TOTP asked after it.
+        from apps.accounts.psc.stages import psc_aware_login_stages
+
+        return psc_aware_login_stages(super().get_login_stages())
+
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         # A password login never inherits the strong-authentication mark of an earlier PSC login.
         if hasattr(request, "session"):

@@ -25,10 +25,18 @@ def test_it_swaps_only_allauths_second_factor_stage() -> None:
     assert psc_aware_login_stages(stages) == [stages[0], PSC_AWARE_STAGE, "x.Trust"]
 
 
+def test_it_uses_the_psc_aware_stage_in_the_platforms_account_adapter() -> None:
+    from allauth.account.adapter import get_adapter
+
+    stages = get_adapter().get_login_stages()
+
+    assert PSC_AWARE_STAGE in stages
+    assert "allauth.mfa.stages.AuthenticateStage" not in stages
+
+
 def test_it_skips_the_totp_of_an_enrolled_professional_after_psc(
     settings, client: Client, psc_provider: LoopbackOIDCProvider, psc_doctor: User
 ) -> None:
-    settings.ACCOUNT_ADAPTER = "tests.psc.support.PscAwareStagesAccountAdapter"
     enrol_totp(psc_doctor)
 
     response = run_psc_login(client, psc_provider)
@@ -39,7 +47,6 @@ def test_it_skips_the_totp_of_an_enrolled_professional_after_psc(
 
 
 def test_it_still_asks_the_totp_after_a_password_login(settings, client: Client, psc_doctor: User) -> None:
-    settings.ACCOUNT_ADAPTER = "tests.psc.support.PscAwareStagesAccountAdapter"
     enrol_totp(psc_doctor)
 
     response = client.post(
@@ -51,16 +58,15 @@ def test_it_still_asks_the_totp_after_a_password_login(settings, client: Client,
     assert "_auth_user_id" not in client.session
 
 
-def test_it_keeps_psc_tokens_out_of_a_pending_login_in_the_session(
+def test_it_keeps_psc_tokens_out_of_the_session(
     client: Client, psc_provider: LoopbackOIDCProvider, psc_doctor: User
 ) -> None:
-    # With allauth's own stages a TOTP holder is held at the second factor: the login is stashed in the
-    # session (database) meanwhile. Ref#2 CONF.28: no PSC token may be stored there.
+    # Ref#2 CONF.28: no PSC token is stored, not even in the (database) session of the completed login.
     enrol_totp(psc_doctor)
 
     response = run_psc_login(client, psc_provider)
 
-    assert response["Location"] == reverse("mfa_authenticate")
+    assert response["Location"] == reverse("home")
     stored = str(dict(client.session))
     issued = list(psc_provider._tokens)
     assert issued
