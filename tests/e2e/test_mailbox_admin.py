@@ -87,7 +87,7 @@ def test_it_lets_a_structure_admin_create_a_bal_and_bob_switch_to_it(
     page.wait_for_url("**/comptes/login/**")
     _login(page, base, sec_bob)
     page.locator("summary", has_text="Mes BAL").click()
-    page.get_by_role("button", name=ADDRESS).click()
+    page.locator(".switcher-list").get_by_role("button", name=ADDRESS).click()
     page.wait_for_url(f"**/bal/{mailbox.pk}/")
     assert page.locator("summary [data-current-mailbox]").inner_text() == ADDRESS
     assert page.get_by_text("C'est la BAL dans laquelle vous agissez en ce moment.").is_visible()
