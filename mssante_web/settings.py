@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.annuaire",
     "apps.trust",
     "apps.mailboxes",
+    "apps.messaging",
 ]
 
 MIDDLEWARE = [

@@ -254,3 +254,25 @@ class ApplicationCredential(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class MailboxKey(models.Model):
+    """A BAL's key, wrapped by the master key (docs/decisions/0007-encryption-at-rest.md).
+
+    Deleting this row is crypto-shredding: every data-key wrap and search token of the BAL's copies becomes
+    unreadable at once, while co-recipients keep their own wraps of the same stored messages.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="keys")
+    version = models.PositiveIntegerField(default=1)
+    wrapped = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "clé de BAL"
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "version"], name="mailbox_key_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clé v{self.version} de la BAL {self.mailbox_id}"

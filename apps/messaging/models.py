@@ -1,0 +1,259 @@
+"""Messages stored once, one copy per BAL holding them, and the deliveries between them.
+
+What is encrypted and what is clear is decided in docs/decisions/0007-encryption-at-rest.md and
+0008-messaging.md: `*_enc` fields are envelopes sealed with the message's data key; the data key is wrapped
+once per copy (`MessageCopy.data_key_wrap`) and, while deliveries are pending, once for transit under the
+master key (`Message.transit_key_wrap`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Origin(models.TextChoices):
+    WEBMAIL = "webmail", "Messagerie web"
+    API = "api", "API applicative"
+    SMTP = "smtp", "SMTP entrant"
+    SUBMISSION = "submission", "Client de messagerie"
+    SYSTEM = "system", "Plateforme"
+
+
+class MessageKind(models.TextChoices):
+    NORMAL = "normal", "Message"
+    BOUNCE = "bounce", "Avis de non-remise"
+    REPORT = "report", "Accusé (DSN/MDN)"
+
+
+class Message(models.Model):
+    """The content, stored once. Content fields are ciphertext; routing and sorting metadata are clear."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.NORMAL)
+    origin = models.CharField(max_length=12, choices=Origin.choices)
+    message_id = models.CharField("Message-ID", max_length=998, db_index=True)
+    in_reply_to = models.CharField(max_length=998, blank=True, default="")
+    references = models.TextField(blank=True, default="")
+    sender_address = models.CharField(max_length=254)
+    sender_name = models.CharField(max_length=200, blank=True, default="")
+    # The local BAL it was sent from and the person who sent it (Sender: when on behalf of a shared BAL).
+    from_mailbox = models.ForeignKey(
+        "mailboxes.Mailbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_addresses = models.JSONField(default=list)
+    cc_addresses = models.JSONField(default=list)
+    sent_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    size = models.PositiveIntegerField("taille encodée (octets)", default=0)
+    sha256 = models.CharField("SHA-256 du message tel qu'envoyé ou reçu", max_length=64)
+    subject_enc = models.BinaryField()
+    snippet_enc = models.BinaryField()
+    body_text_enc = models.BinaryField()
+    body_html_enc = models.BinaryField(null=True, blank=True)
+    headers_enc = models.BinaryField(null=True, blank=True)
+    raw_blob = models.CharField("MIME brut chiffré (clé du stockage)", max_length=80, blank=True, default="")
+    has_attachments = models.BooleanField(default=False)
+    wants_read_receipt = models.BooleanField(default=False)
+    # MSSanté markers kept in clear because rules depend on them (ADR 0007).
+    is_fin = models.BooleanField("clôture [FIN]", default=False)
+    patient_ins = models.CharField("patient concerné (INS)", max_length=15, blank=True, default="", db_index=True)
+    mss_headers = models.JSONField("en-têtes X-MSS-* non sensibles", default=dict, blank=True)
+    transit_key_wrap = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "message"
+
+    def __str__(self) -> str:
+        return f"message {self.pk}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField()
+    filename_enc = models.BinaryField()
+    content_type = models.CharField(max_length=200)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    blob = models.CharField(max_length=80)
+    content_id = models.CharField(max_length=200, blank=True, default="")
+    is_inline = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["message", "position"], name="attachment_position_unique")]
+
+
+class FolderRole(models.TextChoices):
+    INBOX = "inbox", "Réception"
+    SENT = "sent", "Envoyés"
+    DRAFTS = "drafts", "Brouillons"
+    TRASH = "trash", "Corbeille"
+    ARCHIVE = "archive", "Archives"
+    CUSTOM = "custom", "Dossier"
+
+
+SYSTEM_FOLDERS = [FolderRole.INBOX, FolderRole.SENT, FolderRole.DRAFTS, FolderRole.ARCHIVE, FolderRole.TRASH]
+
+
+class Folder(models.Model):
+    mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="folders")
+    role = models.CharField(max_length=10, choices=FolderRole.choices)
+    name = models.CharField("nom", max_length=100)
+    position = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "name"], name="folder_name_unique"),
+            models.UniqueConstraint(
+                fields=["mailbox", "role"], condition=~Q(role="custom"), name="folder_system_role_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueStatus(models.TextChoices):
+    NEW = "new", "Nouveau"
+    IN_PROGRESS = "in_progress", "En cours"
+    DONE = "done", "Traité"
+
+
+class MessageCopy(models.Model):
+    """A message as one BAL holds it: folder, flags, thread, work-queue state, and its wrap of the data key."""
+
+    mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="copies")
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="copies")
+    folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="copies")
+    delivery = models.OneToOneField(
+        "messaging.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="copy"
+    )
+    data_key_wrap = models.BinaryField()
+    is_outgoing = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+    is_read = models.BooleanField(default=False)
+    is_flagged = models.BooleanField(default=False)
+    is_answered = models.BooleanField(default=False)
+    thread_root = models.BigIntegerField("fil (id de la première copie)", null=True, blank=True, db_index=True)
+    previous_folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Blind search index: HMAC tokens of the subject, body and attachment names (ADR 0008).
+    search_tokens = SearchVectorField(null=True, blank=True)
+    # Organisational BAL as a work queue.
+    queue_status = models.CharField(max_length=12, choices=QueueStatus.choices, default=QueueStatus.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "copie de message"
+        indexes = [
+            models.Index(fields=["mailbox", "folder", "-received_at", "-id"], name="copy_folder_keyset"),
+            models.Index(fields=["mailbox", "-received_at", "-id"], name="copy_mailbox_keyset"),
+            models.Index(fields=["message"], name="copy_message"),
+        ]
+
+
+class CopyRead(models.Model):
+    """Who read a copy of an organisational BAL, and when (read state per person)."""
+
+    copy = models.ForeignKey(MessageCopy, on_delete=models.CASCADE, related_name="reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["copy", "user"], name="copy_read_unique")]
+
+
+class InternalNote(models.Model):
+    """A note of the team of an organisational BAL on a message: never sent, encrypted like the content."""
+
+    copy = models.ForeignKey(MessageCopy, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body_enc = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class DeliveryState(models.TextChoices):
+    QUEUED = "queued", "En file d'attente"
+    SENDING = "sending", "En cours de remise"
+    DELIVERED = "delivered", "Remis"
+    FAILED = "failed", "Échec"
+    HELD = "held", "En attente de validation"
+
+
+class Delivery(models.Model):
+    """One recipient of one message, and the state machine that takes it there (claimed by conditional UPDATE)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.CharField(max_length=254)
+    recipient_mailbox = models.ForeignKey(
+        "mailboxes.Mailbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_local = models.BooleanField(default=True)
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_text = models.CharField("motif", max_length=500, blank=True, default="")
+    remote_detail = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        verbose_name = "remise"
+        indexes = [
+            models.Index(fields=["state", "state_changed_at"], name="delivery_state_age"),
+        ]
+        constraints = [
+            models.CheckConstraint(name="delivery_state_valid", condition=Q(state__in=DeliveryState.values)),
+        ]
+
+
+class Draft(models.Model):
+    """A message being written: encrypted with its own data key wrapped for the BAL, saved as the user types."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="drafts")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    data_key_wrap = models.BinaryField()
+    content_enc = models.BinaryField()
+    reply_to_copy = models.ForeignKey(
+        MessageCopy, null=True, blank=True, on_delete=models.SET_NULL, related_name="drafts"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+
+class DraftAttachment(models.Model):
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="attachments")
+    filename_enc = models.BinaryField()
+    content_type = models.CharField(max_length=200)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    blob = models.CharField(max_length=80)
+    created_at = models.DateTimeField(default=timezone.now)
