@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.plugins.browser",
     "tests.plugins.throwaway",
     "tests.plugins.celery_workers",
+    "tests.plugins.bals",
 ]

@@ -14,7 +14,7 @@ from apps.mailboxes.models import Mailbox, MailboxMembership
 from apps.mailboxes.services_members import do_add_structure_admin
 from tests.accounts.support import totp_code
 from tests.factories import DEFAULT_PASSWORD, UserFactory, enrol_totp
-from tests.mailboxes.conftest import make_structure
+from tests.plugins.bals import make_structure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

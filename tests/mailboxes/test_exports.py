@@ -11,7 +11,7 @@ from apps.mailboxes.exports import (
     patch_parameters,
 )
 from apps.mailboxes.services import Address, do_create_organisational_mailbox, do_set_liste_rouge
-from tests.mailboxes.conftest import DOMAIN
+from tests.plugins.bals import DOMAIN
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from apps.mailboxes.services import (
     do_update_mailbox,
 )
 from tests.factories import UserFactory
-from tests.mailboxes.conftest import DOMAIN
+from tests.plugins.bals import DOMAIN
 
 pytestmark = pytest.mark.django_db
 

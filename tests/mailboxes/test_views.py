@@ -29,7 +29,7 @@ def test_it_lists_bals_in_a_bounded_number_of_queries(
 ):
     from apps.mailboxes.services import Address, do_create_organisational_mailbox
     from apps.mailboxes.services_members import do_add_member
-    from tests.mailboxes.conftest import DOMAIN
+    from tests.plugins.bals import DOMAIN
 
     for index in range(10):
         mailbox = do_create_organisational_mailbox(

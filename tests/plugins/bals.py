@@ -1,4 +1,4 @@
-"""Fixtures of the mailboxes tests: directory entries, the demo BALs of the personas, a structure admin."""
+"""BAL fixtures for every test: directory entries, the demo BALs of the personas, a structure admin."""
 
 from __future__ import annotations
 
