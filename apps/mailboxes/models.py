@@ -92,6 +92,10 @@ class Mailbox(models.Model):
     suspension_reason = models.CharField("motif de suspension", max_length=300, blank=True, default="")
     # Last authentication/use in this BAL; the inactivity cycle (issue 6) reads it.
     last_activity_at = models.DateTimeField("dernière activité", null=True, blank=True)
+    # Quota: None means the platform default (settings.MAILBOX_DEFAULT_QUOTA_BYTES); usage is kept by the
+    # messaging services (apps.mailboxes.quotas.do_add_usage) so no query sums a million sizes.
+    quota_bytes = models.BigIntegerField("quota (octets)", null=True, blank=True)
+    used_bytes = models.BigIntegerField("espace utilisé (octets)", default=0)
 
     class Meta:
         verbose_name = "BAL"
