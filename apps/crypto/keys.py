@@ -287,3 +287,27 @@ def unwrap_data_key(blob: bytes, mailbox_key: bytes, *, message_id: object, mail
         raise DecryptionError(
             "data key wrap: authentication failed (wrong or destroyed BAL key, or wrap moved to another copy)"
         ) from None
+
+
+# --- transit: a data key under the master key while deliveries are pending ---------------------------------
+
+
+def wrap_transit_key(
+    data_key: bytes, *, purpose: str, object_id: object, ring: MasterKeyRing | None = None
+) -> bytes:
+    """Wrap a data key under the current master key for workers (pending deliveries, inbound spool).
+
+    The format is the BAL key wrap's (it names the master key id, so rotation finds it) bound to
+    `transit:<purpose>` and the object id instead of a BAL id. Callers delete it once nothing is pending.
+    """
+    return wrap_mailbox_key(
+        data_key, mailbox_id=f"transit:{purpose}:{_id_text(object_id, 'object_id')}", ring=ring
+    )
+
+
+def unwrap_transit_key(
+    blob: bytes, *, purpose: str, object_id: object, ring: MasterKeyRing | None = None
+) -> bytes:
+    return unwrap_mailbox_key(
+        blob, mailbox_id=f"transit:{purpose}:{_id_text(object_id, 'object_id')}", ring=ring
+    )

@@ -65,9 +65,13 @@ class Message(models.Model):
     wants_read_receipt = models.BooleanField(default=False)
     # MSSanté markers kept in clear because rules depend on them (ADR 0007).
     is_fin = models.BooleanField("clôture [FIN]", default=False)
-    patient_ins = models.CharField("patient concerné (INS)", max_length=15, blank=True, default="", db_index=True)
+    patient_ins = models.CharField(
+        "patient concerné (INS)", max_length=15, blank=True, default="", db_index=True
+    )
     mss_headers = models.JSONField("en-têtes X-MSS-* non sensibles", default=dict, blank=True)
     transit_key_wrap = models.BinaryField(null=True, blank=True)
+    # Set by entry points that may run twice (SMTP spool ingestion, API with an idempotency key).
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
 
     class Meta:
         verbose_name = "message"
@@ -89,7 +93,9 @@ class Attachment(models.Model):
 
     class Meta:
         ordering = ["position"]
-        constraints = [models.UniqueConstraint(fields=["message", "position"], name="attachment_position_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="attachment_position_unique")
+        ]
 
 
 class FolderRole(models.TextChoices):
@@ -144,7 +150,9 @@ class MessageCopy(models.Model):
     is_read = models.BooleanField(default=False)
     is_flagged = models.BooleanField(default=False)
     is_answered = models.BooleanField(default=False)
-    thread_root = models.BigIntegerField("fil (id de la première copie)", null=True, blank=True, db_index=True)
+    thread_root = models.BigIntegerField(
+        "fil (id de la première copie)", null=True, blank=True, db_index=True
+    )
     previous_folder = models.ForeignKey(
         Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
