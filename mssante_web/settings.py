@@ -37,6 +37,21 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 OPERATOR_NAME = env("OPERATOR_NAME", "Opérateur MSSanté de démonstration")
 OPERATOR_DOMAINS = env_list("OPERATOR_DOMAINS", ["demo.mssante.fr", "chu-demo.mssante.fr"])
 PATIENT_DOMAIN = env("PATIENT_DOMAIN", "patient.mssante.fr")
+# Whether this platform hosts the patient domain's inboxes itself (else it is a remote operator, e.g. MES).
+PATIENT_DOMAIN_HOSTED = env_bool("PATIENT_DOMAIN_HOSTED", True)
+# Messages: encrypted blob store (raw MIME, attachments) and the limit on a message's encoded size.
+MESSAGE_STORE_DIR = Path(
+    env("MESSAGE_STORE_DIR", "")
+    or (
+        Path("/tmp") / f"mssante-test-messages-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getuid()}"
+        if TESTING
+        else VAR_DIR / "messages"
+    )
+)
+MESSAGE_MAX_BYTES = env_int("MESSAGE_MAX_BYTES", 25 * 1024 * 1024)
+# Deliveries left queued/sending longer than this are re-queued by the sweeper (seconds).
+DELIVERY_STUCK_AFTER = env_int("DELIVERY_STUCK_AFTER", 120)
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 12)
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [

@@ -19,6 +19,8 @@ class MailboxKind(models.TextChoices):
     NOMINATIVE = "nominative", "Nominative"
     ORGANISATIONAL = "organisational", "Organisationnelle"
     APPLICATIVE = "applicative", "Applicative"
+    # MSS-C: the inbox of a patient hosted here (<INS>@PATIENT_DOMAIN); its rules live in apps.patients.
+    PATIENT = "patient", "Patient (MSS-C)"
 
 
 class MailboxStatus(models.TextChoices):
@@ -39,6 +41,7 @@ ANNUAIRE_ID_REGEX = r"^[08]"
 _NOMINATIVE = Q(kind=MailboxKind.NOMINATIVE)
 _ORGANISATIONAL = Q(kind=MailboxKind.ORGANISATIONAL)
 _APPLICATIVE = Q(kind=MailboxKind.APPLICATIVE)
+_PATIENT = Q(kind=MailboxKind.PATIENT)
 
 
 class Mailbox(models.Model):
@@ -145,6 +148,18 @@ class Mailbox(models.Model):
                 ),
             ),
             models.CheckConstraint(
+                name="mailbox_patient_rules",
+                condition=~_PATIENT
+                | Q(
+                    owner__isnull=False,
+                    responsible__isnull=True,
+                    structure__isnull=True,
+                    professional__isnull=True,
+                    is_cabinet=False,
+                    is_officine=False,
+                ),
+            ),
+            models.CheckConstraint(
                 name="mailbox_suspension_dated",
                 condition=Q(status=MailboxStatus.ACTIVE) | Q(suspended_at__isnull=False),
             ),
@@ -160,6 +175,8 @@ class Mailbox(models.Model):
             return "PER"
         if self.kind == MailboxKind.APPLICATIVE:
             return "APP"
+        if self.kind == MailboxKind.PATIENT:
+            return "PAT"
         return "CAB" if self.is_cabinet else "ORG"
 
     @property

@@ -48,7 +48,7 @@ def membership_of(user: Any, mailbox: Mailbox) -> MailboxMembership | None:
 def _may_act(user: Any, mailbox: Mailbox, *, for_write: bool) -> bool:
     if not user.is_authenticated or not mailbox.is_active:
         return False
-    if mailbox.kind == MailboxKind.NOMINATIVE:
+    if mailbox.kind in (MailboxKind.NOMINATIVE, MailboxKind.PATIENT):
         return mailbox.owner_id == user.pk
     if mailbox.kind == MailboxKind.ORGANISATIONAL:
         membership = membership_of(user, mailbox)
@@ -81,7 +81,7 @@ def can_view_mailbox_journal(user: Any, mailbox: Mailbox) -> bool:
     """The owner, the responsible professional and the managers read who did what in the BAL."""
     if not user.is_authenticated:
         return False
-    if mailbox.kind == MailboxKind.NOMINATIVE:
+    if mailbox.kind in (MailboxKind.NOMINATIVE, MailboxKind.PATIENT):
         return mailbox.owner_id == user.pk
     return can_manage_mailbox(user, mailbox)
 

@@ -448,3 +448,29 @@ def do_record_fhir_export(*, acting_user: Any, count: int, filters: dict[str, st
             target_type="mailboxes.export",
             details={"count": count, "filters": filters},
         )
+
+
+def do_create_patient_mailbox(*, owner: Any, address: str, acting_user: Any) -> Mailbox:
+    """The inbox of an MSS-C patient hosted here (apps.patients creates it with the profile).
+
+    Never published in the annuaire: a patient's address is not a professional directory entry.
+    """
+    local_part, _, domain = address.lower().partition("@")
+    with transaction.atomic():
+        _check_free(f"{local_part}@{domain}")
+        mailbox = _save_new(
+            Mailbox(
+                address=f"{local_part}@{domain}",
+                local_part=local_part,
+                domain=domain,
+                kind=MailboxKind.PATIENT,
+                owner=owner,
+                display_name=owner.get_full_name(),
+                liste_rouge=True,
+            ),
+            acting_user,
+        )
+        record_event(
+            "mailbox.created", actor=acting_user, mailbox=mailbox, target=mailbox, details={"kind": "PAT"}
+        )
+    return mailbox

@@ -97,6 +97,9 @@ class Attachment(models.Model):
             models.UniqueConstraint(fields=["message", "position"], name="attachment_position_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"pièce jointe {self.position} du message {self.message_id}"
+
 
 class FolderRole(models.TextChoices):
     INBOX = "inbox", "Réception"
@@ -136,7 +139,7 @@ class QueueStatus(models.TextChoices):
 
 
 class MessageCopy(models.Model):
-    """A message as one BAL holds it: folder, flags, thread, work-queue state, and its wrap of the data key."""
+    """A message as one BAL holds it: folder, flags, thread, work-queue state, its wrap of the data key."""
 
     mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="copies")
     message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="copies")
@@ -176,6 +179,9 @@ class MessageCopy(models.Model):
             models.Index(fields=["message"], name="copy_message"),
         ]
 
+    def __str__(self) -> str:
+        return f"copie {self.pk} (BAL {self.mailbox_id})"
+
 
 class CopyRead(models.Model):
     """Who read a copy of an organisational BAL, and when (read state per person)."""
@@ -186,6 +192,9 @@ class CopyRead(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["copy", "user"], name="copy_read_unique")]
+
+    def __str__(self) -> str:
+        return f"lu par {self.user_id} le {self.read_at:%d/%m/%Y %H:%M}"
 
 
 class InternalNote(models.Model):
@@ -199,6 +208,9 @@ class InternalNote(models.Model):
     class Meta:
         ordering = ["created_at"]
 
+    def __str__(self) -> str:
+        return f"note {self.pk}"
+
 
 class DeliveryState(models.TextChoices):
     QUEUED = "queued", "En file d'attente"
@@ -209,7 +221,7 @@ class DeliveryState(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """One recipient of one message, and the state machine that takes it there (claimed by conditional UPDATE)."""
+    """One recipient of one message and the state machine taking it there (claimed by conditional UPDATE)."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
     recipient = models.CharField(max_length=254)
@@ -238,9 +250,12 @@ class Delivery(models.Model):
             models.CheckConstraint(name="delivery_state_valid", condition=Q(state__in=DeliveryState.values)),
         ]
 
+    def __str__(self) -> str:
+        return f"remise à {self.recipient} ({self.state})"
+
 
 class Draft(models.Model):
-    """A message being written: encrypted with its own data key wrapped for the BAL, saved as the user types."""
+    """A message being written: own data key wrapped for the BAL, saved as the user types."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="drafts")
@@ -256,6 +271,9 @@ class Draft(models.Model):
     class Meta:
         ordering = ["-updated_at"]
 
+    def __str__(self) -> str:
+        return f"brouillon {self.pk}"
+
 
 class DraftAttachment(models.Model):
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="attachments")
@@ -265,3 +283,6 @@ class DraftAttachment(models.Model):
     sha256 = models.CharField(max_length=64)
     blob = models.CharField(max_length=80)
     created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pièce jointe de brouillon {self.pk}"

@@ -1,0 +1,136 @@
+"""The per-BAL blind search index (docs/decisions/0008-messaging.md).
+
+Text is tokenised by PostgreSQL's French full-text configuration `mssante_fr` (unaccent + French stemmer)
+— the plaintext crosses the connection, is never stored — and each lexeme is stored as a 64-bit HMAC under
+the BAL's search key, in a `tsvector` with a GIN index. A query is tokenised the same way, hashed with the
+same key and run as a `tsquery`, so PostgreSQL's full-text machinery does the matching without ever seeing
+a word. Subjects, sender names/addresses and attachment names also get prefix tokens (3 to 10 characters,
+unstemmed) so a word being typed already matches. On SQLite (`make run` without PostgreSQL) the
+tokenisation is done in Python, without stemming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from django.db import connection
+
+from apps.crypto.keys import derive_search_key
+
+MAX_BODY_CHARS = 200_000
+PREFIX_MIN, PREFIX_MAX = 3, 10
+_WORD = re.compile(r"[0-9a-z]+")
+# Words too common to be worth an index entry (the French config drops its own stop words on PostgreSQL).
+_STOP = frozenset(
+    [
+        "le",
+        "la",
+        "les",
+        "de",
+        "des",
+        "du",
+        "un",
+        "une",
+        "et",
+        "ou",
+        "en",
+        "au",
+        "aux",
+        "a",
+        "ce",
+        "ces",
+        "dans",
+        "par",
+        "pour",
+        "sur",
+        "pas",
+        "que",
+        "qui",
+        "ne",
+        "se",
+        "sa",
+        "son",
+        "ses",
+        "vos",
+        "votre",
+        "nous",
+        "vous",
+        "il",
+        "elle",
+        "ils",
+        "elles",
+        "est",
+        "sont",
+        "re",
+        "tr",
+        "fwd",
+    ]
+)
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in _STOP]
+
+
+def lexemes(text: str) -> set[str]:
+    """The normalised lexemes of `text` (PostgreSQL French stemming when available)."""
+    # Split on every non-alphanumeric first: file names (2024_CR_DUPONT.pdf), addresses and URLs would
+    # otherwise be single opaque tokens to the PostgreSQL parser.
+    found = words(text[:MAX_BODY_CHARS])
+    if not found:
+        return set()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            sql = "SELECT unnest(tsvector_to_array(to_tsvector('mssante_fr', %s)))"
+            cursor.execute(sql, [" ".join(found)])
+            return {row[0] for row in cursor.fetchall()}
+    return set(found)
+
+
+def prefixes(text: str) -> set[str]:
+    out: set[str] = set()
+    for word in words(text):
+        for size in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1):
+            out.add(word[:size])
+    return out
+
+
+def _token(search_key: bytes, kind: str, value: str) -> str:
+    return hmac.new(search_key, f"v1|{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def build_tokens(mailbox_key: bytes, *, full_text: Iterable[str], prefix_text: Iterable[str]) -> str:
+    """The space-separated tokens to store in `MessageCopy.search_tokens` (a tsvector literal)."""
+    key = derive_search_key(mailbox_key)
+    prefix_text = list(prefix_text)
+    everything = " ".join([*full_text, *prefix_text])
+    tokens = {_token(key, "w", lexeme) for lexeme in lexemes(everything)}
+    tokens |= {_token(key, "p", prefix) for text in prefix_text for prefix in prefixes(text)}
+    return " ".join(sorted(tokens))
+
+
+def query_groups(mailbox_key: bytes, query: str) -> list[list[str]]:
+    """For each query word, the tokens that would match it (its lexeme, or it as a prefix); AND of ORs."""
+    key = derive_search_key(mailbox_key)
+    groups: list[list[str]] = []
+    for word in words(query)[:8]:
+        # One round trip per word keeps the word -> lexeme correspondence (queries have a few words).
+        options = {_token(key, "w", lexeme) for lexeme in lexemes(word)}
+        if len(word) >= PREFIX_MIN:
+            options.add(_token(key, "p", word[:PREFIX_MAX]))
+        if options:
+            groups.append(sorted(options))
+    return groups
+
+
+def tsquery(groups: list[list[str]]) -> str:
+    return " & ".join("(" + " | ".join(group) + ")" for group in groups)
