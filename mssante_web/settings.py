@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "apps.trust",
     "apps.mailboxes",
     "apps.messaging",
+    "apps.patients",
+    "apps.gateway",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +186,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
 }
 
+CELERY_BEAT_SCHEDULE["messaging-sweep-deliveries"] = {
+    "task": "apps.messaging.tasks.sweep_deliveries",
+    "schedule": env_int("DELIVERY_SWEEP_EVERY_SECONDS", 30),
+}
+
 # --- Annuaire Santé (apps/annuaire) --------------------------------------------------------------------
 # Extraction files (paths or https URLs, comma-separated: e.g. the MSSanté and PS_LibreAcces extractions)
 # imported daily by the beat job; empty = the job does nothing.
@@ -216,6 +223,28 @@ LISTE_BLANCHE_MAX_BYTES = env_int("LISTE_BLANCHE_MAX_BYTES", 64 * 1024 * 1024)
 LISTE_BLANCHE_TIMEOUT = env_int("LISTE_BLANCHE_TIMEOUT", 60)
 # Per-process cache of the trusted domains; off under tests, whose rollbacks no cache version can see.
 LISTE_BLANCHE_PROCESS_CACHE = env_bool("LISTE_BLANCHE_PROCESS_CACHE", not TESTING)
+
+# --- Inbound SMTP gateway (apps/gateway; docs/decisions/0009-smtp-gateway.md) ---------------------------
+# Listeners: STARTTLS on GATEWAY_PORT (25 in production), implicit TLS on GATEWAY_SMTPS_PORT (0 = off).
+GATEWAY_HOST = env("GATEWAY_HOST", "127.0.0.1" if (DEV or TESTING) else "0.0.0.0")  # noqa: S104
+GATEWAY_PORT = env_int("GATEWAY_PORT", 2525 if (DEV or TESTING) else 25)
+GATEWAY_SMTPS_PORT = env_int("GATEWAY_SMTPS_PORT", 2465 if DEV else 0)
+GATEWAY_HOSTNAME = env("GATEWAY_HOSTNAME", "")  # FQDN in the greeting; empty = the machine's FQDN
+# Our IGC-Santé server certificate (also presented as client certificate by outbound deliveries).
+GATEWAY_CERT_FILE = env("GATEWAY_CERT_FILE", "")
+GATEWAY_KEY_FILE = env("GATEWAY_KEY_FILE", "")
+# PEM bundles of the CAs whose client certificates are accepted (the IGC-Santé chain in production).
+GATEWAY_CA_FILES = env_list("GATEWAY_CA_FILES", [])
+GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 8)
+GATEWAY_MAX_RECIPIENTS = env_int("GATEWAY_MAX_RECIPIENTS", 100)
+GATEWAY_SESSION_TIMEOUT = env_int("GATEWAY_SESSION_TIMEOUT", 300)
+# Spool rows still `received` this long after their last enqueue are re-queued by the sweeper (seconds).
+GATEWAY_SPOOL_STUCK_AFTER = env_int("GATEWAY_SPOOL_STUCK_AFTER", 120)
+GATEWAY_INGEST_MAX_ATTEMPTS = env_int("GATEWAY_INGEST_MAX_ATTEMPTS", 10)
+CELERY_BEAT_SCHEDULE["gateway-spool-sweep"] = {
+    "task": "apps.gateway.tasks.sweep_spool",
+    "schedule": env_int("GATEWAY_SWEEP_EVERY_SECONDS", 60),
+}
 
 # --- Authentication -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -1,0 +1,29 @@
+"""Celery tasks of messaging: ids in, one service call, retries here (design.md §2)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.messaging.services_delivery import RETRY_DELAYS, do_deliver, do_sweep_deliveries
+from apps.messaging.transports import TemporaryFailure
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def deliver_message(self, delivery_id: int) -> str:  # noqa: ANN001
+    try:
+        return do_deliver(delivery_id)
+    except TemporaryFailure as exc:
+        delay = RETRY_DELAYS[min(self.request.retries, len(RETRY_DELAYS) - 1)]
+        raise self.retry(exc=exc, countdown=delay) from exc
+
+
+@shared_task(acks_late=True)
+def sweep_deliveries() -> int:
+    ids = do_sweep_deliveries()
+    for delivery_id in ids:
+        deliver_message.delay(delivery_id)
+    return len(ids)
+
+
+deliver_message_task = deliver_message
+sweep_deliveries_task = sweep_deliveries

@@ -1,0 +1,44 @@
+"""Remote transports and report handlers that the gateway plugs in (messaging never imports gateway).
+
+`remote_transport(delivery)` sends one delivery to another operator and returns None on success or raises
+`TemporaryFailure` / `PermanentFailure`; `read_receipt_sender(copy, user)` returns an MDN to a remote sender.
+Without a registered transport, remote deliveries are retried then bounced with a clear reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class TemporaryFailure(Exception):
+    """Try again later (4xx, network): the message (French) explains it on the sender's timeline."""
+
+
+class PermanentFailure(Exception):
+    """Will never succeed (5xx): the sender gets a bounce with this French reason."""
+
+    def __init__(self, message: str, *, code: str = "remote_refused", remote_detail: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.remote_detail = remote_detail
+
+
+_remote: dict[str, Callable[[Any], None]] = {}
+_mdn: dict[str, Callable[[Any, Any], None]] = {}
+
+
+def register_remote_transport(send: Callable[[Any], None]) -> None:
+    _remote["default"] = send
+
+
+def register_read_receipt_sender(send: Callable[[Any, Any], None]) -> None:
+    _mdn["default"] = send
+
+
+def remote_transport() -> Callable[[Any], None] | None:
+    return _remote.get("default")
+
+
+def read_receipt_sender() -> Callable[[Any, Any], None] | None:
+    return _mdn.get("default")
