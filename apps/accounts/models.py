@@ -20,6 +20,13 @@ class UserKind(models.TextChoices):
     OPERATOR_ADMIN = "operator_admin", "Administrateur opérateur"
 
 
+class ReadReceiptPolicy(models.TextChoices):
+    """Whether reading a message that asks for a read receipt (RFC 8098 MDN) returns it to the sender."""
+
+    ALWAYS = "always", "Toujours envoyer l'accusé de lecture demandé"
+    NEVER = "never", "Ne jamais envoyer d'accusé de lecture"
+
+
 # Kinds that reach health data and must therefore enrol a second factor before anything else.
 MFA_REQUIRED_KINDS = frozenset({UserKind.PROFESSIONAL, UserKind.STAFF, UserKind.OPERATOR_ADMIN})
 
@@ -66,6 +73,13 @@ class User(AbstractUser):
     mfa_enrolled_at = models.DateTimeField("second facteur enrôlé le", null=True, blank=True)
     recovery_codes_saved_at = models.DateTimeField("codes de secours enregistrés le", null=True, blank=True)
     session_epoch = models.PositiveIntegerField(default=0)
+    # Read by messaging's do_record_read: "never" keeps the sender's timeline at "delivered".
+    read_receipt_policy = models.CharField(
+        "accusés de lecture",
+        max_length=10,
+        choices=ReadReceiptPolicy.choices,
+        default=ReadReceiptPolicy.ALWAYS,
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []  # type: ignore[misc]
