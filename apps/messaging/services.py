@@ -154,7 +154,13 @@ def _headers(outgoing: Outgoing, message_id: str, acting_user: Any, now: Any) ->
         ("References", " ".join(refs)),
         ("Disposition-Notification-To", address if outgoing.read_receipt else ""),
     ]
-    return headers + sorted(outgoing.mss_headers.items())
+    # X-MSS-NIL (the product's référence, Ref#2 ECO.2.4.3) goes on every message the platform emits.
+    nil = (
+        [("X-MSS-NIL", settings.MSS_NIL)]
+        if settings.MSS_NIL and "X-MSS-NIL" not in outgoing.mss_headers
+        else []
+    )
+    return headers + nil + sorted(outgoing.mss_headers.items())
 
 
 @dataclass
@@ -342,3 +348,9 @@ def enqueue_deliveries(delivery_ids: list[int]) -> None:
 
     for delivery_id in delivery_ids:
         deliver_message_task.delay(delivery_id)
+
+
+# Re-exported: the gateway's ingest task calls `services.do_receive_message` (one entry point per flow).
+from apps.messaging.services_inbound import do_receive_message  # noqa: E402
+
+__all__ = ["Outgoing", "SubmissionRefused", "do_receive_message", "do_submit_message", "enqueue_deliveries"]

@@ -42,3 +42,15 @@ def remote_transport() -> Callable[[Any], None] | None:
 
 def read_receipt_sender() -> Callable[[Any, Any], None] | None:
     return _mdn.get("default")
+
+
+_reports: dict[str, Callable[[Any], bool]] = {}
+
+
+def register_report_handler(handle: Callable[[Any], bool]) -> None:
+    """`handle(parsed_email) -> bool`: True when a DSN/MDN was about one of our messages and was applied."""
+    _reports["default"] = handle
+
+
+def report_handler() -> Callable[[Any], bool] | None:
+    return _reports.get("default")

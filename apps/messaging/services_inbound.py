@@ -1,0 +1,229 @@
+"""Receiving a message from another operator (the SMTP gateway's ingest task calls this).
+
+The raw bytes were already durably spooled by the gateway before its 250; here they are parsed with
+`email.policy.default`, stored encrypted like local mail (raw MIME kept, with its SHA-256, for S/MIME
+verification and non-repudiation), and one Delivery per local recipient goes through the same pipeline as
+local mail. Malformed real-world MIME never crashes ingestion: each unreadable part is kept as raw bytes.
+Parsing holds the message in memory once (at most MESSAGE_MAX_BYTES, refused earlier at SMTP DATA).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from typing import Any, BinaryIO
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import record_event
+from apps.crypto.keys import new_data_key
+from apps.messaging import content, storage
+from apps.messaging.models import Attachment, Delivery, DeliveryState, Message, MessageKind, Origin
+from apps.messaging.policies import resolve_recipient
+from apps.messaging.text import is_fin_subject, make_snippet, message_ids
+from apps.messaging.transports import report_handler
+
+logger = logging.getLogger(__name__)
+_TAGS = re.compile(r"<[^>]+>")
+_CHUNK = 64 * 1024
+
+
+def _header(parsed: EmailMessage, name: str) -> str:
+    try:
+        value = parsed.get(name)
+        return str(value).strip() if value is not None else ""
+    except Exception:  # noqa: BLE001 — a defective header must not stop ingestion
+        raw = parsed._headers  # type: ignore[attr-defined]
+        found = next((v for k, v in raw if k.lower() == name.lower()), "")
+        return str(found).encode("ascii", "replace").decode()
+
+
+def _part_text(part: Any) -> str:
+    try:
+        value = part.get_content()
+    except Exception:  # noqa: BLE001 — unknown charset, broken encoding
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", "replace")
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _part_bytes(part: Any) -> bytes:
+    try:
+        value = part.get_content()
+    except Exception:  # noqa: BLE001
+        value = part.get_payload(decode=True) or b""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, EmailMessage):
+        return value.as_bytes()
+    return bytes(value or b"")
+
+
+def _bodies(parsed: EmailMessage) -> tuple[str, str | None]:
+    try:
+        plain = parsed.get_body(preferencelist=("plain",))
+        html = parsed.get_body(preferencelist=("html",))
+    except Exception:  # noqa: BLE001
+        plain = html = None
+    html_text = _part_text(html) if html is not None else None
+    if plain is not None:
+        return _part_text(plain), html_text
+    if html_text is not None:
+        return " ".join(_TAGS.sub(" ", html_text).split()), html_text
+    if not parsed.is_multipart():
+        return _part_text(parsed), None
+    return "", None
+
+
+def _attachments(parsed: EmailMessage) -> list[tuple[str, str, bytes]]:
+    try:
+        parts = list(parsed.iter_attachments()) if parsed.is_multipart() else []
+    except Exception:  # noqa: BLE001
+        parts = []
+    out = []
+    for index, part in enumerate(parts):
+        try:
+            name = part.get_filename() or f"piece-jointe-{index + 1}"
+        except Exception:  # noqa: BLE001
+            name = f"piece-jointe-{index + 1}"
+        out.append((str(name), part.get_content_type(), _part_bytes(part)))
+    return out
+
+
+def _sent_at(parsed: EmailMessage) -> Any:
+    try:
+        value = parsedate_to_datetime(_header(parsed, "Date"))
+        return value if value.tzinfo else timezone.make_aware(value)
+    except (TypeError, ValueError, IndexError):
+        return timezone.now()
+
+
+def _mss_headers(parsed: EmailMessage) -> dict[str, str]:
+    return {k: str(v)[:200] for k, v in parsed.items() if k.upper().startswith("X-MSS-")}
+
+
+def do_receive_message(
+    *,
+    raw: BinaryIO,
+    envelope_sender: str,
+    recipients: list[str],
+    origin: str = Origin.SMTP,
+    peer: str = "",
+    idempotency_key: str | None = None,
+) -> Message | None:
+    """Store a received message and queue one delivery per local recipient; None when a report handler
+    consumed it (a DSN/MDN about one of our messages updates the sender's timeline instead)."""
+    if idempotency_key:
+        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    raw.seek(0)
+    parsed = BytesParser(policy=policy.default).parse(raw)
+    if parsed.get_content_type() == "multipart/report":
+        handler = report_handler()
+        if handler is not None and handler(parsed):
+            return None
+    pk, data_key = uuid.uuid4(), new_data_key()
+    raw.seek(0)
+    stored_raw = storage.write_stream(pk, "raw", iter(lambda: raw.read(_CHUNK), b""), data_key)
+    stored: list[tuple[str, str, storage.StoredStream]] = []
+    try:
+        for index, (name, ctype, payload) in enumerate(_attachments(parsed)):
+            stored.append((name, ctype, storage.write_stream(pk, f"attachment-{index}", [payload], data_key)))
+        with transaction.atomic():
+            message = _create(parsed, pk, data_key, stored_raw, stored, origin, idempotency_key)
+            ids = _deliveries(message, recipients)
+            record_event(
+                "message.received",
+                target=message,
+                actor_label=f"smtp:{peer}"[:200] if peer else "smtp",
+                details={
+                    "envelope_sender": envelope_sender,
+                    "recipients": recipients,
+                    "size": message.size,
+                    "sha256": message.sha256,
+                    "peer": peer,
+                },
+            )
+            transaction.on_commit(lambda: _enqueue(ids))
+    except BaseException:
+        storage.discard([stored_raw, *(s for _, _, s in stored)])
+        raise
+    return message
+
+
+def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key) -> Message:  # noqa: ANN001
+    subject = _header(parsed, "Subject")
+    name, address = parseaddr(_header(parsed, "From"))
+    text, html = _bodies(parsed)
+    mss = _mss_headers(parsed)
+    message = Message.objects.create(
+        id=pk,
+        kind=MessageKind.NORMAL,
+        origin=origin,
+        message_id=(message_ids(_header(parsed, "Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
+        in_reply_to=" ".join(message_ids(_header(parsed, "In-Reply-To"))),
+        references=" ".join(message_ids(_header(parsed, "References"))),
+        sender_address=address.lower()[:254],
+        sender_name=name[:200],
+        to_addresses=[a for _, a in getaddresses([_header(parsed, "To")]) if a][:100],
+        cc_addresses=[a for _, a in getaddresses([_header(parsed, "Cc")]) if a][:100],
+        sent_at=_sent_at(parsed),
+        size=raw.size,
+        sha256=raw.sha256,
+        raw_blob=raw.blob,
+        subject_enc=content.seal_text(data_key, pk, "subject", subject),
+        snippet_enc=content.seal_text(data_key, pk, "snippet", make_snippet(text)),
+        body_text_enc=content.seal_text(data_key, pk, "text", text),
+        body_html_enc=content.seal_text(data_key, pk, "html", html) if html else None,
+        headers_enc=content.seal_json(
+            data_key, pk, "headers", [[k, str(v)] for k, v in parsed.items()][:200]
+        ),
+        has_attachments=bool(stored),
+        wants_read_receipt=bool(_header(parsed, "Disposition-Notification-To")),
+        is_fin=is_fin_subject(subject) or mss.get("X-MSS-MES", "").strip().upper() == "FIN",
+        mss_headers=mss,
+        transit_key_wrap=content.wrap_transit(data_key, pk),
+        idempotency_key=idempotency_key,
+    )
+    Attachment.objects.bulk_create(
+        Attachment(
+            message=message,
+            position=i,
+            filename_enc=content.seal_text(data_key, pk, f"filename-{i}", n),
+            content_type=ctype[:200],
+            size=s.size,
+            sha256=s.sha256,
+            blob=s.blob,
+        )
+        for i, (n, ctype, s) in enumerate(stored)
+    )
+    return message
+
+
+def _deliveries(message: Message, recipients: list[str]) -> list[int]:
+    rows = []
+    for address in dict.fromkeys(r.lower() for r in recipients):
+        recipient = resolve_recipient(address)
+        rows.append(
+            Delivery(
+                message=message,
+                recipient=recipient.address,
+                recipient_mailbox=recipient.mailbox,
+                is_local=recipient.is_local,
+                state=DeliveryState.QUEUED,
+            )
+        )
+    return [d.pk for d in Delivery.objects.bulk_create(rows)]
+
+
+def _enqueue(ids: list[int]) -> None:
+    from apps.messaging.services import enqueue_deliveries
+
+    enqueue_deliveries(ids)
