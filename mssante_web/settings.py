@@ -49,6 +49,8 @@ MESSAGE_STORE_DIR = Path(
     )
 )
 MESSAGE_MAX_BYTES = env_int("MESSAGE_MAX_BYTES", 25 * 1024 * 1024)
+# X-MSS-NIL: the product reference from convergence.esante.gouv.fr, emitted on every message (Ref#2 ECO.2.4.3).
+MSS_NIL = env("MSS_NIL", "") or ""
 # Deliveries left queued/sending longer than this are re-queued by the sweeper (seconds).
 DELIVERY_STUCK_AFTER = env_int("DELIVERY_STUCK_AFTER", 120)
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 12)
