@@ -8,6 +8,7 @@ Nothing is accepted before it is durably stored: blobs are fsync'd before the ro
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from apps.messaging.policies import can_send_from, check_recipient, normalise_ad
 from apps.messaging.recipient_policies import RecipientContext
 from apps.messaging.text import is_fin_subject, make_snippet, references_of
 
+logger = logging.getLogger(__name__)
 TRANSIT_STATES = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.HELD)
 
 
@@ -344,10 +346,16 @@ def _file_sent_copy(
 
 
 def enqueue_deliveries(delivery_ids: list[int]) -> None:
+    """Runs after commit: the deliveries are already durable, so a broker outage must not fail the
+    request — the sweeper re-queues whatever could not be enqueued once the broker is back."""
     from apps.messaging.tasks import deliver_message_task
 
     for delivery_id in delivery_ids:
-        deliver_message_task.delay(delivery_id)
+        try:
+            deliver_message_task.delay(delivery_id)
+        except Exception:  # noqa: BLE001 — kombu raises many kinds when Redis is down
+            logger.warning("delivery %s: broker unavailable, left to the sweeper", delivery_id, exc_info=True)
+            return
 
 
 # Re-exported: the gateway's ingest task calls `services.do_receive_message` (one entry point per flow).
