@@ -1,0 +1,76 @@
+"""`manage.py run_smtp`: the inbound SMTP gateway (STARTTLS and implicit TLS listeners, mutual TLS).
+
+manage.py run_smtp                       # settings GATEWAY_* (production: port 25, IGC-Santé)
+manage.py run_smtp --port 2525 --dev-pki # `make run`: a development PKI under var/pki, made if absent
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.gateway.pki import ensure_dev_pki
+from apps.gateway.server import GatewayConfig, GatewayServer, default_hostname
+from apps.gateway.tls import server_context
+
+
+class Command(BaseCommand):
+    help = "Passerelle SMTP entrante (autres opérateurs MSSanté, TLS mutuel)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default=settings.GATEWAY_HOST)
+        parser.add_argument("--port", type=int, default=settings.GATEWAY_PORT, help="STARTTLS listener")
+        parser.add_argument(
+            "--smtps-port", type=int, default=settings.GATEWAY_SMTPS_PORT, help="implicit TLS; 0 = none"
+        )
+        parser.add_argument("--cert", default=settings.GATEWAY_CERT_FILE)
+        parser.add_argument("--key", default=settings.GATEWAY_KEY_FILE)
+        parser.add_argument("--ca", action="append", default=None, help="CA bundle (repeatable)")
+        parser.add_argument(
+            "--dev-pki", action="store_true", help="DEV/tests only: use (and create) the PKI under var/pki"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        cert, key, cas = options["cert"], options["key"], options["ca"] or list(settings.GATEWAY_CA_FILES)
+        hostname = default_hostname(settings.GATEWAY_HOSTNAME or "")
+        if options["dev_pki"]:
+            if not (settings.DEV or settings.TESTING):
+                raise CommandError("--dev-pki is for `make run` and tests only (MSSANTE_DEV=1)")
+            pki = ensure_dev_pki(Path(settings.VAR_DIR) / "pki", hostname="localhost")
+            cert, key, cas = str(pki.cert_file), str(pki.key_file), [str(pki.ca_file)]
+            self.stdout.write(f"PKI de développement : {pki.ca_file.parent} (certificat pair : peer.crt/key)")
+        try:
+            context = server_context(cert, key, cas)
+        except (ImproperlyConfigured, OSError) as exc:
+            raise CommandError(f"TLS configuration refused: {exc}") from exc
+        config = GatewayConfig(
+            host=options["host"],
+            port=options["port"],
+            smtps_port=options["smtps_port"] or None,
+            tls_context=context,
+            hostname=hostname,
+            data_size_limit=settings.MESSAGE_MAX_BYTES,
+            db_threads=settings.GATEWAY_DB_THREADS,
+            max_recipients=settings.GATEWAY_MAX_RECIPIENTS,
+            timeout=settings.GATEWAY_SESSION_TIMEOUT,
+        )
+        asyncio.run(self._serve(GatewayServer(config)))
+
+    async def _serve(self, server: GatewayServer) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await server.start()
+        ports = f"{server.port} (STARTTLS)" + (f", {server.smtps_port} (TLS)" if server.smtps_port else "")
+        self.stdout.write(f"Passerelle SMTP prête sur {server.config.host} : {ports}", ending="\n")
+        self.stdout.flush()
+        await stop.wait()
+        self.stdout.write("Arrêt de la passerelle SMTP…")
+        await server.stop()

@@ -1,0 +1,196 @@
+"""A small PKI for tests and `make run`: a CA standing in for IGC-Santé, server and client certificates.
+
+Production uses IGC-Santé certificates issued to the operator (GATEWAY_CERT_FILE / GATEWAY_KEY_FILE) and the
+IGC-Santé chain as CA bundle (GATEWAY_CA_FILES); nothing here is used then. Keys are ECDSA P-256: quick to
+generate (tests build several per run) and accepted by every TLS 1.2+ stack. Subjects follow the liste
+blanche shape `CN=<smtp FQDN>,OU=<3+SIRET | 1+FINESS>,O=<org>,ST=<Dept (nn)>,C=FR`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+_NAME_OIDS = {
+    "CN": NameOID.COMMON_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "C": NameOID.COUNTRY_NAME,
+}
+
+
+def subject(**attributes: str) -> x509.Name:
+    """`subject(CN="mx.a.fr", OU="3...", O="Org", ST="Paris (75)", C="FR")`, most significant RDN last."""
+    order = ["C", "ST", "L", "O", "OU", "CN"]  # ASN.1 order: printed by RFC 4514 as CN=...,C=FR
+    return x509.Name(
+        [x509.NameAttribute(_NAME_OIDS[key], attributes[key]) for key in order if attributes.get(key)]
+    )
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate with its key, and where they were written as PEM."""
+
+    certificate: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    cert_path: Path
+    key_path: Path
+
+    @property
+    def dn(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+
+def _write(
+    directory: Path, stem: str, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> Issued:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return Issued(certificate, key, cert_path, key_path)
+
+
+class CertificateAuthority:
+    """A self-signed root that issues server and client certificates into `directory`."""
+
+    def __init__(self, directory: Path, name: str = "AC TEST IGC-SANTE ELEMENTAIRE ORGANISATIONS") -> None:
+        self.directory = Path(directory)
+        key = ec.generate_private_key(ec.SECP256R1())
+        ca_subject = subject(CN=name, O="ASIP-SANTE TEST", C="FR")
+        now = dt.datetime.now(dt.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(ca_subject)
+            .issuer_name(ca_subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        self.ca = _write(self.directory, "ca", certificate, key)
+
+    @property
+    def cert_path(self) -> Path:
+        return self.ca.cert_path
+
+    def issue(
+        self,
+        stem: str,
+        name: x509.Name,
+        *,
+        server_names: tuple[str, ...] = (),
+        client: bool = True,
+        server: bool = False,
+        days: int = 825,
+    ) -> Issued:
+        """Issue a leaf certificate; operator SMTP servers present the same certificate in both roles."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+            [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(self.ca.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca.key.public_key()), critical=False
+            )
+        )
+        if server_names:
+            alt: list[x509.GeneralName] = []
+            for entry in server_names:
+                try:
+                    alt.append(x509.IPAddress(ipaddress.ip_address(entry)))
+                except ValueError:
+                    alt.append(x509.DNSName(entry))
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        certificate = builder.sign(self.ca.key, hashes.SHA256())
+        return _write(self.directory, stem, certificate, key)
+
+    def issue_server(self, stem: str, hostname: str, **attributes: str) -> Issued:
+        attributes.setdefault("CN", hostname)
+        return self.issue(
+            stem, subject(**attributes), server_names=(hostname, "localhost", "127.0.0.1"), server=True
+        )
+
+
+@dataclass(frozen=True)
+class DevPki:
+    """What `make run` and `manage.py run_smtp --dev-pki` use: CA, our server certificate, one peer."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    peer_cert_file: Path
+    peer_key_file: Path
+
+
+DEV_SERVER_SUBJECT = {
+    "O": "OPERATEUR DE DEMONSTRATION",
+    "OU": "318310021300028",
+    "ST": "Paris (75)",
+    "C": "FR",
+}
+DEV_PEER_SUBJECT = {
+    "CN": "mx.operateur-voisin.test",
+    "O": "OPERATEUR VOISIN",
+    "OU": "312345678900011",
+    "ST": "Rhone (69)",
+    "C": "FR",
+}
+
+
+def ensure_dev_pki(directory: Path, hostname: str = "localhost") -> DevPki:
+    """Create (once) a development CA, our server certificate and a peer operator's certificate."""
+    directory = Path(directory)
+    names = {"ca": directory / "ca.crt", "server": directory / "server.crt", "peer": directory / "peer.crt"}
+    if not all(path.exists() for path in names.values()):
+        authority = CertificateAuthority(directory, name="AC DE DEVELOPPEMENT (PAS IGC-SANTE)")
+        authority.issue_server("server", hostname, **DEV_SERVER_SUBJECT)
+        authority.issue("peer", subject(**DEV_PEER_SUBJECT), client=True, server=True)
+    return DevPki(
+        ca_file=names["ca"],
+        cert_file=names["server"],
+        key_file=directory / "server.key",
+        peer_cert_file=names["peer"],
+        peer_key_file=directory / "peer.key",
+    )

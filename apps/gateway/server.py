@@ -1,0 +1,305 @@
+"""The inbound SMTP server (aiosmtpd): other MSSanté operators deliver to our BALs over mutual TLS.
+
+asyncio serves the sessions; everything that touches the database (policy checks, the spool commit) runs in
+a pool of threads (`GATEWAY_DB_THREADS`), each with its own Django connection, closed when broken or too
+old. Any failure there answers 451 4.3.0: the peer keeps the message and retries; it never gets 250 for a
+message we did not store, nor a 5xx for an outage of ours. Refusals and codes: docs/decisions/0009.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any, TypeVar
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from django.db import close_old_connections
+
+from apps.gateway import policies, replies, services
+from apps.gateway.tls import describe_session, peer_certificate
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# aiosmtpd's own replies, given an enhanced status code and a reason (checked on 1.4.6).
+_STOCK_REPLIES = {
+    "530 Must issue a STARTTLS command first": str(replies.TLS_REQUIRED),
+    "554 Command refused due to lack of security": str(replies.TLS_REQUIRED),
+}
+
+
+def _run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    # Worker threads keep their connection between calls; a broken or expired one is dropped before reuse.
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with our texts for its built-in size and TLS refusals."""
+
+    def __init__(self, handler: GatewayHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._too_big = replies.too_big(self.data_size_limit or 0)
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            if status.startswith("552 Error:"):  # SIZE parameter over the limit, or DATA over it
+                status = self._too_big
+            status = _STOCK_REPLIES.get(status, status)
+        await super().push(status)
+
+
+@dataclass
+class _Transaction:
+    """Per-session facts kept beside aiosmtpd's envelope."""
+
+    peer_dn: str = ""
+    declared_size: int = 0
+
+
+class GatewayHandler:
+    def __init__(self, executor: ThreadPoolExecutor, *, hostname: str, max_recipients: int) -> None:
+        self.executor = executor
+        self.hostname = hostname
+        self.max_recipients = max_recipients
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(_run_db, fn, *args, **kwargs))
+
+    @staticmethod
+    def _ssl_object(server: SMTP) -> ssl.SSLObject | None:
+        transport = server.transport
+        return transport.get_extra_info("ssl_object") if transport is not None else None
+
+    @staticmethod
+    def _state(session: Session) -> _Transaction:
+        state = getattr(session, "gateway", None)
+        if state is None:
+            state = _Transaction()
+            session.gateway = state  # type: ignore[attr-defined]
+        return state
+
+    async def handle_exception(self, error: Exception) -> str:
+        logger.exception("gateway: session error, answering 451")
+        return str(replies.TEMPORARY_FAILURE)
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        ssl_object = self._ssl_object(server)
+        if ssl_object is None:
+            return str(replies.TLS_REQUIRED)
+        certificate = peer_certificate(ssl_object)
+        if certificate is None:
+            logger.info("gateway: %s refused at MAIL: no client certificate", session.peer)
+            return str(replies.NO_CLIENT_CERTIFICATE)
+        sender = "" if address == "<>" else address
+        try:
+            refusal = await self._db(policies.check_sender, sender, certificate.subject)
+        except Exception:
+            logger.exception("gateway: sender check failed, answering 451")
+            return str(replies.TEMPORARY_FAILURE)
+        if refusal is not None:
+            logger.info("gateway: MAIL FROM <%s> refused: %s", sender, refusal)
+            return refusal
+        state = self._state(session)
+        state.peer_dn = certificate.subject.rfc4514_string()
+        state.declared_size = _declared_size(options)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 Expediteur accepte"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return str(replies.TOO_MANY_RECIPIENTS)
+        sender = "" if envelope.mail_from == "<>" else (envelope.mail_from or "")
+        size = self._state(session).declared_size
+        try:
+            decision = await self._db(policies.check_inbound_recipient, sender, address, size=size)
+        except Exception:
+            logger.exception("gateway: recipient check failed, answering 451")
+            return str(replies.TEMPORARY_FAILURE)
+        if decision.refusal is not None:
+            logger.info("gateway: RCPT TO <%s> refused: %s", address, decision.refusal)
+            return decision.refusal
+        if decision.address not in envelope.rcpt_tos:
+            envelope.rcpt_tos.append(decision.address)
+            envelope.rcpt_options.extend(options)
+        return "250 2.1.5 Destinataire accepte"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        state = self._state(session)
+        ssl_object = self._ssl_object(server)
+        spool_id = uuid.uuid4()
+        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        raw = self._received_header(session, envelope, spool_id, ssl_object) + bytes(
+            envelope.original_content or b""
+        )
+        spool_envelope = services.SpoolEnvelope(
+            sender="" if envelope.mail_from == "<>" else (envelope.mail_from or ""),
+            recipients=list(envelope.rcpt_tos),
+            peer_dn=state.peer_dn,
+            peer_ip=peer_ip,
+            helo=session.host_name or "",
+            tls_version=(ssl_object.version() or "") if ssl_object else "",
+        )
+        try:
+            await self._db(services.do_spool_message, raw, spool_envelope, spool_id=spool_id)
+        except Exception:
+            logger.exception("gateway: could not store message from <%s>, answering 451", envelope.mail_from)
+            return str(replies.TEMPORARY_FAILURE)
+        logger.info(
+            "gateway: accepted %s from <%s> (%s) for %d recipient(s), %d bytes",
+            spool_id,
+            spool_envelope.sender,
+            state.peer_dn,
+            len(spool_envelope.recipients),
+            len(raw),
+        )
+        return replies.ACCEPTED.format(spool_id=spool_id)
+
+    def _received_header(
+        self, session: Session, envelope: Envelope, spool_id: uuid.UUID, ssl_object: ssl.SSLObject | None
+    ) -> bytes:
+        """The trace line RFC 5321 §4.4 asks every receiving server to prepend."""
+        helo = replies.ascii_text(session.host_name or "unknown")[:200]
+        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else "unknown"
+        recipient = envelope.rcpt_tos[0] if len(envelope.rcpt_tos) == 1 else ""
+        line = (
+            f"Received: from {helo} ([{peer_ip}])\r\n\tby {self.hostname} with ESMTPS"
+            f" ({describe_session(ssl_object)}) id {spool_id}"
+            + (f"\r\n\tfor <{recipient}>" if recipient else "")
+            + f"; {formatdate(localtime=False)}\r\n"
+        )
+        return line.encode("ascii", "replace")
+
+
+def _declared_size(options: list[str]) -> int:
+    for option in options:
+        key, _, value = option.partition("=")
+        if key.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    host: str
+    port: int  # STARTTLS listener; 0 = any free port (tests)
+    smtps_port: int | None  # implicit TLS listener; None = none
+    tls_context: ssl.SSLContext
+    hostname: str
+    data_size_limit: int
+    db_threads: int = 8
+    max_recipients: int = 100
+    timeout: float = 300
+
+
+class GatewayServer:
+    """Both listeners on one event loop: `start()`/`stop()` in a loop, or `running()` from a thread."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.executor = ThreadPoolExecutor(max_workers=config.db_threads, thread_name_prefix="gateway-db")
+        self.handler = GatewayHandler(
+            self.executor, hostname=config.hostname, max_recipients=config.max_recipients
+        )
+        self.servers: list[asyncio.AbstractServer] = []
+        self.port = 0
+        self.smtps_port = 0
+
+    def _factory(self, *, starttls: bool) -> Callable[[], GatewaySMTP]:
+        config = self.config
+
+        def make() -> GatewaySMTP:
+            return GatewaySMTP(
+                self.handler,
+                data_size_limit=config.data_size_limit,
+                hostname=config.hostname,
+                ident="MSSante gateway",
+                tls_context=config.tls_context if starttls else None,
+                require_starttls=starttls,
+                timeout=config.timeout,
+                loop=asyncio.get_running_loop(),
+            )
+
+        return make
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        plain = await loop.create_server(self._factory(starttls=True), config.host, config.port)
+        self.servers.append(plain)
+        self.port = plain.sockets[0].getsockname()[1]
+        if config.smtps_port is not None:
+            implicit = await loop.create_server(
+                self._factory(starttls=False), config.host, config.smtps_port, ssl=config.tls_context
+            )
+            self.servers.append(implicit)
+            self.smtps_port = implicit.sockets[0].getsockname()[1]
+        logger.info(
+            "gateway: listening on %s:%d (STARTTLS)%s",
+            config.host,
+            self.port,
+            f" and :{self.smtps_port} (TLS)" if self.smtps_port else "",
+        )
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        # Transactions already in a DB thread finish (a peer waiting on its DATA reply gets it).
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[GatewayServer]:
+        """Serve from a background thread for the duration of the block (tests, benchmarks)."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # reported to the caller below
+                errors.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="gateway-loop", daemon=True)
+        thread.start()
+        started.wait(timeout=30)
+        if errors:
+            raise errors[0]
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+
+
+def default_hostname(configured: str) -> str:
+    # Computed once: aiosmtpd would otherwise call socket.getfqdn() (a DNS lookup) for every connection.
+    return configured or socket.getfqdn()

@@ -1,0 +1,149 @@
+"""From the spool to the BAL: the ingest task (idempotent, retried) and the sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from celery.exceptions import Retry
+from django.utils import timezone
+
+from apps.gateway import services, tasks
+from apps.gateway.models import InboundMessage, SpoolState
+from apps.gateway.services import SpoolEnvelope, do_spool_message
+from apps.messaging import blobs
+from apps.messaging.models import Message, MessageCopy
+from tests.gateway.conftest import PEER_DOMAIN, sample_message
+
+SENDER = f"dr.voisin@{PEER_DOMAIN}"
+ALICE = "alice.martin@demo.mssante.fr"
+PEER_DN = "CN=mx.hopital-voisin.fr,OU=318310021300028,O=GIP HOPITAL VOISIN,C=FR"
+
+
+def spool_one(raw: bytes | None = None) -> InboundMessage:
+    envelope = SpoolEnvelope(sender=SENDER, recipients=[ALICE], peer_dn=PEER_DN, peer_ip="127.0.0.1")
+    return do_spool_message(raw or sample_message(SENDER, ALICE), envelope)
+
+
+def test_it_ingests_a_spooled_message_into_the_recipient_bal_once(
+    alice_bal, eager_tasks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        spool = spool_one()
+    blob_path = blobs.path_of(spool.blob)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_id = services.do_ingest(spool.pk)
+
+    message = Message.objects.get(pk=message_id)
+    assert message.idempotency_key == f"smtp:{spool.pk}"
+    assert message.origin == "smtp"
+    assert MessageCopy.objects.filter(message=message, mailbox=alice_bal).exists()
+    spool.refresh_from_db()
+    assert spool.state == SpoolState.INGESTED
+    assert spool.message_id == message.pk
+    assert spool.key_wrap is None  # the transit key is gone with the spooled copy
+    assert not blob_path.exists()
+    # A second run (redelivered task, sweeper) changes nothing.
+    assert services.do_ingest(spool.pk) is None
+    assert Message.objects.count() == 1
+
+
+def test_it_reuses_the_stored_message_when_a_crash_came_between_deposit_and_spool_update(
+    alice_bal, django_capture_on_commit_callbacks
+):
+    from apps.messaging.services import do_receive_message
+
+    with django_capture_on_commit_callbacks(execute=False):
+        spool = spool_one()
+        with services.open_plaintext(spool) as raw:
+            first = do_receive_message(
+                raw=raw,
+                envelope_sender=SENDER,
+                recipients=[ALICE],
+                origin="smtp",
+                peer=PEER_DN,
+                idempotency_key=f"smtp:{spool.pk}",
+            )
+
+        assert services.do_ingest(spool.pk) == first.pk
+
+    assert Message.objects.count() == 1
+    spool.refresh_from_db()
+    assert spool.state == SpoolState.INGESTED
+
+
+def test_it_marks_a_spool_whose_blob_was_tampered_with_as_failed_without_retrying(alice_bal):
+    spool = spool_one()
+    path = blobs.path_of(spool.blob)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    assert tasks.ingest_inbound.apply(args=[str(spool.pk)]).get() is None
+
+    spool.refresh_from_db()
+    assert spool.state == SpoolState.FAILED
+    assert "failed authentication" in spool.last_error
+    assert Message.objects.count() == 0
+
+
+def test_it_counts_attempts_and_schedules_a_retry_on_a_passing_failure(alice_bal, monkeypatch):
+    spool = spool_one()
+
+    def broken(spool_id):  # noqa: ANN001, ANN202
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(services, "do_ingest", broken)
+    with pytest.raises(Retry) as retry:
+        tasks.ingest_inbound.apply(args=[str(spool.pk)])
+
+    assert retry.value.when == 30
+    spool.refresh_from_db()
+    assert (spool.state, spool.attempts) == (SpoolState.RECEIVED, 1)
+    assert spool.last_error == "ConnectionError: database went away"
+    assert tasks.backoff_seconds(1) == 30
+    assert tasks.backoff_seconds(20) == 1800
+
+
+def test_it_gives_up_after_the_maximum_attempts(alice_bal, monkeypatch, settings):
+    settings.GATEWAY_INGEST_MAX_ATTEMPTS = 1
+    spool = spool_one()
+    monkeypatch.setattr(services, "do_ingest", lambda spool_id: 1 / 0)
+
+    tasks.ingest_inbound.apply(args=[str(spool.pk)])
+
+    spool.refresh_from_db()
+    assert spool.state == SpoolState.FAILED
+    assert spool.blob and spool.key_wrap is not None  # kept for an administrator to look at
+
+
+def test_the_sweeper_requeues_only_rows_left_received_too_long(alice_bal, celery_queue, settings):
+    settings.GATEWAY_SPOOL_STUCK_AFTER = 120
+    stuck, _fresh = spool_one(), spool_one()
+    InboundMessage.objects.filter(pk=stuck.pk).update(enqueued_at=timezone.now() - dt.timedelta(minutes=5))
+
+    requeued = services.do_sweep_spool()
+
+    assert requeued == [str(stuck.pk)]  # not `fresh`, enqueued a moment ago
+    stuck.refresh_from_db()
+    assert stuck.enqueued_at > timezone.now() - dt.timedelta(seconds=10)
+    # Swept again at once: nothing, the row was just re-queued.
+    assert services.do_sweep_spool() == []
+
+
+@pytest.mark.slow
+def test_a_message_sent_over_smtp_reaches_the_bal_through_a_real_worker(
+    gateway, connect, alice_bal, celery_worker_thread
+):
+    session = connect(gateway.port)
+    assert session.sendmail(SENDER, [ALICE], sample_message(SENDER, ALICE)) == {}
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if MessageCopy.objects.filter(mailbox=alice_bal, message__origin="smtp").exists():
+            break
+        time.sleep(0.1)
+    assert MessageCopy.objects.filter(mailbox=alice_bal, message__origin="smtp").count() == 1
+    assert InboundMessage.objects.get().state == SpoolState.INGESTED
