@@ -8,6 +8,8 @@ belong to organisational BALs only, credentials to applicative BALs only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Value
@@ -99,6 +101,8 @@ class Mailbox(models.Model):
     # messaging services (apps.mailboxes.quotas.do_add_usage) so no query sums a million sizes.
     quota_bytes = models.BigIntegerField("quota (octets)", null=True, blank=True)
     used_bytes = models.BigIntegerField("espace utilisé (octets)", default=0)
+    # Highest usage warning already sent (0, 80 or 95 %): one warning per upward crossing (quotas.py).
+    quota_warning_level = models.PositiveSmallIntegerField("dernière alerte de quota (%)", default=0)
 
     class Meta:
         verbose_name = "BAL"
@@ -186,6 +190,13 @@ class Mailbox(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == MailboxStatus.ACTIVE
+
+    @property
+    def quota_usage(self) -> Any:
+        """Used and allowed bytes, for templates (`mailboxes/_quota.html`); reads only this row."""
+        from apps.mailboxes.quotas import get_quota_usage
+
+        return get_quota_usage(self)
 
 
 class CabinetPractitioner(models.Model):
@@ -297,3 +308,108 @@ class MailboxKey(models.Model):
 
     def __str__(self) -> str:
         return f"clé v{self.version} de la BAL {self.mailbox_id}"
+
+
+# --- Operations (issue 6): inactivity lifecycle notices, monthly indicators ---------------------------------
+
+
+class NoticeChannel(models.TextChoices):
+    USERS = "users", "Utilisateurs (adresse personnelle hors espace de confiance)"
+    ADMINS = "admins", "Administrateurs (aucun utilisateur joignable)"
+    NONE = "none", "Personne de joignable"
+
+
+class NoticeClosure(models.TextChoices):
+    OPPOSED = "opposed", "Opposition"
+    ACTIVITY = "activity", "Nouvelle activité"
+
+
+class LifecycleNotice(models.Model):
+    """The warning sent before an inactive BAL is deleted (docs/decisions/0012-mailbox-lifecycle.md).
+
+    A BAL is never deleted unless an open notice of its current inactivity period has `sent_on` set and
+    enough time has passed since. Notices go with the BAL when it is deleted: the journal keeps the trail.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="lifecycle_notices")
+    inactive_since = models.DateTimeField("inactive depuis")
+    issued_on = models.DateField("émis le")
+    channel = models.CharField("canal", max_length=10, choices=NoticeChannel.choices)
+    recipient_count = models.PositiveIntegerField("destinataires", default=0)
+    sent_on = models.DateField("envoyé le", null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    deletion_due_on = models.DateField("suppression prévue le", null=True, blank=True)
+    opposed_at = models.DateTimeField("opposition le", null=True, blank=True)
+    opposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=10, choices=NoticeClosure.choices, blank=True, default="")
+
+    class Meta:
+        verbose_name = "avis de suppression pour inactivité"
+        verbose_name_plural = "avis de suppression pour inactivité"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox"], condition=Q(closed_at__isnull=True), name="lifecycle_notice_one_open"
+            ),
+            models.CheckConstraint(
+                name="lifecycle_notice_sent_has_due_date",
+                condition=Q(sent_on__isnull=True) | Q(deletion_due_on__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"avis #{self.pk} pour la BAL {self.mailbox_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class MonthlyIndicator(models.Model):
+    """A month's platform-wide indicators, frozen on the 1st of the next month (later deletions of BALs
+    must not rewrite a past month)."""
+
+    month = models.DateField("mois (premier jour)", unique=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+    bals_nominative = models.PositiveIntegerField(default=0)
+    bals_organisational = models.PositiveIntegerField(default=0)
+    bals_cabinet = models.PositiveIntegerField(default=0)
+    bals_applicative = models.PositiveIntegerField(default=0)
+    bals_patient = models.PositiveIntegerField(default=0)
+    messages_sent = models.PositiveIntegerField(default=0)
+    messages_received = models.PositiveIntegerField(default=0)
+    connections = models.PositiveIntegerField(default=0)
+    users_connected = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "indicateurs mensuels"
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"indicateurs {self.month:%Y-%m}"
+
+
+class MonthlyMailboxIndicator(models.Model):
+    """One BAL's line of a month's indicators. Ids and address are copied, not foreign keys: the line
+    outlives the BAL (an irrevocably deleted BAL stays counted in the months it existed)."""
+
+    snapshot = models.ForeignKey(MonthlyIndicator, on_delete=models.CASCADE, related_name="lines")
+    mailbox_id = models.BigIntegerField()
+    address = models.CharField(max_length=254)
+    kind = models.CharField(max_length=3)  # PER, ORG, CAB, APP (TRE_R257) or PAT
+    connections = models.PositiveIntegerField(default=0)
+    users_connected = models.PositiveIntegerField(default=0)
+    messages_sent = models.PositiveIntegerField(default=0)
+    messages_received = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "indicateurs mensuels d'une BAL"
+        ordering = ["address"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "mailbox_id"], name="monthly_mailbox_line_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.snapshot_id})"

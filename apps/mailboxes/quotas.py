@@ -1,13 +1,32 @@
-"""BAL quotas: the usage counter the messaging services keep, and the refusal when a BAL is full."""
+"""BAL quotas: the usage counter messaging keeps, warnings at 80 % and 95 %, the refusal when full.
+
+`do_add_usage`, `check_quota` and `quota_of` are called by apps.messaging (deposit, deletion, recipient
+checks); keep their signatures. A warning goes out once per upward crossing of a threshold:
+`Mailbox.quota_warning_level` remembers the highest one already announced and falls back when usage drops,
+so the next crossing warns again (docs/decisions/0012-mailbox-lifecycle.md).
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db.models import F
+import logging
+from dataclasses import dataclass
+from typing import Any
 
-from apps.mailboxes.models import Mailbox
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.template.defaultfilters import filesizeformat
+
+from apps.audit.services import changes, record_event
+from apps.mailboxes.models import Mailbox, MailboxKind
+from apps.mailboxes.policies import can_administer_structure, is_operator_admin
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_QUOTA_BYTES = 5 * 1024**3
+WARNING_LEVELS = (80, 95)
+MAX_QUOTA_BYTES = 1024**5  # 1 Pio: a typo guard, not a business limit
 
 
 def quota_of(mailbox: Mailbox) -> int:
@@ -16,10 +35,53 @@ def quota_of(mailbox: Mailbox) -> int:
     return int(getattr(settings, "MAILBOX_DEFAULT_QUOTA_BYTES", DEFAULT_QUOTA_BYTES))
 
 
+def level_for(used: int, quota: int) -> int:
+    """The highest warning threshold (0, 80, 95) that `used` bytes reach under `quota`."""
+    reached = 0
+    for level in WARNING_LEVELS:
+        if quota <= 0 or used * 100 >= quota * level:
+            reached = level
+    return reached
+
+
 def do_add_usage(mailbox_id: int, delta: int) -> None:
-    """Add (or, negative, remove) bytes to a BAL's usage, inside the caller's transaction."""
-    if delta:
-        Mailbox.objects.filter(pk=mailbox_id).update(used_bytes=F("used_bytes") + delta)
+    """Add (negative: remove) bytes to a BAL's usage in the caller's transaction; warn on a crossing."""
+    if not delta:
+        return
+    Mailbox.objects.filter(pk=mailbox_id).update(used_bytes=F("used_bytes") + delta)
+    _sync_warning_level(mailbox_id)
+
+
+def _sync_warning_level(mailbox_id: int) -> None:
+    row = (
+        Mailbox.objects.filter(pk=mailbox_id)
+        .only("pk", "address", "quota_bytes", "used_bytes", "quota_warning_level")
+        .first()
+    )
+    if row is None:
+        return
+    level = level_for(row.used_bytes, quota_of(row))
+    if level == row.quota_warning_level:
+        return
+    # Conditional UPDATE: two concurrent deposits crossing the same threshold announce it once.
+    updated = Mailbox.objects.filter(pk=mailbox_id, quota_warning_level=row.quota_warning_level).update(
+        quota_warning_level=level
+    )
+    if updated and level > row.quota_warning_level:
+        _announce(row, level)
+
+
+def _announce(mailbox: Mailbox, level: int) -> None:
+    from apps.mailboxes.tasks import send_quota_warning_task
+
+    record_event(
+        "mailbox.quota_warning",
+        mailbox=mailbox,
+        target=mailbox,
+        details={"level": level, "used_bytes": mailbox.used_bytes, "quota_bytes": quota_of(mailbox)},
+    )
+    mailbox_id = mailbox.pk
+    transaction.on_commit(lambda: send_quota_warning_task.delay(mailbox_id, level))
 
 
 def check_quota(mailbox: Mailbox, incoming_size: int) -> str | None:
@@ -27,3 +89,117 @@ def check_quota(mailbox: Mailbox, incoming_size: int) -> str | None:
     if mailbox.used_bytes + incoming_size <= quota_of(mailbox):
         return None
     return f"La boîte aux lettres {mailbox.address} est pleine : le message n'a pas pu y être déposé."
+
+
+# --- Usage as shown to people ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    used_bytes: int
+    quota_bytes: int
+    is_default: bool
+
+    @property
+    def percent(self) -> int:
+        if self.quota_bytes <= 0:
+            return 100
+        return min(100, self.used_bytes * 100 // self.quota_bytes)
+
+    @property
+    def level(self) -> str:
+        """ "ok", "warning" (80 %), "critical" (95 %) or "full"."""
+        if self.used_bytes >= self.quota_bytes:
+            return "full"
+        return {0: "ok", 80: "warning", 95: "critical"}[level_for(self.used_bytes, self.quota_bytes)]
+
+    @property
+    def free_bytes(self) -> int:
+        return max(0, self.quota_bytes - self.used_bytes)
+
+
+def get_quota_usage(mailbox: Mailbox) -> QuotaUsage:
+    """What `mailboxes/_quota.html` shows (BAL page, webmail): no query, the counter is on the row."""
+    return QuotaUsage(
+        used_bytes=max(0, int(mailbox.used_bytes)),
+        quota_bytes=quota_of(mailbox),
+        is_default=mailbox.quota_bytes is None,
+    )
+
+
+# --- Administration ----------------------------------------------------------------------------------------
+
+
+def can_set_mailbox_quota(user: Any, mailbox: Mailbox) -> bool:
+    """Storage is the operator's resource: operator admins, and a structure's admins for its BALs."""
+    if not user.is_authenticated:
+        return False
+    if is_operator_admin(user):
+        return True
+    return mailbox.structure_id is not None and can_administer_structure(user, mailbox.structure)
+
+
+def check_quota_bytes(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if value <= 0:
+        raise ValidationError(
+            {"quota": "Le quota doit être positif (laissez vide pour le quota par défaut)."}
+        )
+    if value > MAX_QUOTA_BYTES:
+        raise ValidationError({"quota": f"Quota trop grand (au plus {filesizeformat(MAX_QUOTA_BYTES)})."})
+    return value
+
+
+def do_set_mailbox_quota(mailbox: Mailbox, *, quota_bytes: int | None, acting_user: Any) -> Mailbox:
+    """Set a BAL's own quota (None: back to the platform default); warns at once if usage now crosses."""
+    quota_bytes = check_quota_bytes(quota_bytes)
+    if acting_user is not None and not can_set_mailbox_quota(acting_user, mailbox):
+        raise ValidationError("Vous ne pouvez pas modifier le quota de cette BAL.")
+    with transaction.atomic():
+        mailbox = Mailbox.objects.select_for_update(of=("self",)).get(pk=mailbox.pk)
+        diff = changes(mailbox, {"quota_bytes": quota_bytes})
+        if not diff:
+            return mailbox
+        mailbox.quota_bytes = quota_bytes
+        mailbox.save(update_fields=["quota_bytes"])
+        record_event(
+            "mailbox.quota_changed",
+            actor=acting_user,
+            mailbox=mailbox,
+            target=mailbox,
+            details={"changes": diff, "used_bytes": mailbox.used_bytes},
+        )
+        _sync_warning_level(mailbox.pk)
+    mailbox.refresh_from_db()
+    return mailbox
+
+
+# --- The warning e-mail ------------------------------------------------------------------------------------
+
+
+def quota_warning_recipients(mailbox: Mailbox) -> list[str]:
+    """Where a BAL's quota warning goes: its people's personal address, else their login address; the
+    structure's admins too for shared BALs (they may raise the quota). Contains no health data."""
+    from apps.mailboxes.lifecycle import admins_of, users_of
+
+    people = list(users_of(mailbox))
+    if mailbox.kind != MailboxKind.NOMINATIVE:
+        people += admins_of(mailbox, include_operator=False)
+    addresses = {(person.outside_email or person.email).lower() for person in people if person.is_active}
+    return sorted(address for address in addresses if address)
+
+
+def send_quota_warning(mailbox_id: int, level: int) -> int:
+    """Send the warning for `level` if the BAL still stands at it (a late task after a purge stays quiet)."""
+    from apps.mailboxes.lifecycle import send_each
+
+    mailbox = Mailbox.objects.select_related("structure").filter(pk=mailbox_id).first()
+    if mailbox is None or mailbox.quota_warning_level < level:
+        return 0
+    usage = get_quota_usage(mailbox)
+    context = {"mailbox": mailbox, "usage": usage, "level": level}
+    recipients = quota_warning_recipients(mailbox)
+    sent = send_each("mailbox_quota_warning", [(address, context) for address in recipients])
+    logger.info("quota warning %s%% for BAL %s sent to %d recipient(s)", level, mailbox_id, sent)
+    return sent

@@ -3,6 +3,7 @@ structure administrators. Same rules as services.py: atomic, journaled with old/
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import secrets
@@ -10,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import UserKind
@@ -119,7 +121,21 @@ def check_credential(token: str) -> ApplicationCredential | None:
     credential = ApplicationCredential.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
     if credential is None or not hmac.compare_digest(credential.secret_hash, hash_secret(secret)):
         return None
+    _stamp_credential_use(credential)
     return credential
+
+
+CREDENTIAL_USE_RESOLUTION = 300  # seconds: the inactivity cycle counts in days, so few writes are enough
+
+
+def _stamp_credential_use(credential: ApplicationCredential) -> None:
+    """Record the use (the inactivity cycle of applicative BALs reads it) at most once per resolution."""
+    now = timezone.now()
+    stale = now - datetime.timedelta(seconds=CREDENTIAL_USE_RESOLUTION)
+    ApplicationCredential.objects.filter(pk=credential.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+    ).update(last_used_at=now)
+    credential.last_used_at = now
 
 
 def do_create_credential(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.mailboxes import views, views_admin
+from apps.mailboxes import views, views_admin, views_ops
 
 app_name = "mailboxes"
 urlpatterns = [
@@ -36,4 +36,13 @@ urlpatterns = [
         views_admin.credential_revoke,
         name="credential-revoke",
     ),
+    # Operations (issue 6): quota, inactivity cycle, monthly indicators.
+    path("gestion/<int:mailbox_id>/quota/", views_ops.quota_edit, name="quota-edit"),
+    path("gestion/<int:mailbox_id>/conserver/", views_ops.lifecycle_keep, name="lifecycle-keep"),
+    path("gestion/inactivite/", views_ops.lifecycle_list, name="lifecycle-list"),
+    path("opposition/<str:token>/", views_ops.lifecycle_oppose, name="lifecycle-oppose"),
+    path("gestion/indicateurs/", views_ops.indicators_page, name="indicators"),
+    path("gestion/indicateurs/calculer/", views_ops.indicators_compute, name="indicators-compute"),
+    path("gestion/indicateurs/mensuels.csv", views_ops.indicators_summary_csv, name="indicators-summary-csv"),
+    path("gestion/indicateurs/<str:month>/bal.csv", views_ops.indicators_mailbox_csv, name="indicators-csv"),
 ]
