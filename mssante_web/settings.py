@@ -237,6 +237,12 @@ GATEWAY_CERT_FILE = env("GATEWAY_CERT_FILE", "")
 GATEWAY_KEY_FILE = env("GATEWAY_KEY_FILE", "")
 # PEM bundles of the CAs whose client certificates are accepted (the IGC-Santé chain in production).
 GATEWAY_CA_FILES = env_list("GATEWAY_CA_FILES", [])
+# Outbound to other operators: routing table ("domain=host:port", "*" = smarthost) before MX lookups; the
+# remote's certificate is verified against GATEWAY_OUTBOUND_CA_FILES (default: GATEWAY_CA_FILES).
+GATEWAY_ROUTES = env_list("GATEWAY_ROUTES", [])
+GATEWAY_OUTBOUND_CA_FILES = env_list("GATEWAY_OUTBOUND_CA_FILES", [])
+GATEWAY_OUTBOUND_PORT = env_int("GATEWAY_OUTBOUND_PORT", 25)
+GATEWAY_OUTBOUND_TIMEOUT = env_int("GATEWAY_OUTBOUND_TIMEOUT", 60)
 GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 8)
 GATEWAY_MAX_RECIPIENTS = env_int("GATEWAY_MAX_RECIPIENTS", 100)
 GATEWAY_SESSION_TIMEOUT = env_int("GATEWAY_SESSION_TIMEOUT", 300)

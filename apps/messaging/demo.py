@@ -39,6 +39,8 @@ def seed(stdout: TextIO) -> None:
         stdout.write("Messages de démonstration : déjà présents\n")
         return
     alice = alice_bal.owner
+    if alice is None:
+        return
     bob = User.objects.filter(memberships__mailbox=cardio).exclude(pk=alice.pk).first()
     letter = do_submit_message(
         Outgoing(

@@ -73,7 +73,8 @@ def _person_label(user: Any) -> str:
 
 
 def _from_header(mailbox: Mailbox) -> tuple[str, str]:
-    name = mailbox.display_name or (mailbox.owner.get_full_name() if mailbox.owner_id else "")
+    owner = mailbox.owner if mailbox.owner_id else None
+    name = mailbox.display_name or (owner.get_full_name() if owner is not None else "")
     return name, mailbox.address
 
 

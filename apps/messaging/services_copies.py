@@ -167,8 +167,13 @@ def do_delete_copies(copies: Iterable[MessageCopy], *, user: Any, reason: str = 
         do_add_usage(mailbox.pk, -freed)
         record_event(reason, actor=user, mailbox=mailbox, target=mailbox, details={"count": len(copies)})
         orphans = _collect_orphans(message_ids_)
-    transaction.on_commit(lambda: [blobs.delete_blob(name) for name in orphans])
+    transaction.on_commit(lambda: _delete_blobs(orphans))
     return len(copies)
+
+
+def _delete_blobs(names: list[str]) -> None:
+    for name in names:
+        blobs.delete_blob(name)
 
 
 def _collect_orphans(candidates: set[Any]) -> list[str]:

@@ -108,8 +108,14 @@ def _context(delivery: Delivery) -> RecipientContext:
 
 def _deliver_local(delivery: Delivery) -> str:
     refusal: Refusal | None = check_recipient(_context(delivery))
-    if refusal is not None:
-        do_fail_delivery(delivery.pk, code=refusal.code, reason=refusal.message)
+    mailbox_id = delivery.recipient_mailbox_id
+    if refusal is None and mailbox_id is None:  # deleted since submission (address reused or not)
+        refusal = Refusal(
+            "unknown_mailbox", f"L'adresse {delivery.recipient} n'existe plus sur notre plateforme."
+        )
+    if refusal is not None or mailbox_id is None:
+        reason = refusal or Refusal("unknown_mailbox", "BAL supprimée")
+        do_fail_delivery(delivery.pk, code=reason.code, reason=reason.message)
         return DeliveryState.FAILED
     try:
         with transaction.atomic():
@@ -117,7 +123,7 @@ def _deliver_local(delivery: Delivery) -> str:
             if locked.state != DeliveryState.SENDING:
                 return locked.state
             if not MessageCopy.objects.filter(delivery_id=delivery.pk).exists():
-                do_deposit(delivery.message, delivery.recipient_mailbox_id, delivery=delivery)
+                do_deposit(delivery.message, mailbox_id, delivery=delivery)
             _set_delivered(delivery)
     except IntegrityError:  # a concurrent attempt deposited the same delivery first: that copy stands
         logger.info("delivery %s: already deposited by a concurrent attempt", delivery.pk)

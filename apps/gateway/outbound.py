@@ -1,0 +1,153 @@
+"""Outbound SMTP to other MSSanté operators: STARTTLS with our client certificate, the remote verified.
+
+Registered as messaging's remote transport (`GatewayConfig.ready`), so `deliver_message` calls
+`send_delivery(delivery)` for a recipient outside our domains; the Delivery was already claimed with a
+conditional UPDATE, so two workers never send the same one. Routing: the routing table
+(`GATEWAY_ROUTES="domain=host:port,…"`, `*` for a smarthost) first, else the domain's MX records
+(dnspython), lowest preference first. Outcome mapping: 2xx delivered; 4xx, timeouts and connection errors
+are `TemporaryFailure` (retried with back-off for hours by the task); 5xx is `PermanentFailure` with the
+remote's reply kept and a French reason for the sender's bounce.
+The message is read into memory for `smtplib` (at most MESSAGE_MAX_BYTES).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from apps.messaging import content, storage
+from apps.messaging.transports import PermanentFailure, TemporaryFailure
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Route:
+    host: str
+    port: int
+
+
+def _routing_table() -> dict[str, Route]:
+    table: dict[str, Route] = {}
+    for entry in getattr(settings, "GATEWAY_ROUTES", []) or []:
+        domain, _, target = entry.partition("=")
+        host, _, port = target.strip().rpartition(":")
+        if not domain or not host:
+            raise ValueError(f"GATEWAY_ROUTES: entry {entry!r} must read 'domain=host:port'")
+        table[domain.strip().lower()] = Route(host, int(port or 25))
+    return table
+
+
+def routes_for(domain: str) -> list[Route]:
+    table = _routing_table()
+    if domain in table:
+        return [table[domain]]
+    if "*" in table:
+        return [table["*"]]
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answers = dns.resolver.resolve(domain, "MX", lifetime=10)
+    except dns.resolver.NXDOMAIN:
+        raise PermanentFailure(
+            f"Le domaine {domain} n'existe pas dans le DNS.", code="no_domain", remote_detail="NXDOMAIN"
+        ) from None
+    except (dns.resolver.NoAnswer, dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+        raise TemporaryFailure(
+            f"Serveur de messagerie de {domain} introuvable pour le moment ({exc})."
+        ) from exc
+    records = sorted(answers, key=lambda r: r.preference)  # type: ignore[attr-defined]
+    port = int(getattr(settings, "GATEWAY_OUTBOUND_PORT", 25))
+    return [Route(str(r.exchange).rstrip("."), port) for r in records]  # type: ignore[attr-defined]
+
+
+def client_context() -> ssl.SSLContext:
+    """Verify the remote against the trust-space CAs only (not the system store) and present our
+    certificate: mutual TLS, TLS 1.2 or newer, host name checked against the MX name."""
+    cas = getattr(settings, "GATEWAY_OUTBOUND_CA_FILES", None) or settings.GATEWAY_CA_FILES
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cas:
+        for ca in cas:
+            context.load_verify_locations(cafile=str(ca))
+    else:
+        context.load_default_certs()
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    if settings.GATEWAY_CERT_FILE:
+        context.load_cert_chain(settings.GATEWAY_CERT_FILE, settings.GATEWAY_KEY_FILE or None)
+    return context
+
+
+def _raw_bytes(delivery: Any) -> bytes:
+    message = delivery.message
+    data_key = content.data_key_in_transit(message)
+    return b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
+
+
+def _french(code: int, text: str) -> str:
+    try:
+        from apps.gateway.reports import french_reason_for_status
+
+        return french_reason_for_status(code, text)
+    except Exception:  # noqa: BLE001 — a missing mapping must not hide the remote's own words
+        return f"Le serveur du destinataire a refusé le message ({code} {text})."
+
+
+def _reply_text(error: smtplib.SMTPResponseException) -> str:
+    raw = error.smtp_error
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _send_once(route: Route, sender: str, recipient: str, raw: bytes) -> None:
+    timeout = float(getattr(settings, "GATEWAY_OUTBOUND_TIMEOUT", 60))
+    hostname = getattr(settings, "GATEWAY_HOSTNAME", "") or socket.getfqdn()
+    with smtplib.SMTP(route.host, route.port, local_hostname=hostname, timeout=timeout) as session:
+        session.ehlo()
+        if not session.has_extn("starttls"):
+            raise TemporaryFailure(
+                f"{route.host} ne propose pas STARTTLS : envoi refusé (chiffrement obligatoire)."
+            )
+        session.starttls(context=client_context())
+        session.ehlo()
+        session.sendmail(sender, [recipient], raw)
+
+
+def send_delivery(delivery: Any) -> None:
+    """Deliver one remote recipient; raises TemporaryFailure or PermanentFailure, returns on success."""
+    domain = delivery.recipient.rpartition("@")[2].lower()
+    raw = _raw_bytes(delivery)
+    sender = delivery.message.sender_address
+    last: Exception | None = None
+    for route in routes_for(domain):
+        try:
+            _send_once(route, sender, delivery.recipient, raw)
+            logger.info("outbound: delivery %s accepted by %s:%d", delivery.pk, route.host, route.port)
+            return
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            _raise_for(
+                int(code), reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+            )
+        except smtplib.SMTPResponseException as exc:
+            _raise_for(exc.smtp_code, _reply_text(exc))
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+            last = exc  # try the next MX
+            logger.warning(
+                "outbound: %s:%d failed for delivery %s: %s", route.host, route.port, delivery.pk, exc
+            )
+    raise TemporaryFailure(f"Serveur de {domain} injoignable pour le moment ({last}).")
+
+
+def _raise_for(code: int, text: str) -> None:
+    detail = f"{code} {text}"[:500]
+    if 500 <= code < 600:
+        raise PermanentFailure(_french(code, text), code=f"smtp_{code}", remote_detail=detail)
+    raise TemporaryFailure(f"Refus temporaire du serveur du destinataire ({detail}).")
