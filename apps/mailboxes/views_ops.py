@@ -27,11 +27,11 @@ MIB = 1024 * 1024
 
 class QuotaForm(forms.Form):
     quota_mib = forms.IntegerField(
-        label="Quota (Mo)",
+        label="Quota (Mio)",
         required=False,
         min_value=1,
         help_text="Laissez vide pour appliquer le quota par défaut de la plateforme.",
-        error_messages={"min_value": "Le quota doit être d'au moins 1 Mo."},
+        error_messages={"min_value": "Le quota doit être d'au moins 1 Mio."},
     )
 
 
