@@ -214,6 +214,29 @@ CELERY_BEAT_SCHEDULE["annuaire-daily-import"] = {
     "schedule": _annuaire_import_schedule(),
 }
 
+# --- BAL operations (apps/mailboxes; docs/decisions/0012-mailbox-lifecycle.md) -------------------------
+# Quota of a BAL without its own (bytes); warnings at 80 % and 95 %, refusal (bounce) when full.
+MAILBOX_DEFAULT_QUOTA_BYTES = env_int("MAILBOX_DEFAULT_QUOTA_BYTES", 5 * 1024**3)
+# How long the opposition link of an inactivity notice stays valid (days; the notice precedes the
+# deletion by at least two months).
+MAILBOX_INACTIVITY_LINK_DAYS = env_int("MAILBOX_INACTIVITY_LINK_DAYS", 120)
+
+
+def _mailbox_schedule(**fields: int):  # local time (CELERY_TIMEZONE)
+    from celery.schedules import crontab
+
+    return crontab(hour=env_int("MAILBOX_JOBS_HOUR", 4), **fields)  # type: ignore[arg-type]
+
+
+CELERY_BEAT_SCHEDULE["mailboxes-daily-lifecycle"] = {
+    "task": "apps.mailboxes.tasks.run_mailbox_lifecycle",
+    "schedule": _mailbox_schedule(minute=30),
+}
+CELERY_BEAT_SCHEDULE["mailboxes-monthly-indicators"] = {
+    "task": "apps.mailboxes.tasks.snapshot_monthly_indicators",
+    "schedule": _mailbox_schedule(minute=45, day_of_month=1),
+}
+
 # --- Liste blanche (apps/trust; docs/decisions/0004-liste-blanche.md) ---------------------------------
 LISTE_BLANCHE_URL = env("LISTE_BLANCHE_URL", "https://espacedeconfiance.mssante.fr/listeblanchemssante.xml")
 LISTE_BLANCHE_CHECKSUM_URL = env("LISTE_BLANCHE_CHECKSUM_URL", "")  # ANS `checksum` file (SHA-256), optional
