@@ -219,9 +219,14 @@ def _step(mailbox: Mailbox, action: str, notice: LifecycleNotice | None, today: 
     )
 
 
+def warning_cutoff(today: dt.date) -> dt.datetime:
+    """A BAL whose activity is before this instant is due for a notice on `today`."""
+    return start_of_day(today + dt.timedelta(days=1) - relativedelta(months=warning_months()))
+
+
 def plan_lifecycle(today: dt.date, *, mailbox_ids: Iterable[int] | None = None) -> list[Step]:
     """What the daily job does on `today` (read only: `--dry-run` and the administration page show it)."""
-    cutoff = start_of_day(today + dt.timedelta(days=1) - relativedelta(months=warning_months()))
+    cutoff = warning_cutoff(today)
     mailboxes = with_activity(_subject_to_cycle())
     if mailbox_ids is not None:
         mailboxes = mailboxes.filter(pk__in=list(mailbox_ids))
@@ -309,7 +314,8 @@ def do_issue_notice(mailbox_id: int, *, today: dt.date) -> LifecycleNotice | Non
         ):
             return None
         activity = activity_of(mailbox.pk)
-        assert activity is not None
+        if activity is None or activity >= warning_cutoff(today):  # someone came back since the plan
+            return None
         notice = LifecycleNotice.objects.create(
             mailbox=mailbox, inactive_since=activity, issued_on=today, channel=NoticeChannel.NONE
         )

@@ -242,3 +242,29 @@ def test_it_refuses_a_malformed_date_in_the_command(db):
 
     with pytest.raises(CommandError, match="AAAA-MM-JJ"):
         call_command("mailbox_lifecycle", "--today", "15/11/2025")
+
+
+def test_it_keeps_the_notice_unsent_when_the_mail_relay_fails_and_sends_it_the_next_day(quiet, monkeypatch):
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("relay down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lifecycle, "get_connection", refuse)
+        [step] = lifecycle.run_lifecycle(D(2025, 11, 15))
+    assert step.outcome == "échec (voir les journaux)"
+    assert LifecycleNotice.objects.get(mailbox=quiet).sent_on is None
+    [step] = lifecycle.run_lifecycle(D(2025, 11, 16))
+    assert (step.action, step.deletion_due_on) == (lifecycle.RESEND, D(2026, 1, 16))
+    notice = LifecycleNotice.objects.get(mailbox=quiet)
+    assert (notice.sent_on, notice.deletion_due_on) == (D(2025, 11, 16), D(2026, 1, 16))
+    assert len(mail.outbox) == 1
+
+
+def test_it_runs_from_the_beat_tasks(quiet):
+    from apps.mailboxes.models import MonthlyIndicator
+    from apps.mailboxes.tasks import run_mailbox_lifecycle, snapshot_monthly_indicators
+
+    assert run_mailbox_lifecycle() >= 1  # today, Alice's BAL is long past its ten months
+    assert LifecycleNotice.objects.filter(mailbox=quiet).exists()
+    month = snapshot_monthly_indicators()
+    assert MonthlyIndicator.objects.get(month=dt.date.fromisoformat(month)).lines.count() == 3
