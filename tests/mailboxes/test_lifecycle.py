@@ -268,3 +268,28 @@ def test_it_runs_from_the_beat_tasks(quiet):
     assert LifecycleNotice.objects.filter(mailbox=quiet).exists()
     month = snapshot_monthly_indicators()
     assert MonthlyIndicator.objects.get(month=dt.date.fromisoformat(month)).lines.count() == 3
+
+
+def test_it_gives_each_person_of_a_shared_bal_their_own_link(cardio_bal, dr_alice, sec_bob):
+    User.objects.filter(pk=dr_alice.pk).update(outside_email="alice.perso@example.org")
+    User.objects.filter(pk=sec_bob.pk).update(outside_email="bob.perso@example.org")
+    set_activity(cardio_bal, dr_alice, sec_bob, day=D(2025, 1, 15))
+    lifecycle_clear()
+    assert actions(lifecycle.run_lifecycle(D(2025, 11, 15)), cardio_bal) == [lifecycle.NOTICE]
+    by_address = {email.to[0]: email.body for email in mail.outbox}
+    assert set(by_address) == {"alice.perso@example.org", "bob.perso@example.org"}
+    links = {body.split("/bal/opposition/")[1].split()[0] for body in by_address.values()}
+    assert len(links) == 2
+    # Bob's login alone keeps the shared BAL.
+    User.objects.filter(pk=sec_bob.pk).update(last_authenticated_at=at(D(2025, 12, 1)))
+    assert actions(lifecycle.run_lifecycle(D(2026, 1, 15)), cardio_bal) == [lifecycle.CLOSE]
+
+
+def test_it_leaves_patient_bals_to_the_rules_of_mon_espace_sante(patient_paul):
+    from apps.mailboxes.services import do_create_patient_mailbox
+
+    mailbox = do_create_patient_mailbox(
+        owner=patient_paul, address="279035121518989@patient.mssante.fr", acting_user=None
+    )
+    set_activity(mailbox, patient_paul, day=D(2024, 1, 1))
+    assert actions(lifecycle.run_lifecycle(D(2026, 1, 1)), mailbox) == []
