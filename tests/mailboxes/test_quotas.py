@@ -147,3 +147,14 @@ def test_it_explains_a_bad_quota_in_french(cardio_bal, admin_client_olga):
     )
     assert response.status_code == 200
     assert "Le quota doit être d&#x27;au moins 1 Mio." in response.content.decode()
+
+
+def test_it_makes_messaging_refuse_a_full_bal_with_a_permanent_552(small_bal):
+    from apps.messaging.policies import check_local_mailbox, resolve_recipient
+
+    Mailbox.objects.filter(pk=small_bal.pk).update(used_bytes=100 * MB - 10)
+    assert check_local_mailbox(resolve_recipient(small_bal.address), 10) is None
+    refusal = check_local_mailbox(resolve_recipient(small_bal.address), 11)
+    assert refusal is not None and refusal.permanent  # a bounce to the sender, not a retry
+    assert (refusal.code, refusal.smtp_code, refusal.smtp_enhanced) == ("quota_full", 552, "5.2.2")
+    assert "est pleine" in refusal.message
