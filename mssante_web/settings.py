@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.accounts.middleware.MfaRequiredMiddleware",
+    "apps.patients.middleware.PatientSeparationMiddleware",
 ]
 
 ROOT_URLCONF = "mssante_web.urls"
@@ -192,6 +193,11 @@ CELERY_BEAT_SCHEDULE["messaging-sweep-deliveries"] = {
     "task": "apps.messaging.tasks.sweep_deliveries",
     "schedule": env_int("DELIVERY_SWEEP_EVERY_SECONDS", 30),
 }
+# MSS-C: "vous avez un nouveau message" to patients, outside the trust space, batched (apps/patients/notices.py).
+CELERY_BEAT_SCHEDULE["patients-new-message-notices"] = {
+    "task": "apps.patients.tasks.notify_patients",
+    "schedule": env_int("PATIENT_NOTICE_EVERY_SECONDS", 60),
+}
 
 # --- Annuaire Santé (apps/annuaire) --------------------------------------------------------------------
 # Extraction files (paths or https URLs, comma-separated: e.g. the MSSanté and PS_LibreAcces extractions)
@@ -263,6 +269,14 @@ GATEWAY_CA_FILES = env_list("GATEWAY_CA_FILES", [])
 # Outbound to other operators: routing table ("domain=host:port", "*" = smarthost) before MX lookups; the
 # remote's certificate is verified against GATEWAY_OUTBOUND_CA_FILES (default: GATEWAY_CA_FILES).
 GATEWAY_ROUTES = env_list("GATEWAY_ROUTES", [])
+# SMTP submission for mail clients (STARTTLS + AUTH with application passwords or PSC XOAUTH2).
+SUBMISSION_HOST = env("SUBMISSION_HOST", "127.0.0.1" if (DEV or TESTING) else "0.0.0.0")  # noqa: S104
+SUBMISSION_PORT = env_int("SUBMISSION_PORT", 2587 if (DEV or TESTING) else 587)
+SUBMISSION_CERT_FILE = env("SUBMISSION_CERT_FILE", "")
+SUBMISSION_KEY_FILE = env("SUBMISSION_KEY_FILE", "")
+# What the autoconfig documents and the preferences page tell mail clients (public name and port).
+SUBMISSION_PUBLIC_HOST = env("SUBMISSION_PUBLIC_HOST", "")
+SUBMISSION_PUBLIC_PORT = env_int("SUBMISSION_PUBLIC_PORT", 2587 if DEV else 587)
 GATEWAY_OUTBOUND_CA_FILES = env_list("GATEWAY_OUTBOUND_CA_FILES", [])
 GATEWAY_OUTBOUND_PORT = env_int("GATEWAY_OUTBOUND_PORT", 25)
 GATEWAY_OUTBOUND_TIMEOUT = env_int("GATEWAY_OUTBOUND_TIMEOUT", 60)

@@ -10,6 +10,7 @@ from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 
@@ -116,3 +117,25 @@ class User(AbstractUser):
         key_salt = "apps.accounts.User.get_session_auth_hash"
         value = f"{self.password}:{self.session_epoch}"
         return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+
+
+class AppPassword(models.Model):
+    """A password for one mail client or practice software (SMTP submission), created in the webmail.
+
+    Shown once; only its SHA-256 is kept (it is 32 random characters, so a fast hash is enough). Revoking it
+    cuts that client without touching the person's own password or second factor, which clients never see.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="app_passwords")
+    label = models.CharField("nom de l'application", max_length=100)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField("créé le", default=timezone.now)
+    last_used_at = models.DateTimeField("dernière utilisation", null=True, blank=True)
+    revoked_at = models.DateTimeField("révoqué le", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "mot de passe d'application"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.user_id})"

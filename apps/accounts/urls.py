@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.accounts import views
+from apps.accounts import views, views_app_passwords
 
 app_name = "accounts"
 urlpatterns = [
@@ -12,4 +12,10 @@ urlpatterns = [
         name="recovery-codes-download",
     ),
     path("deconnexion-partout/", views.logout_everywhere, name="logout-everywhere"),
+    path("mots-de-passe-applications/", views_app_passwords.app_passwords, name="app-passwords"),
+    path(
+        "mots-de-passe-applications/<int:pk>/revoquer/",
+        views_app_passwords.app_password_revoke,
+        name="app-password-revoke",
+    ),
 ]

@@ -93,12 +93,12 @@ def _raw_bytes(delivery: Any) -> bytes:
 
 
 def _french(code: int, text: str) -> str:
-    try:
-        from apps.gateway.reports import french_reason_for_status
+    """The sender's bounce says why in French (enhanced status code mapped by gateway.reports), and keeps
+    the remote server's own words after it, since they are often the only precise explanation."""
+    from apps.gateway.reports import describe_status, parse_status
 
-        return french_reason_for_status(code, text)
-    except Exception:  # noqa: BLE001 — a missing mapping must not hide the remote's own words
-        return f"Le serveur du destinataire a refusé le message ({code} {text})."
+    status = parse_status(text) or f"{str(code)[0]}.0.0"
+    return f"{describe_status(status)} (réponse du serveur distant : {code} {text.strip()[:300]})"
 
 
 def _reply_text(error: smtplib.SMTPResponseException) -> str:

@@ -34,7 +34,7 @@ _TAGS = re.compile(r"<[^>]+>")
 _CHUNK = 64 * 1024
 
 
-def _header(parsed: EmailMessage, name: str) -> str:
+def header_text(parsed: EmailMessage, name: str) -> str:
     try:
         value = parsed.get(name)
         return str(value).strip() if value is not None else ""
@@ -65,7 +65,7 @@ def _part_bytes(part: Any) -> bytes:
     return bytes(value or b"")
 
 
-def _bodies(parsed: EmailMessage) -> tuple[str, str | None]:
+def bodies_of(parsed: EmailMessage) -> tuple[str, str | None]:
     try:
         plain = parsed.get_body(preferencelist=("plain",))
         html = parsed.get_body(preferencelist=("html",))
@@ -81,7 +81,7 @@ def _bodies(parsed: EmailMessage) -> tuple[str, str | None]:
     return "", None
 
 
-def _attachments(parsed: EmailMessage) -> list[tuple[str, str, bytes]]:
+def attachments_of(parsed: EmailMessage) -> list[tuple[str, str, bytes]]:
     try:
         parts = list(parsed.iter_attachments()) if parsed.is_multipart() else []
     except Exception:  # noqa: BLE001
@@ -98,7 +98,7 @@ def _attachments(parsed: EmailMessage) -> list[tuple[str, str, bytes]]:
 
 def _sent_at(parsed: EmailMessage) -> Any:
     try:
-        value = parsedate_to_datetime(_header(parsed, "Date"))
+        value = parsedate_to_datetime(header_text(parsed, "Date"))
         return value if value.tzinfo else timezone.make_aware(value)
     except (TypeError, ValueError, IndexError):
         return timezone.now()
@@ -134,7 +134,7 @@ def do_receive_message(
     stored_raw = storage.write_stream(pk, "raw", iter(lambda: raw.read(_CHUNK), b""), data_key)
     stored: list[tuple[str, str, storage.StoredStream]] = []
     try:
-        for index, (name, ctype, payload) in enumerate(_attachments(parsed)):
+        for index, (name, ctype, payload) in enumerate(attachments_of(parsed)):
             stored.append((name, ctype, storage.write_stream(pk, f"attachment-{index}", [payload], data_key)))
         with transaction.atomic():
             message = _create(parsed, pk, data_key, stored_raw, stored, origin, idempotency_key)
@@ -159,21 +159,21 @@ def do_receive_message(
 
 
 def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key) -> Message:  # noqa: ANN001
-    subject = _header(parsed, "Subject")
-    name, address = parseaddr(_header(parsed, "From"))
-    text, html = _bodies(parsed)
+    subject = header_text(parsed, "Subject")
+    name, address = parseaddr(header_text(parsed, "From"))
+    text, html = bodies_of(parsed)
     mss = _mss_headers(parsed)
     message = Message.objects.create(
         id=pk,
         kind=MessageKind.NORMAL,
         origin=origin,
-        message_id=(message_ids(_header(parsed, "Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
-        in_reply_to=" ".join(message_ids(_header(parsed, "In-Reply-To"))),
-        references=" ".join(message_ids(_header(parsed, "References"))),
+        message_id=(message_ids(header_text(parsed, "Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
+        in_reply_to=" ".join(message_ids(header_text(parsed, "In-Reply-To"))),
+        references=" ".join(message_ids(header_text(parsed, "References"))),
         sender_address=address.lower()[:254],
         sender_name=name[:200],
-        to_addresses=[a for _, a in getaddresses([_header(parsed, "To")]) if a][:100],
-        cc_addresses=[a for _, a in getaddresses([_header(parsed, "Cc")]) if a][:100],
+        to_addresses=[a for _, a in getaddresses([header_text(parsed, "To")]) if a][:100],
+        cc_addresses=[a for _, a in getaddresses([header_text(parsed, "Cc")]) if a][:100],
         sent_at=_sent_at(parsed),
         size=raw.size,
         sha256=raw.sha256,
@@ -186,7 +186,7 @@ def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key) -> Messa
             data_key, pk, "headers", [[k, str(v)] for k, v in parsed.items()][:200]
         ),
         has_attachments=bool(stored),
-        wants_read_receipt=bool(_header(parsed, "Disposition-Notification-To")),
+        wants_read_receipt=bool(header_text(parsed, "Disposition-Notification-To")),
         is_fin=is_fin_subject(subject) or mss.get("X-MSS-MES", "").strip().upper() == "FIN",
         mss_headers=mss,
         transit_key_wrap=content.wrap_transit(data_key, pk),
