@@ -41,6 +41,11 @@ class Message(models.Model):
     in_reply_to = models.CharField(max_length=998, blank=True, default="")
     references = models.TextField(blank=True, default="")
     sender_address = models.CharField(max_length=254)
+    # SMTP envelope sender (Return-Path) of received mail: where DSNs go, which may differ from From.
+    return_path = models.CharField(max_length=254, blank=True, default="")
+    # S/MIME verification of received mail (apps.gateway.smime), shown in the webmail.
+    signature_state = models.CharField(max_length=20, blank=True, default="")
+    signature_signer = models.CharField(max_length=300, blank=True, default="")
     sender_name = models.CharField(max_length=200, blank=True, default="")
     # The local BAL it was sent from and the person who sent it (Sender: when on behalf of a shared BAL).
     from_mailbox = models.ForeignKey(
