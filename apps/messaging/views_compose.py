@@ -169,19 +169,27 @@ def _render(request: HttpRequest, comp: Composition, form: ComposeForm, status: 
 # --- GET: a new message, a reply, a forward or a draft --------------------------------------------------
 
 
+def _origin(query: Any) -> tuple[str, str, bool, str]:
+    """draft, reply, reply to all, forward from the query; the message view's French names are accepted."""
+    reply_all = query.get("all") == "1" or bool(query.get("repondre_tous"))
+    reply = query.get("reply") or query.get("repondre") or query.get("repondre_tous") or ""
+    return query.get("draft", ""), reply, reply_all, query.get("forward") or query.get("transferer") or ""
+
+
 def _start(request: HttpRequest, mailbox: Mailbox) -> tuple[Composition, DraftContent]:
     comp = Composition(mailbox)
-    if request.GET.get("draft"):
-        comp.draft = drafts.get_draft(request.user, mailbox, request.GET["draft"])
+    draft_id, reply, reply_all, forward = _origin(request.GET)
+    if draft_id:
+        comp.draft = drafts.get_draft(request.user, mailbox, draft_id)
         comp.reply_to = comp.draft.reply_to_copy
         data = open_draft(comp.draft)
         comp.files = drafts.list_draft_files(comp.draft)
-    elif request.GET.get("reply"):
-        comp.reply_to = _original(request, mailbox, request.GET["reply"])
+    elif reply:
+        comp.reply_to = _original(request, mailbox, reply)
         assert comp.reply_to is not None
-        data = drafts.reply_content(comp.reply_to, reply_all=request.GET.get("all") == "1")
-    elif request.GET.get("forward"):
-        comp.forward = _original(request, mailbox, request.GET["forward"])
+        data = drafts.reply_content(comp.reply_to, reply_all=reply_all)
+    elif forward:
+        comp.forward = _original(request, mailbox, forward)
         assert comp.forward is not None
         data = drafts.forward_content(comp.forward)
         comp.forwarded_names = drafts.open_original(comp.forward).attachment_names
@@ -248,8 +256,9 @@ def _receive_protected(
     if keying.draft is not None:
         comp.reply_to, forward = keying.draft.reply_to_copy, None
     else:
-        comp.reply_to = _original(request, mailbox, request.GET.get("reply"))
-        forward = _original(request, mailbox, request.GET.get("forward"))
+        _draft, reply, _all, forward_id = _origin(request.GET)
+        comp.reply_to = _original(request, mailbox, reply)
+        forward = _original(request, mailbox, forward_id)
     draft = do_save_draft(
         mailbox,
         form.draft_content(),

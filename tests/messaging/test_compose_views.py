@@ -268,10 +268,10 @@ def test_it_replies_to_all_but_oneself(bob_client, dr_alice, alice_bal, cardio_b
         alice_bal, dr_alice, [cardio_bal.address], cc=[pharmacy_bal.address], subject="Concertation"
     )
     copy = MessageCopy.objects.get(message=message, mailbox=cardio_bal)
-    response = bob_client.get(compose_url(cardio_bal, f"?reply={copy.pk}&all=1"))
-    form = response.context["form"]
-    assert form.initial["to"] == alice_bal.address
-    assert form.initial["cc"] == pharmacy_bal.address  # not the shared BAL itself
+    for query in (f"?reply={copy.pk}&all=1", f"?repondre_tous={copy.pk}"):  # the message view's link too
+        form = bob_client.get(compose_url(cardio_bal, query)).context["form"]
+        assert form.initial["to"] == alice_bal.address
+        assert form.initial["cc"] == pharmacy_bal.address  # not the shared BAL itself
 
 
 def test_it_forwards_with_the_original_attachments(bob_client, dr_alice, alice_bal, cardio_bal, pharmacy_bal):
