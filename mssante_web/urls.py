@@ -12,5 +12,6 @@ urlpatterns = [
     path("annuaire/", include("apps.annuaire.urls")),
     path("confiance/", include("apps.trust.urls")),
     path("bal/", include("apps.mailboxes.urls")),
+    path("patient/", include("apps.patients.urls")),
     path("admin/", admin.site.urls),
 ]
