@@ -40,9 +40,8 @@ def patient_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
             raise Http404
         if not is_secured(request):
             return redirect("patients:secure")
-        profile = (
-            PatientProfile.objects.select_related("mailbox", "user").filter(user_id=request.user.pk or 0).first()
-        )
+        profiles = PatientProfile.objects.select_related("mailbox", "user")
+        profile = profiles.filter(user_id=request.user.pk or 0).first()
         if profile is None:
             return render(request, "patients/no_profile.html", status=404)
         return view(request, profile, *args, **kwargs)
