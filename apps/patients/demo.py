@@ -71,7 +71,10 @@ def _letters(profile: PatientProfile, alice_bal: Mailbox, stdout: TextIO) -> Non
                 mailbox=alice_bal,
                 to=[cardio.address],
                 subject="Compte rendu de biologie de M. Bernard",
-                text="Chère consœur, cher confrère,\n\nPour information avant son rendez-vous.\n\nDr Alice Martin",
+                text=(
+                    "Chère consœur, cher confrère,\n\nPour information avant son rendez-vous.\n\n"
+                    "Dr Alice Martin"
+                ),
                 attachments=[PartSource("CR_biologie_Bernard.pdf", "application/pdf", lambda: [_PDF])],
                 patient_ins=PAUL_INS,
             ),
@@ -89,7 +92,7 @@ def seed(stdout: TextIO) -> None:
     alice_bal = Mailbox.objects.filter(kind=MailboxKind.NOMINATIVE, local_part="alice.martin").first()
     if alice_bal is None or alice_bal.owner is None:
         return
-    if MessageCopy.objects.filter(mailbox_id=profile.mailbox_id).exists():
+    if MessageCopy.objects.filter(mailbox=profile.mailbox).exists():
         stdout.write("Messages patient : déjà présents\n")
         return
     _letters(profile, alice_bal, stdout)

@@ -1,4 +1,4 @@
-"""The demo of `make run` gives Paul an activated MSS-C space with a letter, and seeding twice changes nothing."""
+"""The demo of `make run`: Paul's activated MSS-C space with a letter; seeding twice changes nothing."""
 
 from __future__ import annotations
 
