@@ -269,6 +269,12 @@ GATEWAY_CA_FILES = env_list("GATEWAY_CA_FILES", [])
 # Outbound to other operators: routing table ("domain=host:port", "*" = smarthost) before MX lookups; the
 # remote's certificate is verified against GATEWAY_OUTBOUND_CA_FILES (default: GATEWAY_CA_FILES).
 GATEWAY_ROUTES = env_list("GATEWAY_ROUTES", [])
+# S/MIME (apps/gateway/smime.py): the certificate that signs outgoing mail (default: the gateway's) and the CAs
+# trusted to verify inbound signatures (default: GATEWAY_CA_FILES).
+SMIME_CERT_FILE = env("SMIME_CERT_FILE", "")
+SMIME_KEY_FILE = env("SMIME_KEY_FILE", "")
+SMIME_CA_FILES = env_list("SMIME_CA_FILES", [])
+SMIME_SIGN_OUTBOUND = env_bool("SMIME_SIGN_OUTBOUND", True)
 # SMTP submission for mail clients (STARTTLS + AUTH with application passwords or PSC XOAUTH2).
 SUBMISSION_HOST = env("SUBMISSION_HOST", "127.0.0.1" if (DEV or TESTING) else "0.0.0.0")  # noqa: S104
 SUBMISSION_PORT = env_int("SUBMISSION_PORT", 2587 if (DEV or TESTING) else 587)

@@ -5,3 +5,9 @@ class GatewayConfig(AppConfig):
     name = "apps.gateway"
     label = "gateway"
     verbose_name = "Passerelle SMTP"
+
+    def ready(self) -> None:
+        # Outbound transport, S/MIME opener, DSN/MDN handling plugged into messaging (apps/gateway/wiring.py).
+        from apps.gateway import wiring
+
+        wiring.register()

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.messaging import content, storage
+from apps.messaging.models import MessageKind
 from apps.messaging.transports import PermanentFailure, TemporaryFailure
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,12 @@ def client_context() -> ssl.SSLContext:
 def _raw_bytes(delivery: Any) -> bytes:
     message = delivery.message
     data_key = content.data_key_in_transit(message)
-    return b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
+    raw = b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
+    if message.kind == MessageKind.REPORT:
+        return raw
+    from apps.gateway.wiring import sign_outgoing
+
+    return sign_outgoing(raw)
 
 
 def _french(code: int, text: str) -> str:
@@ -124,7 +130,9 @@ def send_delivery(delivery: Any) -> None:
     """Deliver one remote recipient; raises TemporaryFailure or PermanentFailure, returns on success."""
     domain = delivery.recipient.rpartition("@")[2].lower()
     raw = _raw_bytes(delivery)
-    sender = delivery.message.sender_address
+    message = delivery.message
+    # Reports (DSN/MDN) go out with a null envelope sender so they can never bounce in a loop.
+    sender = "" if message.kind == MessageKind.REPORT else message.sender_address
     last: Exception | None = None
     for route in routes_for(domain):
         try:

@@ -93,7 +93,12 @@ def do_bounce(delivery: Delivery) -> MessageCopy | None:
     """The non-delivery notice for a failed delivery, in the sending BAL (if it is one of ours)."""
     message = delivery.message
     mailbox = message.from_mailbox
-    if mailbox is None:  # a remote sender: the gateway answers with a DSN (issue 7)
+    if mailbox is None:  # a remote sender: the gateway answers with a DSN to its return path
+        from apps.messaging.transports import remote_bouncer
+
+        send = remote_bouncer()
+        if send is not None and message.return_path:
+            send(delivery)
         return None
     subject = content.open_text(
         content.data_key_in_transit(message), message.pk, "subject", message.subject_enc
@@ -112,3 +117,21 @@ def do_bounce(delivery: Delivery) -> MessageCopy | None:
         details={"recipient": delivery.recipient, "code": delivery.error_code},
     )
     return copy
+
+
+def do_send_report(raw: bytes, *, recipient: str, idempotency_key: str | None = None) -> Message | None:
+    """Send a DSN or an MDN we built (bytes) to `recipient`, with a null envelope sender (never bounced
+    back: RFC 3464 §2 / RFC 8098 §2.1), through the ordinary delivery pipeline."""
+    import io
+
+    from apps.messaging.services_inbound import do_receive_message
+
+    return do_receive_message(
+        raw=io.BytesIO(raw),
+        envelope_sender="",
+        recipients=[recipient],
+        origin=Origin.SYSTEM,
+        idempotency_key=idempotency_key,
+        kind=MessageKind.REPORT,
+        handle_reports=False,
+    )

@@ -54,3 +54,25 @@ def register_report_handler(handle: Callable[[Any], bool]) -> None:
 
 def report_handler() -> Callable[[Any], bool] | None:
     return _reports.get("default")
+
+
+_inbound: dict[str, Callable[[bytes], Any]] = {}
+_remote_bounce: dict[str, Callable[[Any], None]] = {}
+
+
+def register_inbound_opener(open_: Callable[[bytes], Any]) -> None:
+    """`open_(raw) -> (readable_bytes, signature_state, signature_label)`: S/MIME layers removed."""
+    _inbound["default"] = open_
+
+
+def inbound_opener() -> Callable[[bytes], Any] | None:
+    return _inbound.get("default")
+
+
+def register_remote_bouncer(send: Callable[[Any], None]) -> None:
+    """`send(delivery)`: a DSN to the remote sender of a received message that could not be deposited."""
+    _remote_bounce["default"] = send
+
+
+def remote_bouncer() -> Callable[[Any], None] | None:
+    return _remote_bounce.get("default")

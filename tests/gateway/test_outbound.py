@@ -54,7 +54,8 @@ def _only_delivery(message):
     return Delivery.objects.get(message=message)
 
 
-def test_it_delivers_over_mutual_tls_the_exact_bytes_it_stored(remote, alice_bal, dr_alice, pki):
+def test_it_delivers_over_mutual_tls_the_exact_bytes_it_stored(remote, alice_bal, dr_alice, pki, settings):
+    settings.SMIME_SIGN_OUTBOUND = False
     message = send(alice_bal, dr_alice, [f"dr.voisin@{PEER_DOMAIN}"], subject="Avis", text="Bonjour")
     delivery = _only_delivery(message)
     assert delivery.state == DeliveryState.DELIVERED and not delivery.is_local
@@ -100,3 +101,25 @@ def test_a_remote_with_a_certificate_of_another_ca_is_not_trusted(
         with pytest.raises(TemporaryFailure):
             send_delivery(Delivery.objects.select_related("message").get(pk=delivery.pk))
         assert operator.received == []
+
+
+def test_it_signs_outgoing_mail_with_the_operators_smime_certificate(
+    remote, alice_bal, dr_alice, settings, tmp_path
+):
+    from email import policy
+    from email.parser import BytesParser
+
+    from apps.gateway import smime
+    from tests.gateway import smime_certs
+
+    ca = smime_certs.make_ca()
+    signer = smime_certs.issue(ca, "OPERATEUR DEMO", "postmaster@demo.mssante.fr")
+    cert_path, key_path = signer.write(tmp_path, "signer")
+    (tmp_path / "smime-ca.crt").write_bytes(ca.cert_pem())
+    settings.SMIME_CERT_FILE, settings.SMIME_KEY_FILE = str(cert_path), str(key_path)
+    send(alice_bal, dr_alice, [f"dr.voisin@{PEER_DOMAIN}"], subject="Résultats signés", text="Bonjour")
+    [got] = remote.received
+    check = smime.verify_message(got.data, smime.TrustStore.from_bundles(ca.cert_pem()))
+    assert check.state == smime.SignatureState.VALID, check.reason
+    inner = BytesParser(policy=policy.default).parsebytes(check.content or b"")
+    assert inner["Subject"] == "Résultats signés"

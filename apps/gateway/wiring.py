@@ -1,0 +1,180 @@
+"""What the gateway plugs into messaging at start-up (messaging never imports the gateway).
+
+- remote transport: outbound SMTP (`outbound.send_delivery`), messages signed with the operator's S/MIME
+  certificate when one is configured (`SMIME_CERT_FILE`/`SMIME_KEY_FILE`);
+- inbound opener: S/MIME layers removed (decrypted with our key, signature verified against the
+  trust-space CAs) before parsing, the result kept on the message for the webmail;
+- report handler: DSNs and MDNs about our messages update the sender's timeline;
+- read receipts to remote senders (MDN, RFC 8098) and DSNs to remote senders whose message could not be
+  deposited (RFC 3464), both sent with a null envelope sender through the ordinary pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.gateway import reports, smime
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_credentials(cert: str, key: str) -> smime.Credentials:
+    return smime.Credentials.from_pem(Path(cert).read_bytes(), Path(key).read_bytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_trust(cas: tuple[str, ...]) -> smime.TrustStore:
+    return smime.TrustStore.from_files(*cas)
+
+
+def _credentials() -> smime.Credentials | None:
+    cert = getattr(settings, "SMIME_CERT_FILE", "") or settings.GATEWAY_CERT_FILE
+    key = getattr(settings, "SMIME_KEY_FILE", "") or settings.GATEWAY_KEY_FILE
+    return _load_credentials(str(cert), str(key)) if cert and key else None
+
+
+def _trust() -> smime.TrustStore | None:
+    cas = getattr(settings, "SMIME_CA_FILES", None) or settings.GATEWAY_CA_FILES
+    return _load_trust(tuple(str(ca) for ca in cas)) if cas else None
+
+
+def sign_outgoing(raw: bytes) -> bytes:
+    if not getattr(settings, "SMIME_SIGN_OUTBOUND", True):
+        return raw
+    credentials = _credentials()
+    return smime.sign_message(raw, credentials) if credentials is not None else raw
+
+
+def open_inbound(raw: bytes) -> tuple[bytes, str, str]:
+    """(readable bytes, signature state, French label) — an undecryptable message is kept as received."""
+    trust = _trust()
+    if trust is None or smime.smime_kind(raw) == smime.SmimeKind.NONE:
+        return raw, "", ""
+    credentials = _credentials()
+    try:
+        opened = smime.open_message(raw, trust, [credentials] if credentials else [])
+    except smime.SmimeError as exc:
+        logger.warning("smime: inbound message not opened: %s", exc)
+        return raw, "undecryptable", exc.label
+    return opened.message, str(opened.signature.state), opened.signature.label
+
+
+def handle_report(parsed: Any) -> bool:
+    """Apply a DSN/MDN about one of our messages to its deliveries; False when it is not about ours."""
+    from apps.messaging.models import Delivery, Message
+    from apps.messaging.services_delivery import do_fail_delivery
+
+    report = reports.parse_report(parsed)
+    if report is None or not report.original_message_id:
+        return False
+    message = Message.objects.filter(
+        message_id=report.original_message_id, from_mailbox__isnull=False
+    ).first()
+    if message is None:
+        return False
+    deliveries = list(Delivery.objects.filter(message=message, is_local=False))
+    for entry in report.entries:
+        address = (entry.final_recipient or entry.original_recipient or "").lower()
+        delivery = next((d for d in deliveries if d.recipient == address), None)
+        if delivery is None and len(deliveries) == 1:
+            delivery = deliveries[0]
+        if delivery is None:
+            continue
+        outcome = entry.outcome
+        if outcome == reports.Outcome.FAILED:
+            do_fail_delivery(
+                delivery.pk,
+                code="remote_dsn",
+                reason=entry.reason,
+                remote_detail=(entry.diagnostic or "")[:500],
+            )
+        elif outcome in (reports.Outcome.DISPLAYED, reports.Outcome.PROCESSED):
+            Delivery.objects.filter(pk=delivery.pk, read_at__isnull=True).update(read_at=timezone.now())
+        elif outcome in (reports.Outcome.DELAYED, reports.Outcome.PROCESSING_ERROR):
+            Delivery.objects.filter(pk=delivery.pk).update(error_text=entry.reason[:500])
+    return True
+
+
+def _original(copy: Any) -> Any:
+    from apps.messaging import content, storage
+
+    message = copy.message
+    data_key = content.data_key_of_copy(copy)
+    raw = b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def send_read_receipt(copy: Any, user: Any) -> None:
+    """An MDN to a remote sender who asked for one, unless RFC 8098 wants the user asked first."""
+    from apps.messaging.services_bounce import do_send_report
+
+    original = _original(copy)
+    request = reports.mdn_request(original, envelope_sender=copy.message.return_path)
+    if request is None or request.needs_confirmation:
+        return
+    mdn = reports.build_mdn(
+        original, final_recipient=copy.mailbox.address, reporting_ua=settings.OPERATOR_NAME
+    )
+    do_send_report(
+        mdn.as_bytes(policy=policy.SMTP), recipient=request.address, idempotency_key=f"mdn:{copy.pk}"
+    )
+
+
+def send_dsn(delivery: Any) -> None:
+    """A DSN to the remote sender of a received message that could not be deposited."""
+    from apps.messaging import content, storage
+    from apps.messaging.services_bounce import do_send_report
+
+    message = delivery.message
+    raw = b"".join(
+        storage.read_stream(message.pk, "raw", message.raw_blob, content.data_key_in_transit(message))
+    )
+    domain = settings.OPERATOR_DOMAINS[0]
+    status = reports.RecipientStatus(
+        final_recipient=delivery.recipient,
+        status=_status(delivery.error_code),
+        diagnostic=delivery.error_text.encode("ascii", "replace").decode()[:300],
+    )
+    dsn = reports.build_dsn(
+        raw,
+        [status],
+        to=message.return_path,
+        reporting_mta=getattr(settings, "GATEWAY_HOSTNAME", "") or f"mx.{domain}",
+        postmaster=f"postmaster@{domain}",
+    )
+    do_send_report(
+        dsn.as_bytes(policy=policy.SMTP), recipient=message.return_path, idempotency_key=f"dsn:{delivery.pk}"
+    )
+
+
+_STATUS = {
+    "unknown_mailbox": "5.1.1",
+    "mailbox_suspended": "5.2.1",
+    "quota_full": "5.2.2",
+    "not_trusted": "5.7.1",
+    "invalid_address": "5.1.3",
+}
+
+
+def _status(code: str) -> str:
+    return _STATUS.get(code, "5.7.1" if code.startswith("patient") else "5.0.0")
+
+
+def register() -> None:
+    from apps.gateway.outbound import send_delivery
+    from apps.messaging import transports
+
+    transports.register_remote_transport(send_delivery)
+    transports.register_inbound_opener(open_inbound)
+    transports.register_report_handler(handle_report)
+    transports.register_read_receipt_sender(send_read_receipt)
+    transports.register_remote_bouncer(send_dsn)
