@@ -11,8 +11,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from apps.gateway import smime
 from apps.gateway.smime import Credentials, SignatureState, SmimeError, SmimeKind, TrustStore
@@ -251,9 +252,39 @@ def test_it_loads_credentials_from_pkcs12_and_pem(alice, ca, trust):
 def test_it_splits_pem_bundles_into_roots_and_intermediates(ca):
     intermediate = issue(ca, "AC INTERMEDIAIRE", is_ca=True)
 
-    store = TrustStore.from_pem(ca.cert_pem() + intermediate.cert_pem())
+    store = TrustStore.from_bundles(ca.cert_pem() + intermediate.cert_pem())
 
     assert store.roots == (ca.cert,) and store.intermediates == (intermediate.cert,)
+
+
+@pytest.mark.parametrize("encoding", [serialization.Encoding.DER, serialization.Encoding.PEM])
+def test_it_reads_the_chain_as_a_p7b_bundle_like_igc_sante_publishes_it(ca, alice, tmp_path, encoding):
+    intermediate = issue(ca, "AC INTERMEDIAIRE", is_ca=True)
+    (tmp_path / "chaine.p7b").write_bytes(
+        pkcs7.serialize_certificates([ca.cert, intermediate.cert], encoding)
+    )
+    (tmp_path / "ac.crl").write_bytes(revoke(ca, alice.cert))
+
+    store = TrustStore.from_files(tmp_path / "chaine.p7b", crl_paths=[tmp_path / "ac.crl"])
+
+    assert store.roots == (ca.cert,) and store.intermediates == (intermediate.cert,)
+    assert smime.verify_message(smime.sign_message(letter(), creds(alice)), store).reason == "revoked"
+
+
+def test_it_reads_a_single_der_certificate_and_a_pem_crl(ca, alice):
+    crl = x509.load_der_x509_crl(revoke(ca, alice.cert)).public_bytes(serialization.Encoding.PEM)
+
+    store = TrustStore.from_bundles(ca.cert.public_bytes(serialization.Encoding.DER), crls=[crl])
+
+    assert store.roots == (ca.cert,) and store.crls[0].startswith(b"0")
+
+
+def test_it_hands_over_the_signer_certificate_to_encrypt_replies(alice, bob, trust):
+    check = smime.verify_message(smime.sign_message(letter(), creds(alice)), trust)
+
+    reply = smime.encrypt_message(letter(), [check.signer_certificate])  # type: ignore[list-item]
+
+    assert body_text(smime.decrypt_message(reply, creds(alice))) == TEXT
 
 
 def test_it_reports_an_unsigned_message(trust):

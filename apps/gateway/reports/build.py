@@ -154,7 +154,8 @@ def build_mdn(
 
     `error` ("902^Identifiant de patient inconnu…") goes in the Error field of a processing-error MDN; the
     CDA-courriel IG wants `return_content=True`; on error the subject gets `[KO Intégration système !][code]`.
-    When `mdn_request(original).needs_confirmation`, send only after the user agreed."""
+    When `mdn_request(original).needs_confirmation`, send only after the user agreed. Like a DSN, an MDN
+    is sent with an empty envelope sender (MAIL FROM:<>, RFC 8098 §3)."""
     request = mdn_request(original)
     if request is None:
         raise ValueError("the original message does not ask for a disposition notification")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
-class Outcome:
-    """What a report entry means for the sender's timeline (string constants, stored as is)."""
+class Outcome(StrEnum):
+    """What a report entry means for the sender's timeline (values can be stored as they are)."""
 
     DELIVERED = "delivered"
     RELAYED = "relayed"  # handed to a system that sends no DSN: delivered as far as we can know
@@ -120,11 +121,12 @@ class ReportEntry:
     disposition: Disposition | None = None  # MDN
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         if self.disposition is not None:
             if self.disposition.modifier == "error":
                 return Outcome.PROCESSING_ERROR
-            return self.disposition.type if self.disposition.type in _MDN_OUTCOMES else Outcome.DISPLAYED
+            kind = self.disposition.type
+            return Outcome(kind) if kind in _MDN_OUTCOMES else Outcome.DISPLAYED
         return {
             "delivered": Outcome.DELIVERED,
             "relayed": Outcome.RELAYED,

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .keys import Credentials, TrustStore
+from .keys import Credentials, TrustStore, load_certificates
 from .mime import SmimeError, SmimeKind, smime_kind
 from .verify import SignatureCheck, SignatureState, averify_message, verify_message
 from .wrap import decrypt_message, encrypt_message, sign_message
@@ -30,6 +30,7 @@ __all__ = [
     "averify_message",
     "decrypt_message",
     "encrypt_message",
+    "load_certificates",
     "open_message",
     "sign_message",
     "smime_kind",

@@ -64,6 +64,8 @@ class SignatureCheck:
     signer_emails: tuple[str, ...] = ()
     signing_time: dt.datetime | None = None
     sender_matches: bool | None = None  # From == a signer address; None when the certificate names none
+    # Kept from valid signatures, it is how we learn a correspondent's certificate to encrypt to them.
+    signer_certificate: x509.Certificate | None = field(default=None, repr=False)
     content: bytes | None = field(default=None, repr=False)  # the message with the signature layer removed
 
     @property
@@ -189,6 +191,7 @@ def _check_from_status(status, entity: bytes, parts: Split, headers: EmailMessag
         "signer_emails": emails,
         "signing_time": status.signer_reported_dt,
         "content": rewrap(parts, entity),
+        "signer_certificate": cert,
     }
     if not (status.intact and status.valid):
         return SignatureCheck(SignatureState.INVALID, reason="digest or signature mismatch", **common)
