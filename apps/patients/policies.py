@@ -192,6 +192,10 @@ def _check_from_patient(context: RecipientContext) -> Refusal | None:
     recipient = context.recipient_mailbox or _local_mailbox(context.recipient_address)
     if is_officine(recipient):
         return None
+    if context.stage == "inbound" and not (context.in_reply_to or context.references):
+        # SMTP RCPT TO comes before the headers: the thread rule runs at deposit, where the stored
+        # message's In-Reply-To / References are known (a refusal there is the automatic return).
+        return None
     return _check_reply(context, profile, recipient)
 
 

@@ -260,5 +260,19 @@ def test_it_checks_a_remote_patient_replying_over_smtp_against_our_stored_thread
     assert check_patient_rules(context) is None
     stored_message(alice_bal.address, [PAUL_ADDRESS], in_reply_to=letter, is_fin=True, from_mailbox=alice_bal)
     assert check_patient_rules(context).code == "patient_thread_closed"
-    context.in_reply_to = ""
+    context.in_reply_to, context.stage = "", "deposit"
     assert check_patient_rules(context).code == "patient_cannot_initiate"
+
+
+def test_it_leaves_the_thread_rule_to_the_deposit_when_smtp_has_no_headers_yet(db, settings, alice_bal):
+    # At RCPT TO the gateway knows only the envelope; the deposit stage sees In-Reply-To and decides.
+    settings.PATIENT_DOMAIN_HOSTED = False
+    at_rcpt = RecipientContext(
+        sender_address=PAUL_ADDRESS,
+        recipient_address=alice_bal.address,
+        recipient_mailbox=alice_bal,
+        stage="inbound",
+    )
+    assert check_patient_rules(at_rcpt) is None
+    at_rcpt.recipient_address = UNKNOWN_PATIENT
+    assert check_patient_rules(at_rcpt).code == "patient_to_patient"
