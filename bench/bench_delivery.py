@@ -41,6 +41,10 @@ OUT = ROOT / "bench" / "out"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mssante_bench"
 DOMAIN = "demo.mssante.fr"
 PDF_BYTES = 72_000  # base64 in the MIME message: ~97 KB, so ~100 KB messages with the letter
+REUSE_LAUNCHER = (
+    "import sys; from mssante_web.celery import app; "
+    "app.conf['CELERY_DB_REUSE_MAX'] = int(sys.argv[1]); app.worker_main(sys.argv[2:])"
+)
 PY_SPY = os.environ.get("PY_SPY", shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy")
 
 
@@ -123,13 +127,18 @@ def purge_queue() -> None:
 class Workers:
     """`celery worker` subprocesses in their own process groups, stopped (then killed) at the end."""
 
-    def __init__(self, count: int, concurrency: int, env: dict, log_dir: Path) -> None:
+    def __init__(self, count: int, concurrency: int, env: dict, log_dir: Path, db_reuse: int) -> None:
         from django.conf import settings
 
         self.nodes = [f"bench-delivery-{i}-{os.getpid()}@localhost" for i in range(count)]
         self.processes: list[subprocess.Popen] = []
+        # `--db-reuse N` starts the same worker with Celery's CELERY_DB_REUSE_MAX set: without it, Celery's
+        # Django fixup closes the database connection before and after every task.
+        launcher = [sys.executable, "-m", "celery", "-A", "mssante_web"]
+        if db_reuse:
+            launcher = [sys.executable, "-c", REUSE_LAUNCHER, str(db_reuse)]
         for node in self.nodes:
-            argv = [sys.executable, "-m", "celery", "-A", "mssante_web", "worker",
+            argv = [*launcher, "worker",
                     "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--pool=prefork", "-c", str(concurrency),
                     "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", node,
                     "--loglevel=WARNING"]  # fmt: skip
@@ -161,6 +170,9 @@ class Workers:
                 pids += [int(pid) for pid in children.read_text().split()]
         return pids
 
+    def cpu_seconds(self) -> float:
+        return sum(cpu_of(pid) for pid in [*(p.pid for p in self.processes), *self.pool_pids()])
+
     def stop(self) -> None:
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
@@ -174,6 +186,26 @@ class Workers:
                 process.wait(timeout=10)
 
 
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu() -> float:
+    """CPU seconds of the PostgreSQL backends connected to the bench database right now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return sum(cpu_of(pid) for (pid,) in cursor.fetchall())
+
+
 def peak_rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -181,8 +213,8 @@ def peak_rss_mib() -> float:
     return 0.0
 
 
-def submit_share(job: tuple[int, int, int, list[str], float, int]) -> tuple[int, float, float, list[str]]:
-    """One submitter process: `count` messages from its sender BAL; (sent, seconds, peak RSS MiB, errors)."""
+def submit_share(job: tuple) -> tuple[int, float, float, list[str], float]:
+    """One submitter: `count` messages from its sender BAL; (sent, seconds, peak RSS MiB, errors, CPU s)."""
     index, count, sender_id, recipients, start_at, first = job
     from apps.mailboxes.models import Mailbox
     from apps.messaging.mime import PartSource
@@ -196,6 +228,7 @@ def submit_share(job: tuple[int, int, int, list[str], float, int]) -> tuple[int,
     sent = 0
     time.sleep(max(0.0, start_at - time.time()))
     started = time.perf_counter()
+    cpu_started = time.process_time()
     for number in range(first, first + count):
         letter = letters.letter(number)
         pdf = make_pdf(number, PDF_BYTES, title=letter.subject)
@@ -212,7 +245,7 @@ def submit_share(job: tuple[int, int, int, list[str], float, int]) -> tuple[int,
             sent += 1
         except Exception as exc:  # noqa: BLE001 — counted and shown, the run then fails
             errors.append(f"{number}: {exc!r}"[:300])
-    return sent, time.perf_counter() - started, peak_rss_mib(), errors
+    return sent, time.perf_counter() - started, peak_rss_mib(), errors, time.process_time() - cpu_started
 
 
 def wait_delivered(total: int, timeout: float) -> int:
@@ -342,9 +375,10 @@ def run(options: argparse.Namespace, env: dict) -> dict:
     sender_ids, recipients = prepare(options.submitters, options.recipients)
     purge_queue()
     OUT.mkdir(parents=True, exist_ok=True)
-    workers = Workers(options.worker_processes, options.concurrency, env, OUT)
+    workers = Workers(options.worker_processes, options.concurrency, env, OUT, options.db_reuse)
     try:
         workers.wait_ready()
+        workers_cpu = workers.cpu_seconds()
         connections.close_all()  # submitters are forked: no shared database socket
         total = options.messages
         shares = [total // options.submitters + (i < total % options.submitters) for i in
@@ -363,7 +397,10 @@ def run(options: argparse.Namespace, env: dict) -> dict:
                 profilers += profile_submitters([p.pid for p in pool._pool[:1]], options.profile)  # noqa: SLF001
             results = pending.get()
         submitted_at = time.time()
-        delivered = wait_delivered(total, timeout=max(120.0, total / 20))
+        delivered = wait_delivered(total, timeout=max(120.0, total / 5))
+        # Worker children and database backends must be read while they live.
+        workers_cpu = workers.cpu_seconds() - workers_cpu
+        database_cpu = backends_cpu()
         for profiler in profilers:
             profiler.wait(timeout=options.profile + 60)
     finally:
@@ -383,6 +420,11 @@ def run(options: argparse.Namespace, env: dict) -> dict:
         "submit_span": submitted_at - start_at,
         "rss": [r[2] for r in results],
         "mean_size": sum(sizes) / len(sizes),
+        "cpu": {
+            "submitters": sum(r[4] for r in results),
+            "workers": workers_cpu,
+            "postgresql": database_cpu,
+        },
     }
 
 
@@ -394,6 +436,9 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=4, help="recipient BALs")
     parser.add_argument("--worker-processes", type=int, default=1, help="celery worker subprocesses")
     parser.add_argument("--concurrency", type=int, default=3, help="prefork children per worker")
+    parser.add_argument(
+        "--db-reuse", type=int, default=0, metavar="N", help="run workers with CELERY_DB_REUSE_MAX=N"
+    )
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="py-spy for SECONDS")
     options = parser.parse_args()
     if options.smoke:
@@ -403,13 +448,17 @@ def main() -> int:
     figures = run(options, env)
     rate = figures["total"] / figures["elapsed"]
     rss = max(figures["rss"])
+    cpu, ms = figures["cpu"], 1000 / figures["total"]
+    per_message = sum(cpu.values()) * ms
     command = "bench/bench_delivery.py" + (" --smoke" if options.smoke else "")
     report = [
         f"- Machine: {load}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- Command: `.venv/bin/python {command}` ({figures['total']:,} messages of "
         f"{figures['mean_size'] / 1000:.0f} KB encoded with a {PDF_BYTES // 1000} KB PDF; "
         f"{options.submitters} submitting processes, {options.recipients} recipient BALs; "
-        f"{options.worker_processes} worker process(es) × {options.concurrency} prefork children)",
+        f"{options.worker_processes} worker process(es) × {options.concurrency} prefork children"
+        + (f", CELERY_DB_REUSE_MAX={options.db_reuse}" if options.db_reuse else "")
+        + ")",
         "",
         "| Figure | Value | Target |",
         "|---|---:|---:|",
@@ -419,6 +468,10 @@ def main() -> int:
         f"messages/s ({figures['submit_elapsed']:.1f} s) | — |",
         f"| Peak RSS of a submitting process (VmHWM) | **{rss:.0f} MiB** "
         f"| < 150 MB ({rss * 1.048576 / 150:.0%}) |",
+        f"| CPU per message: submitters {cpu['submitters'] * ms:.1f} ms, "
+        f"workers {cpu['workers'] * ms:.1f} ms, "
+        f"PostgreSQL backends {cpu['postgresql'] * ms:.1f} ms | **{per_message:.1f} ms** "
+        f"(2-core ceiling {2000 / per_message:.0f}/s) | ≤ 10 ms |",
         f"| Delivered exactly once (deliveries = delivered = inbox copies) | {figures['delivered']:,} "
         "| all |",
     ]
