@@ -12,6 +12,7 @@ urlpatterns = [
     path("annuaire/", include("apps.annuaire.urls")),
     path("confiance/", include("apps.trust.urls")),
     path("bal/", include("apps.mailboxes.urls")),
+    path("messagerie/", include("apps.messaging.urls")),
     path("patient/", include("apps.patients.urls")),
     path("admin/", admin.site.urls),
 ]

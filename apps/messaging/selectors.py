@@ -1,0 +1,281 @@
+"""Reading a BAL: folders with unread counts, keyset pages of a folder, search, threads and one message.
+
+Speed at 1,000,000 copies in one BAL (docs/benchmarks.md): a page is one index range scan on
+`copy_folder_keyset` continued from a (received_at, id) cursor, never OFFSET nor COUNT(*) over the folder;
+unread counts read the partial index `copy_unread` and stop at UNREAD_CAP per folder; only the 50 rows
+shown are decrypted (subject and snippet), through one cached BAL key and one data-key unwrap per row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from apps.crypto.envelope import DecryptionError
+from apps.mailboxes.keys import mailbox_key
+from apps.mailboxes.models import Mailbox
+from apps.messaging import content, search_index
+from apps.messaging.folders import ensure_folders
+from apps.messaging.models import SYSTEM_FOLDERS, Folder, FolderRole, MessageCopy
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+UNREAD_CAP = 1000
+UNREADABLE = "(contenu illisible)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The columns a list row needs: never the bodies (up to megabytes each) nor the raw headers.
+LIST_FIELDS = (
+    "id",
+    "mailbox_id",
+    "folder_id",
+    "message_id",
+    "data_key_wrap",
+    "is_outgoing",
+    "received_at",
+    "is_read",
+    "is_flagged",
+    "is_answered",
+    "thread_root",
+    "queue_status",
+    "assignee_id",
+    "answered_by_id",
+    "message__kind",
+    "message__sender_address",
+    "message__sender_name",
+    "message__to_addresses",
+    "message__subject_enc",
+    "message__snippet_enc",
+    "message__has_attachments",
+    "message__is_fin",
+    "message__size",
+    "assignee__first_name",
+    "assignee__last_name",
+    "assignee__email",
+)
+
+
+@dataclass
+class FolderEntry:
+    folder: Folder
+    unread: int
+
+    @property
+    def unread_label(self) -> str:
+        return f"{UNREAD_CAP - 1}+" if self.unread >= UNREAD_CAP else str(self.unread)
+
+
+@dataclass
+class CopyRow:
+    copy: MessageCopy
+    subject: str
+    snippet: str
+    thread_size: int = 1
+
+
+@dataclass
+class CopyPage:
+    rows: list[CopyRow]
+    next_cursor: str | None
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+# --- cursors ---------------------------------------------------------------------------------------------
+
+
+def make_cursor(copy: MessageCopy) -> str:
+    micros = (copy.received_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{copy.pk}"
+
+
+def parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
+    """The (received_at, id) a cursor names, or None for a missing or malformed one (first page)."""
+    if not raw:
+        return None
+    micros, _, pk = raw.partition(".")
+    if not (micros.lstrip("-").isdigit() and pk.isdigit()):
+        return None
+    try:
+        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+    except OverflowError:
+        return None
+
+
+def _before(cursor: tuple[datetime, int]) -> ExpressionWrapper:
+    # A row comparison is an index condition on (received_at, id): the scan starts at the cursor instead
+    # of walking every newer row (which `received_at < x OR (= x AND id < y)` would make PostgreSQL do).
+    table = MessageCopy._meta.db_table
+    sql = f'("{table}"."received_at", "{table}"."id") < (%s, %s)'
+    # Only the model's own table name is interpolated; values are bound parameters.
+    return ExpressionWrapper(RawSQL(sql, cursor), output_field=BooleanField())  # noqa: S611
+
+
+# --- folders ---------------------------------------------------------------------------------------------
+
+
+def list_folders(mailbox: Mailbox) -> list[FolderEntry]:
+    """The BAL's folders (system ones first), each with its unread count capped at UNREAD_CAP."""
+    folders = list(Folder.objects.filter(mailbox=mailbox))
+    if not set(SYSTEM_FOLDERS) <= {folder.role for folder in folders}:
+        ensure_folders(mailbox.pk)  # first visit of a new BAL
+        folders = list(Folder.objects.filter(mailbox=mailbox))
+    table = MessageCopy._meta.db_table
+    # One bounded count per folder, all in one statement: each reads at most UNREAD_CAP entries of the
+    # partial index on unread copies, whatever the size of the folder.
+    # Table name and constant only are interpolated; values are bound parameters.
+    one = (
+        f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE mailbox_id = %s "  # noqa: S608
+        f"AND folder_id = %s AND NOT is_read LIMIT {UNREAD_CAP}) AS u)"
+    )
+    parts = [one for _ in folders]
+    counts: dict[int, int] = {}
+    if parts:
+        params: list[Any] = []
+        for folder in folders:
+            params += [folder.pk, mailbox.pk, folder.pk]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            counts = {row[0]: row[1] for row in cursor.fetchall()}
+    return [FolderEntry(folder, counts.get(folder.pk, 0)) for folder in folders]
+
+
+def get_folder(mailbox: Mailbox, folder_id: int) -> Folder | None:
+    return Folder.objects.filter(mailbox=mailbox, pk=folder_id).first()
+
+
+def get_system_folder(mailbox: Mailbox, role: str) -> Folder:
+    return ensure_folders(mailbox.pk)[role]
+
+
+# --- decrypting rows -------------------------------------------------------------------------------------
+
+
+def open_copy_fields(copy: MessageCopy, *fields: str) -> dict[str, str] | None:
+    """Decrypt the named text fields of a copy's message; None when the BAL can no longer read it."""
+    try:
+        key = content.data_key_of_copy(copy)
+        return {name: content.open_text(key, copy.message_id, name, _enc(copy, name)) for name in fields}
+    except DecryptionError:
+        log.warning("copy %s: content cannot be decrypted", copy.pk)
+        return None
+
+
+def _enc(copy: MessageCopy, name: str) -> Any:
+    attribute = {"text": "body_text_enc", "html": "body_html_enc"}.get(name, f"{name}_enc")
+    return getattr(copy.message, attribute)
+
+
+def _rows(copies: list[MessageCopy]) -> list[CopyRow]:
+    rows = []
+    for copy in copies:
+        opened = open_copy_fields(copy, "subject", "snippet")
+        if opened is None:
+            rows.append(CopyRow(copy, UNREADABLE, ""))
+        else:
+            rows.append(CopyRow(copy, opened["subject"], opened["snippet"]))
+    _add_thread_sizes(rows)
+    return rows
+
+
+def _add_thread_sizes(rows: list[CopyRow]) -> None:
+    """How many copies each shown row's thread holds: one grouped query over the shown threads only."""
+    if not rows:
+        return
+    roots = {row.copy.thread_root or row.copy.pk for row in rows}
+    mailbox_id = rows[0].copy.mailbox_id
+    replies = dict(
+        MessageCopy.objects.filter(mailbox_id=mailbox_id, thread_root__in=roots)
+        .values_list("thread_root")
+        .annotate(n=Count("id"))
+        .values_list("thread_root", "n")
+    )
+    for row in rows:
+        row.thread_size = 1 + replies.get(row.copy.thread_root or row.copy.pk, 0)
+
+
+def _list_queryset(mailbox: Mailbox) -> QuerySet[MessageCopy]:
+    return (
+        MessageCopy.objects.filter(mailbox=mailbox)
+        .select_related("message", "assignee")
+        .only(*LIST_FIELDS)
+        .order_by("-received_at", "-id")
+    )
+
+
+# --- pages and search ------------------------------------------------------------------------------------
+
+QUEUE_FILTERS = ("status", "assignee")
+
+
+def queue_filter(filters: dict[str, str], user: Any) -> Q:
+    """Work-queue filters of an organisational BAL's list: status, and assignee (`moi`, `personne`)."""
+    condition = Q()
+    status = filters.get("status", "")
+    if status in ("new", "in_progress", "done"):
+        condition &= Q(queue_status=status)
+    assignee = filters.get("assignee", "")
+    if assignee == "moi":
+        condition &= Q(assignee=user)
+    elif assignee == "personne":
+        condition &= Q(assignee__isnull=True)
+    return condition
+
+
+def list_folder_page(
+    mailbox: Mailbox,
+    folder: Folder,
+    *,
+    after: str | None = None,
+    condition: Q | None = None,
+    size: int | None = None,
+) -> CopyPage:
+    """One page of a folder, newest first, continuing after `after` (a cursor from the previous page)."""
+    size = size or PAGE_SIZE
+    queryset = _list_queryset(mailbox).filter(folder=folder)
+    if condition is not None:
+        queryset = queryset.filter(condition)
+    cursor = parse_cursor(after)
+    if cursor is not None:
+        queryset = queryset.filter(_before(cursor))
+    copies = list(queryset[: size + 1])
+    more = len(copies) > size
+    copies = copies[:size]
+    return CopyPage(_rows(copies), make_cursor(copies[-1]) if more else None)
+
+
+def _token_condition(groups: list[list[str]]) -> ExpressionWrapper:
+    table = MessageCopy._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = f'"{table}"."search_tokens" @@ to_tsquery(\'simple\', %s)'
+        query = [search_index.tsquery(groups)]  # hex tokens, bound as a parameter
+        return ExpressionWrapper(RawSQL(sql, query), output_field=BooleanField())  # noqa: S611
+    # SQLite (make run without PostgreSQL): the tokens are stored as space-separated text.
+    clauses, params = [], []
+    for group in groups:
+        ors = " OR ".join(f"(' ' || \"{table}\".\"search_tokens\" || ' ') LIKE %s" for _ in group)
+        clauses.append(f"({ors})")
+        params += [f"% {token} %" for token in group]
+    return ExpressionWrapper(RawSQL(" AND ".join(clauses), params), output_field=BooleanField())  # noqa: S611
+
+
+def search_copies(
+    mailbox: Mailbox, query: str, *, folder: Folder | None = None, limit: int = PAGE_SIZE
+) -> list[CopyRow] | None:
+    """The newest copies matching every word of `query` (blind index); None when the query has no word."""
+    _version, key = mailbox_key(mailbox.pk)
+    groups = search_index.query_groups(key, query)
+    if not groups:
+        return None
+    queryset = _list_queryset(mailbox).filter(_token_condition(groups))
+    if folder is not None:
+        queryset = queryset.filter(folder=folder)
+    else:
+        # The Corbeille is searched only when asked for, like mail clients do.
+        queryset = queryset.exclude(folder=get_system_folder(mailbox, FolderRole.TRASH))
+    return _rows(list(queryset[:limit]))
