@@ -193,6 +193,10 @@ CELERY_BEAT_SCHEDULE["messaging-sweep-deliveries"] = {
     "task": "apps.messaging.tasks.sweep_deliveries",
     "schedule": env_int("DELIVERY_SWEEP_EVERY_SECONDS", 30),
 }
+CELERY_BEAT_SCHEDULE["messaging-purge-orphans"] = {
+    "task": "apps.messaging.tasks.purge_orphan_messages",
+    "schedule": 3600,
+}
 # MSS-C: "vous avez un nouveau message" to patients, outside the trust space, batched (apps/patients/notices.py).
 CELERY_BEAT_SCHEDULE["patients-new-message-notices"] = {
     "task": "apps.patients.tasks.notify_patients",

@@ -113,6 +113,15 @@ def _original(copy: Any) -> Any:
     return BytesParser(policy=policy.default).parsebytes(raw)
 
 
+def _reporting_ua() -> str:
+    # A report's fields are ASCII (RFC 8098 §3.2.1): the operator's name with accents folded.
+    import unicodedata
+
+    name = unicodedata.normalize("NFKD", str(settings.OPERATOR_NAME))
+    ascii_name = "".join(c for c in name if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
+    return f"{settings.OPERATOR_DOMAINS[0]}; {ascii_name or 'MSSante'}"
+
+
 def send_read_receipt(copy: Any, user: Any) -> None:
     """An MDN to a remote sender who asked for one, unless RFC 8098 wants the user asked first."""
     from apps.messaging.services_bounce import do_send_report
@@ -122,7 +131,7 @@ def send_read_receipt(copy: Any, user: Any) -> None:
     if request is None or request.needs_confirmation:
         return
     mdn = reports.build_mdn(
-        original, final_recipient=copy.mailbox.address, reporting_ua=settings.OPERATOR_NAME
+        original, final_recipient=copy.mailbox.address, reporting_ua=_reporting_ua()
     )
     do_send_report(
         mdn.as_bytes(policy=policy.SMTP), recipient=request.address, idempotency_key=f"mdn:{copy.pk}"

@@ -148,7 +148,9 @@ class MessageCopy(models.Model):
 
     mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="copies")
     message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="copies")
-    folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="copies")
+    # RESTRICT, not PROTECT: a folder with copies cannot be deleted alone, but a whole BAL (folders and
+    # copies together) can.
+    folder = models.ForeignKey(Folder, on_delete=models.RESTRICT, related_name="copies")
     delivery = models.OneToOneField(
         "messaging.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="copy"
     )

@@ -256,3 +256,25 @@ def do_delete_folder(folder: Folder, *, user: Any) -> None:
             "folder.deleted", actor=user, mailbox=folder.mailbox, target=folder, details={"name": folder.name}
         )
         folder.delete()
+
+
+def do_purge_orphan_messages(*, limit: int = 500) -> int:
+    """Delete messages no BAL holds any more (a deleted BAL's last copies) with their blobs, in batches.
+
+    Their content was already unreadable (the BAL key is gone); this frees the space. Messages still needed
+    by a pending delivery are kept.
+    """
+    from apps.messaging.services import TRANSIT_STATES
+
+    candidates = set(
+        Message.objects.filter(copies__isnull=True)
+        .exclude(deliveries__state__in=TRANSIT_STATES)
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not candidates:
+        return 0
+    with transaction.atomic():
+        names = _collect_orphans(candidates)
+        record_event("message.orphans_purged", actor_label="plateforme", details={"count": len(candidates)})
+    transaction.on_commit(lambda: _delete_blobs(names))
+    return len(candidates)

@@ -27,7 +27,7 @@ from apps.messaging import content, storage
 from apps.messaging.models import Attachment, Delivery, DeliveryState, Message, MessageKind, Origin
 from apps.messaging.policies import resolve_recipient
 from apps.messaging.text import is_fin_subject, make_snippet, message_ids
-from apps.messaging.transports import report_handler
+from apps.messaging.transports import inbound_opener, report_handler
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
@@ -108,6 +108,16 @@ def _mss_headers(parsed: EmailMessage) -> dict[str, str]:
     return {k: str(v)[:200] for k, v in parsed.items() if k.upper().startswith("X-MSS-")}
 
 
+def _open(raw: BinaryIO) -> tuple[EmailMessage, str, str]:
+    """The parsed readable message and its S/MIME verification (the gateway's opener, when registered)."""
+    raw.seek(0)
+    opener = inbound_opener()
+    if opener is None:
+        return BytesParser(policy=policy.default).parse(raw), "", ""
+    readable, state, label = opener(raw.read())
+    return BytesParser(policy=policy.default).parsebytes(readable), state, label
+
+
 def do_receive_message(
     *,
     raw: BinaryIO,
@@ -116,16 +126,17 @@ def do_receive_message(
     origin: str = Origin.SMTP,
     peer: str = "",
     idempotency_key: str | None = None,
+    kind: str = MessageKind.NORMAL,
+    handle_reports: bool = True,
 ) -> Message | None:
-    """Store a received message and queue one delivery per local recipient; None when a report handler
+    """Store a received message and queue one delivery per recipient; None when a report handler
     consumed it (a DSN/MDN about one of our messages updates the sender's timeline instead)."""
     if idempotency_key:
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    raw.seek(0)
-    parsed = BytesParser(policy=policy.default).parse(raw)
-    if parsed.get_content_type() == "multipart/report":
+    parsed, signature_state, signature_label = _open(raw)
+    if handle_reports and parsed.get_content_type() == "multipart/report":
         handler = report_handler()
         if handler is not None and handler(parsed):
             return None
@@ -138,6 +149,12 @@ def do_receive_message(
             stored.append((name, ctype, storage.write_stream(pk, f"attachment-{index}", [payload], data_key)))
         with transaction.atomic():
             message = _create(parsed, pk, data_key, stored_raw, stored, origin, idempotency_key)
+            Message.objects.filter(pk=pk).update(
+                kind=kind,
+                return_path=envelope_sender[:254],
+                signature_state=signature_state[:20],
+                signature_signer=signature_label[:300],
+            )
             ids = _deliveries(message, recipients)
             record_event(
                 "message.received",

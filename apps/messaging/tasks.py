@@ -25,5 +25,12 @@ def sweep_deliveries() -> int:
     return len(ids)
 
 
+@shared_task
+def purge_orphan_messages() -> int:
+    from apps.messaging.services_copies import do_purge_orphan_messages
+
+    return do_purge_orphan_messages()
+
+
 deliver_message_task = deliver_message
 sweep_deliveries_task = sweep_deliveries
