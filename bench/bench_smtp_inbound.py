@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Inbound SMTP benchmark: 20 KB messages over mutual TLS on loopback, 8 concurrent clients, each message
+durably stored (encrypted blob fsync'd, spool row committed with synchronous commit) before its 250.
+
+1. Creates (once) a dedicated PostgreSQL database, migrated, with one listed peer operator and one BAL.
+2. Starts `manage.py run_smtp` as a child process (its own PKI in bench/data/pki-smtp) on a free port.
+3. Starts `--clients` client processes; each opens one STARTTLS session with its client certificate and
+   sends its share of distinct 20 KB messages one after the other (as an MTA reuses a connection).
+4. Reports messages per second over the whole run, per-message latency (MAIL FROM to the 250 after DATA),
+   and checks that every 250 has its spool row. Ingest tasks go to a Redis queue that is purged afterwards
+   (this measures acceptance, not delivery).
+Prints a markdown block (also written to bench/out/smtp_inbound.md) for docs/benchmarks.md.
+
+    .venv/bin/python bench/bench_smtp_inbound.py            # full size: 8 clients x 1,250 messages
+    .venv/bin/python bench/bench_smtp_inbound.py --smoke    # 2 clients x 10 messages, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import smtplib
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+OUT = ROOT / "bench" / "out"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mssante_bench_smtp"
+PEER_DOMAIN = "hopital-bench.fr"
+SENDER = f"dr.bench@{PEER_DOMAIN}"
+RECIPIENT = "bench.smtp@demo.mssante.fr"
+OWNER = "bench.smtp.owner@demo.mssante.fr"
+PEER_SUBJECT = {"CN": "mx.hopital-bench.fr", "OU": "318310021300028", "O": "HOPITAL BENCH", "C": "FR"}
+MESSAGE_BYTES = 20 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        "unknown CPU",
+    )  # fmt: skip
+    return f"{os.cpu_count()} cores ({cpu}), load average {os.getloadavg()[0]:.1f} at start"
+
+
+def ensure_database(url: str, env: dict) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def prepare(pki_dir: Path) -> dict[str, Path]:
+    """PKI files, the liste blanche entry of the peer and the receiving BAL (idempotent)."""
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from apps.accounts.models import UserKind
+    from apps.gateway.models import InboundMessage
+    from apps.gateway.pki import CertificateAuthority, subject
+    from apps.mailboxes.models import Mailbox
+    from apps.mailboxes.services import Address, do_create_nominative_mailbox
+    from apps.trust.dn import normalise_dn
+    from apps.trust.models import OperatorCertificateDN, TrustedDomain
+    from tests.factories import UserFactory
+    from tests.plugins.bals import professional_for
+
+    if not (pki_dir / "peer.crt").exists():
+        ca = CertificateAuthority(pki_dir)
+        ca.issue_server("server", "localhost", O="OPERATEUR BENCH", C="FR")
+        ca.issue("peer", subject(**PEER_SUBJECT), server=True)
+    from cryptography import x509
+
+    peer_dn = x509.load_pem_x509_certificate((pki_dir / "peer.crt").read_bytes()).subject.rfc4514_string()
+    domain, _ = TrustedDomain.objects.get_or_create(name=PEER_DOMAIN, defaults={"name_unicode": PEER_DOMAIN})
+    OperatorCertificateDN.objects.filter(domain=domain).delete()
+    OperatorCertificateDN.objects.create(domain=domain, dn=peer_dn, dn_normalised=normalise_dn(peer_dn))
+    if not Mailbox.objects.filter(address=RECIPIENT).exists():
+        with transaction.atomic():
+            owner = UserFactory(email=OWNER, kind=UserKind.PROFESSIONAL, national_id="810003456786")
+            professional_for(owner)
+            do_create_nominative_mailbox(
+                owner=owner, address=Address("bench.smtp", "demo.mssante.fr"), acting_user=None
+            )
+    InboundMessage.objects.all().delete()  # blobs of earlier runs are left to the store's clean-up
+    return {name: pki_dir / name for name in ("ca.crt", "server.crt", "server.key", "peer.crt", "peer.key")}
+
+
+def message(client: int, index: int) -> bytes:
+    head = (
+        f"From: Dr Bench <{SENDER}>\r\nTo: <{RECIPIENT}>\r\nSubject: Compte rendu {client}-{index}\r\n"
+        f"Message-ID: <bench-{client}-{index}-{time.time_ns()}@{PEER_DOMAIN}>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    ).encode()
+    line = f"Ligne de compte rendu {client}-{index} : examen sans particularite notable.".ljust(76) + "\r\n"
+    body = (line.encode() * (MESSAGE_BYTES // len(line) + 1))[: MESSAGE_BYTES - len(head)]
+    return head + body
+
+
+def client_run(args: tuple[int, int, int, dict[str, str], float]) -> tuple[int, list[float], list[str]]:
+    """One client: one mutual-TLS session, `count` messages; returns (accepted, latencies, errors)."""
+    client, count, port, files, start_at = args
+    context = ssl.create_default_context(cafile=files["ca.crt"])
+    context.load_cert_chain(files["peer.crt"], files["peer.key"])
+    payloads = [message(client, index) for index in range(count)]
+    latencies, errors, accepted = [], [], 0
+    time.sleep(max(0.0, start_at - time.time()))
+    with smtplib.SMTP("localhost", port, timeout=60) as session:
+        # Without TCP_NODELAY the tail of each DATA waits for the server's delayed ACK (40 ms a message).
+        assert session.sock is not None
+        session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session.ehlo(PEER_SUBJECT["CN"])
+        session.starttls(context=context)
+        session.ehlo(PEER_SUBJECT["CN"])
+        for payload in payloads:
+            started = time.perf_counter()
+            try:
+                session.sendmail(SENDER, [RECIPIENT], payload)
+                accepted += 1
+            except smtplib.SMTPException as exc:
+                errors.append(repr(exc)[:200])
+                session.rset()
+            latencies.append(time.perf_counter() - started)
+    return accepted, latencies, errors
+
+
+def start_gateway(port: int, files: dict[str, Path], env: dict) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable, "manage.py", "run_smtp", "--port", str(port), "--smtps-port", "0",
+        "--cert", str(files["server.crt"]), "--key", str(files["server.key"]), "--ca", str(files["ca.crt"]),
+    ]  # fmt: skip
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"run_smtp exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
+            )
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.1)
+    raise RuntimeError("run_smtp did not start within 60 s")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def purge_queue() -> None:
+    from mssante_web.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="2 clients x 10 messages: proves it runs")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=10_000, help="total messages")
+    options = parser.parse_args()
+    clients, total = (2, 20) if options.smoke else (options.clients, options.messages)
+    url = os.environ.get("BENCH_SMTP_DATABASE_URL", DEFAULT_DB + ("_smoke" if options.smoke else ""))
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MSSANTE_TESTING": "1",
+        "TEST_REDIS_DB": "9",
+        "MESSAGE_STORE_DIR": str(DATA / "smtp-store"),
+        "DJANGO_SETTINGS_MODULE": "mssante_web.settings",
+        "LOG_LEVEL": "WARNING",
+        # As in production: DB threads keep their connections, the liste blanche is a per-process snapshot.
+        "DB_CONN_MAX_AGE": "60",
+        "LISTE_BLANCHE_PROCESS_CACHE": "1",
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    DATA.mkdir(parents=True, exist_ok=True)
+    ensure_database(url, env)
+    files = prepare(DATA / "pki-smtp")
+    from django.db import connections
+
+    connections.close_all()  # the client processes are forked: no shared database socket
+    port = free_port()
+    load = machine()
+    gateway = start_gateway(port, files, env)
+    cpu_before = cpu_seconds(gateway.pid)
+    try:
+        share = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
+        start_at = time.time() + 1.0
+        jobs = [(i, share[i], port, {k: str(v) for k, v in files.items()}, start_at) for i in range(clients)]
+        with multiprocessing.get_context("fork").Pool(clients) as pool:
+            results = pool.map(client_run, jobs)
+        elapsed = time.time() - start_at
+        peak = rss_mib(gateway.pid)
+        gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+    from apps.gateway.models import InboundMessage
+
+    accepted = sum(r[0] for r in results)
+    latencies = sorted(x for r in results for x in r[1])
+    errors = [e for r in results for e in r[2]]
+    stored = InboundMessage.objects.count()
+    purge_queue()
+    rate = accepted / elapsed
+    p50, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
+    report = [
+        f"- Machine: {load}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Command: `.venv/bin/python bench/bench_smtp_inbound.py{' --smoke' if options.smoke else ''}` "
+        f"({clients} clients, {total} messages of {MESSAGE_BYTES // 1024} KB, STARTTLS + client certificate)",
+        "",
+        "| Figure | Value |",
+        "|---|---|",
+        f"| Messages accepted (250) / spool rows committed | {accepted} / {stored} |",
+        f"| Throughput | **{rate:.0f} messages/s** ({elapsed:.1f} s) |",
+        f"| Latency per message (MAIL FROM to 250), p50 / p95 / max | {p50 * 1000:.1f}"
+        f" / {p95 * 1000:.1f} / {latencies[-1] * 1000:.1f} ms |",
+        f"| Gateway process CPU per message | {gateway_cpu / max(accepted, 1) * 1000:.2f} ms |",
+        f"| Gateway process peak RSS | {peak:.0f} MiB |",
+        f"| Refused or failed | {len(errors)} |",
+    ]
+    text = "\n".join(report)
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "smtp_inbound.md").write_text(text + "\n")
+    if errors:
+        print("errors:", *errors[:5], sep="\n  ", file=sys.stderr)
+    return 0 if accepted == total == stored else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
