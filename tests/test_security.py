@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -83,6 +84,7 @@ def _production_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MSSANTE_", "DJANGO_", "PYTEST"))}
     env.update(
         SECRET_KEY=secrets.token_urlsafe(60)[:60],
+        MASTER_KEY="prod-test:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="mss.example.fr",
         DATABASE_URL=settings.DATABASE_URL,
         REDIS_URL="redis://127.0.0.1:6379/15",
@@ -146,3 +148,18 @@ def test_it_renders_enrolment_pages_without_inline_script(db, url_name):
     html = response.content.decode()
     assert not INLINE_SCRIPT.search(html), INLINE_SCRIPT.search(html)
     assert not INLINE_STYLE.search(html)
+
+
+def test_production_refuses_to_start_without_a_master_key():
+    env = _production_env()
+    env.pop("MASTER_KEY")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "no master key" in result.stderr
