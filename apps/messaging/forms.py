@@ -81,7 +81,7 @@ class ComposeForm(forms.Form):
             cc=split_addresses([field("cc", 20_000)]),
             bcc=split_addresses([field("bcc", 20_000)]),
             subject=field("subject", MAX_SUBJECT),
-            body=field("body", MAX_BODY),
+            body=field("body", MAX_BODY).replace("\r\n", "\n"),  # browsers post textarea lines with CRLF
             patient_ins=field("patient_ins", 30).strip(),
             read_receipt=raw.get("read_receipt") in ("on", "1", "true"),
             from_mailbox_id=int(from_id) if str(from_id).isdigit() else None,

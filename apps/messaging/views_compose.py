@@ -136,6 +136,7 @@ def _context(request: HttpRequest, comp: Composition, form: ComposeForm) -> dict
         "draft": comp.draft,
         "person": _person(request.user),
         "max_upload_bytes": attachment_budget(None),
+        "max_upload_label": f"{attachment_budget(None) / (1024 * 1024):.0f} Mo",
         "compose_url": _compose_url(mailbox, comp),
         "save_url": _with_draft(reverse("messaging:draft-save", args=[mailbox.pk]), comp),
         "upload_url": _with_draft(reverse("messaging:draft-attachment-upload", args=[mailbox.pk]), comp),

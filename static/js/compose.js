@@ -73,6 +73,7 @@
     }
 
     function changed() {
+      if (!state.dirty && status) { status.textContent = "Modifications non enregistrées…"; }
       state.dirty = true;
       window.clearTimeout(state.timer);
       state.timer = window.setTimeout(save, SAVE_DELAY_MS);
@@ -213,6 +214,15 @@
     input.addEventListener("annuaire:select", function (event) {
       // annuaire.js writes the address into the field right after this event: turn it into a chip then.
       window.setTimeout(function () { addChip(event.detail.address); input.value = ""; changed(); input.focus(); }, 0);
+    });
+    input.addEventListener("input", function () {
+      // Pasted or typed separators: every complete address before the last one becomes a chip.
+      if (!SEPARATORS.test(input.value)) { return; }
+      var pieces = input.value.split(SEPARATORS);
+      var rest = pieces.pop();
+      pieces.map(function (piece) { return piece.trim(); }).filter(Boolean).forEach(addChip);
+      input.value = rest.trimStart();
+      changed();
     });
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" || event.key === "," || event.key === ";") {

@@ -89,3 +89,16 @@ def test_it_is_only_for_the_senders_own_copy(
 def test_it_shows_the_preferences_page(bob_client):
     html = bob_client.get(reverse("messaging:preferences")).content.decode()
     assert "Préférences de messagerie" in html and 'value="always"' in html and "checked" in html
+
+
+def test_it_gives_the_message_view_a_placeholder_that_loads_the_timeline(dr_alice, alice_bal, cardio_bal):
+    from django.template.loader import render_to_string
+
+    message, copy = _sent(alice_bal, dr_alice, [cardio_bal.address], subject="Lettre")
+    html = render_to_string("messaging/_timeline_loader.html", {"copy": copy, "mailbox": alice_bal})
+    assert f'hx-get="{_url(copy)}"' in html and 'hx-trigger="load"' in html
+    received = MessageCopy(mailbox=cardio_bal, message=message, is_outgoing=False)
+    assert (
+        render_to_string("messaging/_timeline_loader.html", {"copy": received, "mailbox": cardio_bal}).strip()
+        == ""
+    )
