@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.gateway import autoconfig
 from mssante_web import health, views
 
 urlpatterns = [
@@ -15,4 +16,11 @@ urlpatterns = [
     path("messagerie/", include("apps.messaging.urls")),
     path("patient/", include("apps.patients.urls")),
     path("admin/", admin.site.urls),
+    # Mail client auto-configuration (Thunderbird, Outlook): SMTP submission settings.
+    path(
+        ".well-known/autoconfig/mail/config-v1.1.xml", autoconfig.thunderbird, name="autoconfig-thunderbird"
+    ),
+    path("mail/config-v1.1.xml", autoconfig.thunderbird),
+    path("autodiscover/autodiscover.xml", autoconfig.autodiscover, name="autodiscover"),
+    path("Autodiscover/Autodiscover.xml", autoconfig.autodiscover),
 ]
