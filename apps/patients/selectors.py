@@ -228,6 +228,18 @@ def list_documents(profile: PatientProfile) -> QuerySet[PatientDocument]:
     return PatientDocument.objects.filter(profile=profile).select_related("profile").order_by("-created_at")
 
 
+def saved_attachments(profile: PatientProfile, message_ids: list[Any]) -> dict[Any, set[int]]:
+    """Per message, the positions of its attachments already saved in the documents (to say so)."""
+    rows = PatientDocument.objects.filter(profile=profile, source_message_id__in=message_ids).values_list(
+        "source_message_id", "source_attachment_position"
+    )
+    saved: dict[Any, set[int]] = defaultdict(set)
+    for message_id, position in rows:
+        if position is not None:
+            saved[message_id].add(position)
+    return saved
+
+
 # --- transparency: exchanges between professionals about the patient ---------------------------------------
 DOCUMENT_TYPES = (
     ("application/pdf", "Document PDF"),

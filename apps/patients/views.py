@@ -50,18 +50,19 @@ def _thread_context(request: HttpRequest, profile: PatientProfile, copy_id: int)
     thread = selectors.thread_copies(copy)
     names = selectors.names_for(one.message.sender_address for one in thread)
     items, views = [], []
+    saved = selectors.saved_attachments(profile, [one.message_id for one in thread])
     for one in thread:
         if not one.is_read:
             do_mark_read(one, user=request.user)
         view = get_message_view(one, user=request.user)
         name = "Vous" if one.is_outgoing else selectors.sender_name(one.message, names)
         views.append(view)
-        items.append({"copy": one, "view": view, "name": name})
+        items.append({"copy": one, "view": view, "name": name, "saved": saved.get(one.message_id, set())})
     return {
         "profile": profile,
         "copy": copy,
         "items": items,
-        "subject": views[-1].display_subject if views else "",
+        "subject": views[0].display_subject if views else "",
         "reply": selectors.get_reply_state(profile, thread),
         "categories": DocumentCategory.choices,
     }

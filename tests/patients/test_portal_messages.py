@@ -63,6 +63,8 @@ def test_it_saves_an_attachment_to_the_documents_once(paul_client, paul_profile,
     assert paul_client.post(url, {"category": "results"}).status_code == 302
     assert paul_client.post(url, {"category": "results"}).status_code == 302
     document = PatientDocument.objects.get(profile=paul_profile)
+    thread = paul_client.get(reverse("patients:thread", args=[copy.pk])).content.decode()
+    assert "Enregistré dans" in thread and "Enregistrer dans mes documents" not in thread
     assert document.category == "results" and document.sender_name == "Alice Martin"
     assert bytes(document.filename_enc).find(b"resultats") == -1  # the name is sealed
     listing = paul_client.get(reverse("patients:documents")).content.decode()
