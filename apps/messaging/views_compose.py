@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.annuaire.models import BalAddress
+from apps.annuaire.policies import can_search_directory
 from apps.mailboxes.current import set_current_mailbox
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.policies import access_mailbox
@@ -141,7 +142,7 @@ def _context(request: HttpRequest, comp: Composition, form: ComposeForm) -> dict
         "save_url": _with_draft(reverse("messaging:draft-save", args=[mailbox.pk]), comp),
         "upload_url": _with_draft(reverse("messaging:draft-attachment-upload", args=[mailbox.pk]), comp),
         "check_url": reverse("messaging:recipient-check", args=[mailbox.pk]),
-        "autocomplete_url": reverse("annuaire:autocomplete"),
+        "autocomplete_url": reverse("annuaire:autocomplete") if can_search_directory(request.user) else "",
     }
 
 

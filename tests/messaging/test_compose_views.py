@@ -322,3 +322,14 @@ def test_it_checks_one_recipient_before_sending(alice_client, alice_bal, cardio_
     assert "n&#x27;existe pas" in unknown
     known = alice_client.get(url, {"address": cardio_bal.address}).content.decode()
     assert "data-refused" not in known and "badge" in known
+
+
+def test_it_escapes_hostile_names_and_subjects(bob_client, dr_alice, alice_bal, cardio_bal):
+    hostile = '<img src=x onerror="alert(1)">'
+    original = _received(alice_bal, cardio_bal, dr_alice, subject=f"<script>alert(1)</script>{hostile}")
+    page = bob_client.get(compose_url(cardio_bal, f"?reply={original.pk}")).content.decode()
+    assert "<script>alert(1)" not in page and hostile not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    upload = SimpleUploadedFile(f"{hostile}.pdf", PDF, content_type="application/pdf")
+    fragment = bob_client.post(upload_url(cardio_bal), {**fields(), "attachments": upload}).content.decode()
+    assert hostile not in fragment and "&lt;img src=x onerror=" in fragment
