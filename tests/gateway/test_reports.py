@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from apps.gateway import reports
 from apps.gateway.reports import Disposition, Outcome, RecipientStatus
 
+from .mutations import mutate, mutations
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eml"
 NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 
@@ -424,3 +426,34 @@ def test_it_ignores_ordinary_mail():
 
     assert reports.parse_report(original()) is None
     assert reports.parse_report(from_daemon) is None  # a daemon's mail that is no bounce
+
+
+# -------------------------------------------------------------------------------------- hostile input
+
+
+@settings(derandomize=True, deadline=None, max_examples=400)
+@given(name=st.sampled_from(sorted(p.name for p in FIXTURES.glob("*.eml"))), edits=mutations)
+def test_it_never_crashes_on_damaged_reports(name, edits):
+    report = reports.parse_report(mutate(fixture(name), edits))
+
+    assert report is None or isinstance(report, reports.Report)
+
+
+@pytest.mark.parametrize("sender", [b"Mail Delivery System <", b"Mail Deli: multipart[report; x=del"])
+def test_it_ignores_mail_whose_sender_breaks_the_structured_email_parser(sender):
+    # Both From values made policy.default raise (IndexError, AttributeError) in an earlier version.
+    raw = b"From: " + sender + b"\nSubject: Delivery Status Notification\n\n<x@y.fr>: 550 5.1.1\n"
+
+    assert reports.parse_report(raw) is None
+
+
+def test_it_reads_a_plain_bounce_in_an_unknown_charset():
+    raw = fixture("dsn_qmail_failure_notice.eml").replace(
+        b"Subject: failure notice\n", b"Subject: failure notice\nContent-Type: text/plain; charset=usi\n"
+    )
+
+    report = reports.parse_report(raw)
+
+    assert report is not None and [e.final_recipient for e in report.entries] == [
+        "dr.parti@cabinet-ancien.mssante.fr"
+    ]

@@ -14,10 +14,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apps.gateway import smime
 from apps.gateway.smime import Credentials, SignatureState, SmimeError, SmimeKind, TrustStore
 
+from .mutations import mutate, mutations
 from .smime_certs import Issued, issue, make_ca, revoke
 
 TEXT = "Bonjour,\nvoici le compte rendu de l'échographie de Mme Durand.\nBien confraternellement.\n"
@@ -477,3 +480,25 @@ def test_it_refuses_openssl_default_triple_des_with_a_clear_reason(pki_files, al
         smime.decrypt_message(encrypted, creds(alice))
 
     assert "algorithme ancien" in refused.value.label
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+
+
+@settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(layer=st.sampled_from(["signed", "encrypted"]), edits=mutations)
+def test_it_gives_a_verdict_on_any_damaged_message_and_never_crashes(alice, trust, layer, edits):
+    signed = smime.sign_message(letter(), creds(alice))
+    raw = mutate(signed if layer == "signed" else smime.encrypt_message(signed, [alice.cert]), edits)
+
+    try:
+        opened = smime.open_message(raw, trust, creds(alice))
+    except SmimeError as refused:  # an envelope damaged beyond decryption
+        assert refused.label
+    else:
+        assert opened.signature.state in set(SignatureState)

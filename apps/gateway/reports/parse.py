@@ -1,10 +1,17 @@
-"""Parsing inbound DSNs and MDNs (and, best effort, plain-text bounces) into `Report` objects."""
+"""Parsing inbound DSNs and MDNs (and, best effort, plain-text bounces) into `Report` objects.
+
+Inbound reports come from anywhere, so nothing here may raise on malformed input: bytes are parsed with the
+legacy `compat32` policy (raw header strings) and headers are read through `_header`, because the structured
+header parsing of `policy.default` raises on some real-world garbage (seen while fuzzing the fixtures).
+"""
 
 from __future__ import annotations
 
 import email
 import re
 from email import policy
+from email.errors import MessageError
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
@@ -24,7 +31,7 @@ _MESSAGE_ID_LINE = re.compile(r"^Message-ID:\s*(<[^>]+>)", re.IGNORECASE | re.MU
 def parse_report(message: Message | bytes) -> Report | None:
     """The DSN or MDN carried by `message`, or None when it is neither."""
     if isinstance(message, bytes):
-        message = email.message_from_bytes(message, policy=policy.default)
+        message = email.message_from_bytes(message, policy=policy.compat32)
     if message.get_content_type() == "multipart/report":
         parts = list(message.walk())
         for part in parts:
@@ -90,9 +97,9 @@ def _blocks(part: Message) -> list[dict[str, str]]:
     """Field blocks of a report part, whatever shape the email package parsed it into."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        text = "\n".join(sub.as_string() if isinstance(sub, Message) else sub for sub in payload)
+        text = "\n\n".join(_fields_text(sub) if isinstance(sub, Message) else str(sub) for sub in payload)
     else:
-        text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")  # type: ignore[union-attr]
+        text = _decoded_text(part)
     blocks: list[dict[str, str]] = []
     for chunk in re.split(r"\r?\n[ \t]*\r?\n", text):
         unfolded = re.sub(r"\r?\n[ \t]+", " ", chunk)
@@ -114,17 +121,17 @@ def _returned_headers(parts: list[Message]) -> Message | None:
             return inner[0] if isinstance(inner, list) and inner and isinstance(inner[0], Message) else None
         if ctype in ("text/rfc822-headers", "text/rfc822-header"):
             raw = part.get_payload(decode=True) or b""
-            return BytesHeaderParser(policy=policy.default).parsebytes(raw)  # type: ignore[arg-type]
+            return BytesHeaderParser(policy=policy.compat32).parsebytes(raw)  # type: ignore[arg-type]
     return None
 
 
 def _returned_id(returned: Message | None) -> str | None:
-    value = str(returned.get("Message-ID", "") or "").strip() if returned is not None else ""
+    value = _header(returned, "Message-ID").strip() if returned is not None else ""
     return value or None
 
 
 def _returned_subject(returned: Message | None) -> str | None:
-    return (str(returned.get("Subject", "")) or None) if returned is not None else None
+    return (_header(returned, "Subject") or None) if returned is not None else None
 
 
 def _typed_value(value: str | None) -> str | None:
@@ -141,18 +148,16 @@ def _address(value: str | None) -> str | None:
 
 
 def _looks_like_bounce(message: Message) -> bool:
-    sender = parseaddr(str(message.get("From", "") or ""))[1]
-    return bool(_BOUNCE_SENDER.match(sender)) and bool(
-        _BOUNCE_SUBJECT.search(str(message.get("Subject", "")))
-    )
+    sender = parseaddr(_header(message, "From"))[1]
+    return bool(_BOUNCE_SENDER.match(sender)) and bool(_BOUNCE_SUBJECT.search(_header(message, "Subject")))
 
 
 def _plain_bounce(message: Message) -> Report | None:
     """qmail "failure notice" and similar: recipients in <…>, a status code or the SMTP reply in the text."""
     text = "\n".join(
-        str(part.get_content())
+        _decoded_text(part)
         for part in message.walk()
-        if part.get_content_type() in ("text/plain", "text/rfc822-headers") and hasattr(part, "get_content")
+        if part.get_content_type() in ("text/plain", "text/rfc822-headers")
     )
     # The quoted original must not lend its own addresses to the list of failed recipients.
     split = re.split(
@@ -169,6 +174,34 @@ def _plain_bounce(message: Message) -> Report | None:
         "dsn",
         entries,
         original_message_id=message_id[1] if message_id else None,
-        reporting_agent=parseaddr(str(message.get("From", "")))[1],
+        reporting_agent=parseaddr(_header(message, "From"))[1],
         standard=False,
     )
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's value, RFC 2047-decoded, without the structured parsing that can raise."""
+    for key, value in message.raw_items():
+        if key.lower() == name.lower():
+            try:
+                return str(make_header(decode_header(str(value))))
+            except (LookupError, UnicodeError, ValueError, MessageError):
+                return str(value)
+    return ""
+
+
+def _fields_text(block: Message) -> str:
+    fields = "\n".join(f"{name}: {value}" for name, value in block.raw_items())
+    # message/global-* parts come back as one "message": first block as headers, the others as its body.
+    rest = block.get_payload()
+    return f"{fields}\n\n{rest}" if isinstance(rest, str) and rest.strip() else fields
+
+
+def _decoded_text(part: Message) -> str:
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return ""
+    try:
+        return raw.decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError:  # unknown charset name
+        return raw.decode("utf-8", "replace")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from email import policy
 from email.generator import BytesGenerator
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
 from enum import StrEnum
 from io import BytesIO
@@ -96,8 +96,9 @@ def serialise(message: EmailMessage | bytes, *, seven_bit: bool) -> bytes:
     return buffer.getvalue()
 
 
-def header_block(parts: Split) -> EmailMessage:
-    return BytesHeaderParser(policy=policy.default).parsebytes(parts.head)  # type: ignore[return-value]
+def header_block(parts: Split) -> Message:
+    # compat32: raw header strings; policy.default's structured parsing raises on some malformed headers.
+    return BytesHeaderParser(policy=policy.compat32).parsebytes(parts.head)
 
 
 def smime_kind(raw: bytes) -> SmimeKind:
@@ -105,7 +106,7 @@ def smime_kind(raw: bytes) -> SmimeKind:
     return kind_of(header_block(split_message(raw)))
 
 
-def kind_of(headers: EmailMessage) -> SmimeKind:
+def kind_of(headers: Message) -> SmimeKind:
     ctype = headers.get_content_type()
     if ctype == "multipart/signed" and str(headers.get_param("protocol", "")).lower() in SIGNATURE_TYPES:
         return SmimeKind.SIGNED

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 from enum import StrEnum
@@ -35,6 +36,8 @@ from .mime import (
     rewrap,
     split_message,
 )
+
+logger = logging.getLogger(__name__)
 
 # Signer certificates must allow signing; EKU, when present, must allow e-mail protection. IGC-Santé
 # personal and organisation "signature" certificates carry digitalSignature and/or nonRepudiation.
@@ -147,9 +150,14 @@ async def averify_message(
                 validation_context=context,
                 key_usage_settings=_SIGNER_USAGE,
             )
-    except (ValueError, TypeError, KeyError) as exc:
-        return SignatureCheck(SignatureState.INVALID, reason=f"unreadable signature: {exc}")
-    return _check_from_status(status, entity, parts, headers)
+        return _check_from_status(status, entity, parts, headers)
+    except Exception as exc:
+        # Hostile or damaged DER makes asn1crypto and pyhanko raise arbitrary types (AttributeError,
+        # UnboundLocalError… found by fuzzing); an inbound message must get a verdict, never crash the task.
+        logger.info("unreadable S/MIME signature: %s: %s", type(exc).__name__, exc)
+        return SignatureCheck(
+            SignatureState.INVALID, reason=f"unreadable signature: {type(exc).__name__}: {exc}"
+        )
 
 
 def _detached_parts(body: bytes, boundary: str) -> tuple[bytes, bytes]:
@@ -180,7 +188,7 @@ def _signed_data(der: bytes) -> cms.SignedData:
     return signed
 
 
-def _check_from_status(status, entity: bytes, parts: Split, headers: EmailMessage) -> SignatureCheck:
+def _check_from_status(status, entity: bytes, parts: Split, headers: Message) -> SignatureCheck:
     cert = x509.load_der_x509_certificate(status.signing_cert.dump()) if status.signing_cert else None
     identity = _identity(cert) if cert else {}
     emails = identity.get("emails", ())
