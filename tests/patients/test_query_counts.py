@@ -29,9 +29,13 @@ def test_it_lists_documents_and_exchanges_in_constant_queries(
 ):
     for n in range(6):
         do_add_document(
-            paul_profile, filename=f"doc{n}.pdf", content_type="application/pdf", chunks=[PDF], category="other",
+            paul_profile,
+            filename=f"doc{n}.pdf",
+            content_type="application/pdf",
+            chunks=[PDF],
+            category="other",
             acting_user=None,
-        )  # fmt: skip
+        )
         send(alice_bal, dr_alice, [cardio_bal.address], subject="Avis", text=".", patient_ins=PAUL_INS,
              attachments=[pdf_part()])  # fmt: skip
     _count(django_assert_max_num_queries, paul_client, reverse("patients:documents"), 8)
