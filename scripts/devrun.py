@@ -229,7 +229,10 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     plan.append(("worker", [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "-n", "devrun@%h"]))
     plan.append(("beat", [*celery, "beat", "--loglevel=INFO", "-s", str(VAR_DIR / "celerybeat-schedule")]))
     if list(ROOT.glob("apps/*/management/commands/run_smtp.py")):
-        plan.append(("smtp", manage("run_smtp")))
+        # --dev-pki: a development CA, our server certificate and a peer's, made under var/pki if absent.
+        ports = ["--port", os.environ.get("DEVRUN_SMTP_PORT", "2525")]
+        ports += ["--smtps-port", os.environ.get("DEVRUN_SMTPS_PORT", "2465")]
+        plan.append(("smtp", manage("run_smtp", "--host", HOST, *ports, "--dev-pki")))
     return plan
 
 

@@ -170,11 +170,14 @@ DEV_SERVER_SUBJECT = {
     "ST": "Paris (75)",
     "C": "FR",
 }
+# The DN the demo liste blanche (demo/data/liste-blanche) publishes for adsea29.mssante.fr and others: with
+# peer.crt/peer.key, `swaks --from x@adsea29.mssante.fr` is accepted by `make run`'s gateway (dev CA only).
+DEV_PEER_DOMAIN = "adsea29.mssante.fr"
 DEV_PEER_SUBJECT = {
-    "CN": "mx.operateur-voisin.test",
-    "O": "OPERATEUR VOISIN",
-    "OU": "312345678900011",
-    "ST": "Rhone (69)",
+    "CN": "medimail-asip.mipih.fr",
+    "OU": "318310021300028",
+    "O": "GIP MIPIH",
+    "ST": "Haute-Garonne (31)",
     "C": "FR",
 }
 

@@ -195,6 +195,14 @@ class GatewayHandler:
             session.gateway = state  # type: ignore[attr-defined]
         return state
 
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """No AUTH here (operators authenticate by certificate); our replies carry enhanced status codes."""
+        session.host_name = hostname
+        kept = [line for line in responses if not line.startswith("250-AUTH")]
+        return [*kept[:-1], "250-ENHANCEDSTATUSCODES", kept[-1]]
+
     async def handle_exception(self, error: Exception) -> str:
         logger.exception("gateway: session error, answering 451")
         return str(replies.TEMPORARY_FAILURE)

@@ -243,3 +243,15 @@ def test_it_refuses_data_over_the_limit_and_stores_nothing(gateway, connect, ali
     assert InboundMessage.objects.count() == 0
     # The session stays usable: the next message goes through.
     assert send(session, SENDER, [ALICE], sample_message(SENDER, ALICE)) == {}
+
+
+def test_it_offers_starttls_size_and_no_auth(gateway, alice_bal):
+    session = smtplib.SMTP("localhost", gateway.port, timeout=10)
+    try:
+        session.ehlo("mx.hopital-voisin.fr")
+        assert session.has_extn("starttls")
+        assert session.esmtp_features["size"] == "200000"
+        assert session.has_extn("enhancedstatuscodes")
+        assert not session.has_extn("auth")  # operators authenticate by certificate only
+    finally:
+        session.close()

@@ -7,6 +7,7 @@ manage.py run_smtp --port 2525 --dev-pki # `make run`: a development PKI under v
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.gateway.pki import ensure_dev_pki
+from apps.gateway.pki import DEV_PEER_DOMAIN, ensure_dev_pki
 from apps.gateway.server import GatewayConfig, GatewayServer, default_hostname
 from apps.gateway.tls import server_context
 
@@ -44,7 +45,11 @@ class Command(BaseCommand):
                 raise CommandError("--dev-pki is for `make run` and tests only (MSSANTE_DEV=1)")
             pki = ensure_dev_pki(Path(settings.VAR_DIR) / "pki", hostname="localhost")
             cert, key, cas = str(pki.cert_file), str(pki.key_file), [str(pki.ca_file)]
-            self.stdout.write(f"PKI de développement : {pki.ca_file.parent} (certificat pair : peer.crt/key)")
+            self.stdout.write(
+                f"PKI de développement : {pki.ca_file.parent}. Essai en opérateur voisin : swaks --tls "
+                f"--tls-cert {pki.peer_cert_file} --tls-key {pki.peer_key_file} --server 127.0.0.1:"
+                f"{options['port']} --from x@{DEV_PEER_DOMAIN} --to alice.martin@demo.mssante.fr"
+            )
         try:
             context = server_context(cert, key, cas)
         except (ImproperlyConfigured, OSError) as exc:
@@ -60,6 +65,9 @@ class Command(BaseCommand):
             max_recipients=settings.GATEWAY_MAX_RECIPIENTS,
             timeout=settings.GATEWAY_SESSION_TIMEOUT,
         )
+        if options["verbosity"] < 2:
+            # aiosmtpd logs every command line (addresses included) at INFO: one line per message is ours.
+            logging.getLogger("mail.log").setLevel(logging.WARNING)
         asyncio.run(self._serve(GatewayServer(config)))
 
     async def _serve(self, server: GatewayServer) -> None:
