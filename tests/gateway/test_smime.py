@@ -473,6 +473,40 @@ def test_it_decrypts_an_aes256_message_encrypted_by_openssl(pki_files, alice):
     assert body_text(clear) == "Compte rendu transmis par un autre opérateur.\n"
 
 
+def test_it_opens_a_message_openssl_signed_then_encrypted(pki_files, alice, trust):
+    (pki_files / "signed.eml").write_bytes(openssl_sign(pki_files))
+    wrapped = openssl("-encrypt", "-aes256", "-in", pki_files / "signed.eml", pki_files / "alice.crt")
+
+    opened = smime.open_message(wrapped, trust, creds(alice))
+
+    assert opened.encrypted and opened.signature.valid
+    assert "autre opérateur" in body_text(opened.message)
+
+
+def test_it_signs_then_encrypts_in_a_way_openssl_opens(pki_files, alice):
+    wrapped = smime.encrypt_message(smime.sign_message(letter(), creds(alice)), [alice.cert])
+    (pki_files / "wrapped.eml").write_bytes(wrapped)
+    (pki_files / "signed.eml").write_bytes(
+        openssl(
+            "-decrypt",
+            "-in",
+            pki_files / "wrapped.eml",
+            "-recip",
+            pki_files / "alice.crt",
+            "-inkey",
+            pki_files / "alice.key",
+        )
+    )
+
+    done = subprocess.run(
+        ["openssl", "smime", "-verify", "-in", pki_files / "signed.eml", "-CAfile", pki_files / "ca.crt"],
+        capture_output=True,
+        check=False,
+    )
+
+    assert done.returncode == 0 and b"Verification successful" in done.stderr
+
+
 def test_it_refuses_openssl_default_triple_des_with_a_clear_reason(pki_files, alice):
     encrypted = openssl("-encrypt", "-in", pki_files / "entity.txt", pki_files / "alice.crt")
 
