@@ -14,8 +14,9 @@ import nh3
 from django.http import Http404
 from django.utils import timezone
 
+from apps.annuaire.models import Professional
 from apps.crypto.envelope import DecryptionError
-from apps.mailboxes.models import Mailbox
+from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.messaging import content
 from apps.messaging.models import Delivery, DeliveryState, Draft, DraftAttachment, Message, MessageCopy
 from apps.messaging.policies import normalise_address
@@ -217,6 +218,37 @@ def forward_content(copy: MessageCopy) -> DraftContent:
     return DraftContent(
         subject=forward_subject(original.subject), body="\n".join(lines), patient_ins=copy.message.patient_ins
     )
+
+
+def signature_for(mailbox: Mailbox, user: Any) -> str:
+    """A signature built from the annuaire: the person's exercise name and profession, then the service and
+    structure of a shared BAL, and the BAL's address (the "-- " line lets mail clients recognise it)."""
+    if getattr(user, "kind", "") == "patient":
+        return ""
+    professional = (
+        Professional.objects.filter(national_id=user.national_id).first() if user.national_id else None
+    )
+    lines = [(professional.display_name if professional else "") or user.get_full_name() or user.email]
+    if professional and (professional.savoir_faire_label or professional.profession_label):
+        lines.append(professional.savoir_faire_label or professional.profession_label)
+    structure = mailbox.structure.name if mailbox.structure_id else ""
+    if mailbox.kind == MailboxKind.ORGANISATIONAL:
+        lines.append(
+            " — ".join(part for part in (mailbox.display_name or mailbox.service, structure) if part)
+        )
+    elif structure:
+        lines.append(structure)
+    lines.append(mailbox.address)
+    return "-- \n" + "\n".join(line for line in lines if line)
+
+
+def with_signature(data: DraftContent, signature: str) -> DraftContent:
+    """The signature above the quoted or forwarded text, after an empty line to write in."""
+    if not signature:
+        return data
+    below = data.body.lstrip("\n")
+    data.body = f"\n\n{signature}\n" + (f"\n{below}" if below else "")
+    return data
 
 
 # --- the sender's delivery timeline --------------------------------------------------------------------

@@ -197,6 +197,9 @@ def _start(request: HttpRequest, mailbox: Mailbox) -> tuple[Composition, DraftCo
         comp.forwarded_names = drafts.open_original(comp.forward).attachment_names
     else:
         data = DraftContent(to=[request.GET.get("a", "")[:254]] if request.GET.get("a") else [])
+    if comp.draft is None:
+        sending = comp.reply_to.mailbox if comp.reply_to else mailbox
+        data = drafts.with_signature(data, drafts.signature_for(sending, request.user))
     return comp, data
 
 

@@ -88,6 +88,12 @@
     });
     window.setInterval(function () { if (state.dirty) { save(); } }, SAVE_EVERY_MS);
     form.addEventListener("submit", function () { state.sending = true; window.clearTimeout(state.timer); });
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {  // Ctrl+Entrée sends, as in most webmails
+        event.preventDefault();
+        form.requestSubmit(form.querySelector("button[name=action][value=send]"));
+      }
+    });
     window.addEventListener("pagehide", function () {
       if (state.dirty && !state.sending && navigator.sendBeacon) {
         var data = fieldsOnly();

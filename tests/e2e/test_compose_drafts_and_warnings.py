@@ -54,7 +54,7 @@ def test_it_warns_saves_as_you_type_and_keeps_a_refused_message(
     assert open_draft(Draft.objects.get()).body == "Bonjour,\nauriez-vous une place ?"
 
     page.locator(".compose-chip", has_text=OUTSIDE).get_by_role("button").click()  # « Retirer … »
-    page.get_by_role("button", name="Envoyer", exact=True).click()
+    page.locator("#id_body").press("Control+Enter")
     page.wait_for_url("**/suivi/")
     assert Message.objects.get().to_addresses == [cardio_bal.address]
     assert not Draft.objects.exists()

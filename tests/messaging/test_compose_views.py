@@ -333,3 +333,13 @@ def test_it_escapes_hostile_names_and_subjects(bob_client, dr_alice, alice_bal, 
     upload = SimpleUploadedFile(f"{hostile}.pdf", PDF, content_type="application/pdf")
     fragment = bob_client.post(upload_url(cardio_bal), {**fields(), "attachments": upload}).content.decode()
     assert hostile not in fragment and "&lt;img src=x onerror=" in fragment
+
+
+def test_it_signs_from_the_annuaire(alice_client, bob_client, dr_alice, alice_bal, cardio_bal):
+    mine = alice_client.get(compose_url(alice_bal)).context["form"].initial["body"]
+    assert mine.startswith("\n\n-- \nAlice Martin\nMédecin\n") and mine.rstrip().endswith(alice_bal.address)
+    original = _received(alice_bal, cardio_bal, dr_alice, subject="Avis", text="Question")
+    reply = bob_client.get(compose_url(cardio_bal, f"?reply={original.pk}")).context["form"].initial["body"]
+    signature = "-- \nBob Leroy\nSecrétariat de cardiologie — CHU DE DEMONSTRATION\nsecretariat.cardio@demo.mssante.fr"
+    assert signature in reply
+    assert reply.index(signature) < reply.index("> Question")  # above the quoted original
