@@ -340,6 +340,9 @@ def test_it_signs_from_the_annuaire(alice_client, bob_client, dr_alice, alice_ba
     assert mine.startswith("\n\n-- \nAlice Martin\nMédecin\n") and mine.rstrip().endswith(alice_bal.address)
     original = _received(alice_bal, cardio_bal, dr_alice, subject="Avis", text="Question")
     reply = bob_client.get(compose_url(cardio_bal, f"?reply={original.pk}")).context["form"].initial["body"]
-    signature = "-- \nBob Leroy\nSecrétariat de cardiologie — CHU DE DEMONSTRATION\nsecretariat.cardio@demo.mssante.fr"
+    signature = (
+        "-- \nBob Leroy\nSecrétariat de cardiologie — CHU DE DEMONSTRATION\n"
+        "secretariat.cardio@demo.mssante.fr"
+    )
     assert signature in reply
     assert reply.index(signature) < reply.index("> Question")  # above the quoted original
