@@ -233,6 +233,9 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
         ports = ["--port", os.environ.get("DEVRUN_SMTP_PORT", "2525")]
         ports += ["--smtps-port", os.environ.get("DEVRUN_SMTPS_PORT", "2465")]
         plan.append(("smtp", manage("run_smtp", "--host", HOST, *ports, "--dev-pki")))
+    if list(ROOT.glob("apps/*/management/commands/run_submission.py")):
+        port = os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
+        plan.append(("submission", manage("run_submission", "--host", HOST, "--port", port, "--dev-pki")))
     return plan
 
 
@@ -280,6 +283,12 @@ def banner(full: bool) -> None:
         "    (ou : MSSANTE_DEV=1 .venv/bin/python manage.py demo_totp alice.martin@demo.mssante.fr)",
         "  Le patient (paul.bernard@example.test) se connecte sans second facteur.",
     ]
+    if full:
+        lines += [
+            "",
+            "  SMTP entrant des autres opérateurs (TLS mutuel) : 127.0.0.1:2525 ; soumission pour les",
+            "  logiciels de messagerie (STARTTLS + mot de passe d'application) : 127.0.0.1:2587",
+        ]
     if not full:
         lines += [
             "",
