@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import logging
 import subprocess
 from email import policy
@@ -103,6 +104,16 @@ def test_it_round_trips_a_signed_message_and_names_the_signer(alice, trust):
     assert check.signing_time is not None
     assert check.label == "Signature valide de Dr Alice Martin <alice.martin@op-a.mssante.fr>"
     assert body_text(check.content or b"") == TEXT
+
+
+def test_it_summarises_the_verdict_for_storage(alice, trust):
+    check = smime.verify_message(smime.sign_message(letter(), creds(alice)), trust)
+
+    summary = check.summary()
+
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["state"] == "valid" and summary["signer_email"] == "alice.martin@op-a.mssante.fr"
+    assert summary["label"] == check.label and summary["sender_matches"] is True
 
 
 def test_it_keeps_routing_headers_outside_the_signed_entity(alice):

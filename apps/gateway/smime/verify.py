@@ -79,6 +79,18 @@ class SignatureCheck:
     def signer_email(self) -> str | None:
         return self.signer_emails[0] if self.signer_emails else None
 
+    def summary(self) -> dict[str, str | bool | None]:
+        """JSON-ready record to store with the message (the verdict at receipt is the one that counts)."""
+        return {
+            "state": self.state.value,
+            "label": self.label,
+            "reason": self.reason,
+            "signer_subject": self.signer_subject,
+            "signer_email": self.signer_email,
+            "signing_time": self.signing_time.isoformat() if self.signing_time else None,
+            "sender_matches": self.sender_matches,
+        }
+
     @property
     def label(self) -> str:
         """One French sentence for the message view."""
