@@ -64,7 +64,7 @@ class Command(BaseCommand):
             .values_list("pk", "transit_key_wrap")
             .iterator()
         ):
-            blob = bytes(wrapped)
+            blob = bytes(wrapped or b"")
             if crypto_keys.needs_rewrap(blob, ring=ring):
                 key = crypto_keys.unwrap_transit_key(
                     blob, purpose=TRANSIT_PURPOSE, object_id=str(pk), ring=ring
