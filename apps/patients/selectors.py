@@ -80,12 +80,15 @@ class ThreadRow:
     size: int
 
 
-def list_inbox(profile: PatientProfile, *, after: str | None = None) -> tuple[list[ThreadRow], str | None]:
-    """The newest message of each conversation received, newest first (a keyset page of the inbox)."""
+def list_inbox(
+    profile: PatientProfile, *, after: str | None = None, sent: bool = False
+) -> tuple[list[ThreadRow], str | None]:
+    """The newest message of each conversation, newest first (a keyset page of Réception, or of Envoyés
+    with `sent`: there the name shown is the recipient's)."""
     mailbox = profile.mailbox
     if mailbox is None:
         return [], None
-    folder = message_selectors.get_system_folder(mailbox, FolderRole.INBOX)
+    folder = message_selectors.get_system_folder(mailbox, FolderRole.SENT if sent else FolderRole.INBOX)
     page = message_selectors.list_folder_page(mailbox, folder, after=after)
     roots = {row.copy.thread_root or row.copy.pk for row in page.rows}
     closed_roots = set(
@@ -95,17 +98,25 @@ def list_inbox(profile: PatientProfile, *, after: str | None = None) -> tuple[li
         .iterator()
     )
     closed = {root or pk for root, pk in closed_roots}
-    names = names_for(row.copy.message.sender_address for row in page.rows)
+    names = names_for(_counterparts(row.copy.message, sent) for row in page.rows)
     rows, seen = [], set()
     for row in page.rows:
         root = row.copy.thread_root or row.copy.pk
         if root in seen:
             continue
         seen.add(root)
-        name = sender_name(row.copy.message, names)
+        message = row.copy.message
+        name = names[_counterparts(message, sent)] if sent else sender_name(message, names)
         subject = display_subject(row.subject)
         rows.append(ThreadRow(row.copy, subject, row.snippet, name, root in closed, row.thread_size))
     return rows, page.next_cursor
+
+
+def _counterparts(message: Message, sent: bool) -> str:
+    """Whose name a row shows: the sender of a received message, the (first) recipient of a sent one."""
+    if sent:
+        return str((message.to_addresses or [""])[0]).lower()
+    return message.sender_address.lower()
 
 
 def get_patient_copy(profile: PatientProfile, copy_id: Any) -> MessageCopy | None:

@@ -32,10 +32,10 @@ def refusal_text(exc: SubmissionRefused) -> str:
 @require_GET
 @patient_view
 def inbox(request: HttpRequest, profile: PatientProfile) -> HttpResponse:
-    rows, next_cursor = selectors.list_inbox(profile, after=request.GET.get("apres"))
-    return render(
-        request, "patients/inbox.html", {"profile": profile, "rows": rows, "next_cursor": next_cursor}
-    )
+    sent = request.GET.get("dossier") == "envoyes"
+    rows, next_cursor = selectors.list_inbox(profile, after=request.GET.get("apres"), sent=sent)
+    context = {"profile": profile, "rows": rows, "next_cursor": next_cursor, "sent": sent}
+    return render(request, "patients/inbox.html", context)
 
 
 def _copy_or_404(profile: PatientProfile, copy_id: int):  # noqa: ANN202

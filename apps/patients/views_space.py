@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.crypto.envelope import DecryptionError
@@ -84,7 +85,7 @@ def pharmacy_write(request: HttpRequest, profile: PatientProfile) -> HttpRespons
             messages.error(request, str(exc))
         else:
             messages.success(request, "Votre message a été envoyé à la pharmacie.")
-            return redirect("patients:inbox")
+            return redirect(reverse("patients:inbox") + "?dossier=envoyes")
     return _pharmacy_page(request, profile, form, status=400)
 
 

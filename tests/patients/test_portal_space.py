@@ -40,6 +40,8 @@ def test_it_sends_a_prescription_photo_to_a_pharmacy(paul_client, paul_profile, 
     assert response.status_code == 302
     message = Message.objects.get(from_mailbox=paul_profile.mailbox)
     assert message.to_addresses == [pharmacy_bal.address] and message.has_attachments
+    sent = paul_client.get(reverse("patients:inbox"), {"dossier": "envoyes"}).content.decode()
+    assert "À : PHARMACIE DU CENTRE" in sent and "Mon ordonnance" in sent and "pharmacie.centre@" not in sent
 
 
 def test_it_refuses_a_forged_pharmacy_choice_that_is_a_professional(paul_client, paul_profile, alice_bal):
