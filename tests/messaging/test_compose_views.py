@@ -346,3 +346,12 @@ def test_it_signs_from_the_annuaire(alice_client, bob_client, dr_alice, alice_ba
     )
     assert signature in reply
     assert reply.index(signature) < reply.index("> Question")  # above the quoted original
+
+
+def test_it_sends_a_file_chosen_in_the_form_without_javascript(alice_client, alice_bal, cardio_bal):
+    upload = SimpleUploadedFile("ordonnance.pdf", PDF, content_type="application/pdf")
+    data = {**fields(to=cardio_bal.address, subject="Sans JS"), "attachments": upload, "action": "send"}
+    response = alice_client.post(compose_url(alice_bal), data)
+    assert response.status_code == 302
+    message = Message.objects.get()
+    assert message.attachments.get().size == len(PDF) and not Draft.objects.exists()
