@@ -291,6 +291,7 @@ GATEWAY_OUTBOUND_CA_FILES = env_list("GATEWAY_OUTBOUND_CA_FILES", [])
 GATEWAY_OUTBOUND_PORT = env_int("GATEWAY_OUTBOUND_PORT", 25)
 GATEWAY_OUTBOUND_TIMEOUT = env_int("GATEWAY_OUTBOUND_TIMEOUT", 60)
 GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 8)
+GATEWAY_PROCESSES = env_int("GATEWAY_PROCESSES", 1)  # processes sharing the ports (SO_REUSEPORT)
 GATEWAY_MAX_RECIPIENTS = env_int("GATEWAY_MAX_RECIPIENTS", 100)
 GATEWAY_SESSION_TIMEOUT = env_int("GATEWAY_SESSION_TIMEOUT", 300)
 # Spool rows still `received` this long after their last enqueue are re-queued by the sweeper (seconds).
@@ -474,7 +475,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # pyhanko logs a full traceback at ERROR for every refused S/MIME signature; the gateway logs the
+        # verdict itself, so only pyhanko's own failures are kept.
+        "pyhanko": {"level": "CRITICAL"},
+        "pyhanko_certvalidator": {"level": "CRITICAL"},
+    },
 }
 
 if not (DEV or TESTING):
