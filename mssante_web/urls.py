@@ -15,6 +15,8 @@ urlpatterns = [
     path("bal/", include("apps.mailboxes.urls")),
     path("messagerie/", include("apps.messaging.urls")),
     path("patient/", include("apps.patients.urls")),
+    # REST API of applicative BALs (token or client certificate; no session, CSRF-exempt).
+    path("api/v1/", include("apps.messaging.api.urls")),
     path("admin/", admin.site.urls),
     # Mail client auto-configuration (Thunderbird, Outlook): SMTP submission settings.
     path(

@@ -58,6 +58,17 @@ def _may_act(user: Any, mailbox: Mailbox, *, for_write: bool) -> bool:
     return mailbox.responsible_id == user.pk and not for_write
 
 
+def can_review_mailbox(user: Any, mailbox: Mailbox) -> bool:
+    """Who validates or rejects what an applicative BAL submitted (issue 6): its responsible professional.
+    Delegates would need memberships on applicative BALs, which migration 0002's trigger refuses today."""
+    return bool(
+        user.is_authenticated
+        and mailbox.kind == MailboxKind.APPLICATIVE
+        and mailbox.is_active
+        and mailbox.responsible_id == user.pk
+    )
+
+
 def can_administer_structure(user: Any, structure: Any) -> bool:
     if structure is None or not user.is_authenticated:
         return False

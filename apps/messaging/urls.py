@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.messaging import views, views_actions, views_compose
+from apps.messaging import views, views_actions, views_compose, views_validation
 
 app_name = "messaging"
 urlpatterns = [
@@ -62,4 +62,21 @@ urlpatterns = [
         name="message-timeline",
     ),
     path("preferences/", views_compose.preferences, name="preferences"),
+    # Validation queue of applicative BALs (views_validation.py).
+    path("<int:mailbox_id>/validation/", views_validation.validation_queue, name="validation-queue"),
+    path(
+        "<int:mailbox_id>/validation/valider/",
+        views_validation.validation_validate,
+        name="validation-validate",
+    ),
+    path(
+        "<int:mailbox_id>/validation/<uuid:message_id>/",
+        views_validation.validation_detail,
+        name="validation-detail",
+    ),
+    path(
+        "<int:mailbox_id>/validation/<uuid:message_id>/refuser/",
+        views_validation.validation_reject,
+        name="validation-reject",
+    ),
 ]
