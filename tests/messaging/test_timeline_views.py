@@ -102,3 +102,20 @@ def test_it_gives_the_message_view_a_placeholder_that_loads_the_timeline(dr_alic
         render_to_string("messaging/_timeline_loader.html", {"copy": received, "mailbox": cardio_bal}).strip()
         == ""
     )
+
+
+def test_it_reads_the_timeline_in_a_fixed_number_of_queries(
+    alice_client, dr_alice, alice_bal, cardio_bal, pharmacy_bal
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for recipients in ([cardio_bal.address], [cardio_bal.address, pharmacy_bal.address]):
+        _message, copy = _sent(alice_bal, dr_alice, recipients, subject="Lettre", read_receipt=True)
+        alice_client.get(_url(copy), HTTP_HX_REQUEST="true")  # warm the session and the BAL key cache
+        with CaptureQueriesContext(connection) as queries:
+            response = alice_client.get(_url(copy), HTTP_HX_REQUEST="true")
+        assert response.content.decode().count("data-recipient=") == len(recipients)
+        counts.append(len(queries))
+    assert counts[0] == counts[1] and counts[0] <= 12, counts
