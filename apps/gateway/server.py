@@ -319,6 +319,8 @@ class GatewayConfig:
     db_threads: int = 8
     max_recipients: int = 100
     timeout: float = 300
+    # Several gateway processes may share the ports (SO_REUSEPORT): the kernel spreads connections.
+    reuse_port: bool = False
 
 
 class GatewayServer:
@@ -354,12 +356,19 @@ class GatewayServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config = self.config
-        plain = await loop.create_server(self._factory(starttls=True), config.host, config.port)
+        reuse = config.reuse_port
+        plain = await loop.create_server(
+            self._factory(starttls=True), config.host, config.port, reuse_port=reuse
+        )
         self.servers.append(plain)
         self.port = plain.sockets[0].getsockname()[1]
         if config.smtps_port is not None:
             implicit = await loop.create_server(
-                self._factory(starttls=False), config.host, config.smtps_port, ssl=config.tls_context
+                self._factory(starttls=False),
+                config.host,
+                config.smtps_port,
+                ssl=config.tls_context,
+                reuse_port=reuse,
             )
             self.servers.append(implicit)
             self.smtps_port = implicit.sockets[0].getsockname()[1]

@@ -91,7 +91,7 @@ def test_it_answers_451_while_the_database_is_down_and_250_once_it_is_back(
 
 
 @contextlib.contextmanager
-def _gateway_process(pki, redis_url: str) -> Iterator[int]:  # noqa: ANN001
+def _gateway_process(pki, redis_url: str, processes: int = 1) -> Iterator[int]:  # noqa: ANN001
     """`manage.py run_smtp` in a subprocess on the test database and the given Redis."""
     port = free_port()
     env = dict(
@@ -108,6 +108,7 @@ def _gateway_process(pki, redis_url: str) -> Iterator[int]:  # noqa: ANN001
     argv = [
         sys.executable, str(PROJECT_ROOT / "manage.py"), "run_smtp", "--port", str(port), "--smtps-port", "0",
         "--cert", str(pki.server.cert_path), "--key", str(pki.server.key_path), "--ca", str(pki.ca.cert_path),
+        "--processes", str(processes),
     ]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -149,3 +150,15 @@ def test_it_loses_nothing_while_the_broker_is_down_the_sweeper_delivers_later(
     assert spool.state == SpoolState.INGESTED
     message = Message.objects.get(idempotency_key=f"smtp:{spool.pk}")
     assert message.deliveries.get().recipient_mailbox_id == alice_bal.pk
+
+
+def test_several_gateway_processes_share_the_port_and_all_stop_on_sigterm(
+    liste_blanche, alice_bal, pki, connect, settings, celery_queue
+):
+    with _gateway_process(pki, settings.REDIS_URL, processes=2) as port:
+        for _ in range(4):
+            assert connect(port).sendmail(SENDER, [ALICE], sample_message(SENDER, ALICE)) == {}
+        assert port_accepts(port)
+
+    assert InboundMessage.objects.count() == 4
+    assert not port_accepts(port)  # the parent forwarded SIGTERM: no child is left listening

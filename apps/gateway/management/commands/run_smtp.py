@@ -7,7 +7,9 @@ manage.py run_smtp --port 2525 --dev-pki # `make run`: a development PKI under v
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from apps.gateway.pki import DEV_PEER_DOMAIN, ensure_dev_pki
 from apps.gateway.server import GatewayConfig, GatewayServer, default_hostname
@@ -35,6 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--ca", action="append", default=None, help="CA bundle (repeatable)")
         parser.add_argument(
             "--dev-pki", action="store_true", help="DEV/tests only: use (and create) the PKI under var/pki"
+        )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=settings.GATEWAY_PROCESSES,
+            help="gateway processes sharing the ports (SO_REUSEPORT): one per core scales past the GIL",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -64,11 +73,46 @@ class Command(BaseCommand):
             db_threads=settings.GATEWAY_DB_THREADS,
             max_recipients=settings.GATEWAY_MAX_RECIPIENTS,
             timeout=settings.GATEWAY_SESSION_TIMEOUT,
+            reuse_port=options["processes"] > 1,
         )
         if options["verbosity"] < 2:
             # aiosmtpd logs every command line (addresses included) at INFO: one line per message is ours.
             logging.getLogger("mail.log").setLevel(logging.WARNING)
-        asyncio.run(self._serve(GatewayServer(config)))
+        if options["processes"] > 1:
+            self._run_processes(config, options["processes"])
+        else:
+            asyncio.run(self._serve(GatewayServer(config)))
+
+    def _run_processes(self, config: GatewayConfig, count: int) -> None:
+        """Fork `count` gateways on the same ports; SIGTERM/SIGINT to this parent stops them all."""
+        connections.close_all()  # no database socket may be shared with the children
+        children = []
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    asyncio.run(self._serve(GatewayServer(config)))
+                except BaseException:
+                    code = 1
+                    raise
+                finally:
+                    os._exit(code)
+            children.append(pid)
+
+        def forward(signum: int, _frame: object) -> None:
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        failed = 0
+        for child in children:
+            _pid, status = os.waitpid(child, 0)
+            failed += os.waitstatus_to_exitcode(status) != 0
+        if failed:
+            raise CommandError(f"{failed} gateway process(es) of {count} exited with an error")
 
     async def _serve(self, server: GatewayServer) -> None:
         stop = asyncio.Event()
