@@ -192,3 +192,10 @@ def test_it_refuses_a_message_over_the_size_limit(alice_bal, cardio_bal, dr_alic
         )
     assert "taille maximale" in str(caught.value)
     assert not Message.objects.exists()
+
+
+def test_a_fin_subject_also_sets_the_x_mss_mes_header(alice_bal, cardio_bal, dr_alice):
+    message = send(alice_bal, dr_alice, [cardio_bal.address], subject="Re: Résultats [FIN]", text="Au revoir")
+    raw = _raw(message, MessageCopy.objects.get(mailbox=cardio_bal, message=message))
+    parsed = email.message_from_bytes(raw, policy=default)
+    assert parsed["X-MSS-MES"] == "FIN" and message.is_fin
