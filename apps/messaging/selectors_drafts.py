@@ -231,7 +231,7 @@ def signature_for(mailbox: Mailbox, user: Any) -> str:
     lines = [(professional.display_name if professional else "") or user.get_full_name() or user.email]
     if professional and (professional.savoir_faire_label or professional.profession_label):
         lines.append(professional.savoir_faire_label or professional.profession_label)
-    structure = mailbox.structure.name if mailbox.structure_id else ""
+    structure = mailbox.structure.name if mailbox.structure is not None else ""
     if mailbox.kind == MailboxKind.ORGANISATIONAL:
         lines.append(
             " — ".join(part for part in (mailbox.display_name or mailbox.service, structure) if part)
@@ -249,6 +249,27 @@ def with_signature(data: DraftContent, signature: str) -> DraftContent:
     below = data.body.lstrip("\n")
     data.body = f"\n\n{signature}\n" + (f"\n{below}" if below else "")
     return data
+
+
+def list_recent_correspondents(mailbox: Mailbox, *, limit: int = 8, scan: int = 60) -> list[str]:
+    """The addresses this BAL wrote to lately, most recent first: one click adds them in the composer.
+    Read from the latest copies of Envoyés (the folder's keyset index), so a large BAL costs the same."""
+    from apps.messaging.folders import system_folder
+    from apps.messaging.models import FolderRole
+
+    sent = system_folder(mailbox.pk, FolderRole.SENT)
+    rows = (
+        MessageCopy.objects.filter(mailbox=mailbox, folder=sent)
+        .order_by("-received_at", "-id")
+        .values_list("message__to_addresses", "message__cc_addresses")[:scan]
+    )
+    seen: dict[str, str] = {}
+    for to, cc in rows:
+        for address in [*(to or []), *(cc or [])]:
+            key = _normalised(str(address))
+            if key and key != mailbox.address and key not in seen:
+                seen[key] = str(address)
+    return list(seen.values())[:limit]
 
 
 # --- the sender's delivery timeline --------------------------------------------------------------------

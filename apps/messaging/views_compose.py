@@ -142,6 +142,7 @@ def _context(request: HttpRequest, comp: Composition, form: ComposeForm) -> dict
         "save_url": _with_draft(reverse("messaging:draft-save", args=[mailbox.pk]), comp),
         "upload_url": _with_draft(reverse("messaging:draft-attachment-upload", args=[mailbox.pk]), comp),
         "check_url": reverse("messaging:recipient-check", args=[mailbox.pk]),
+        "recent": [] if comp.reply_to else drafts.list_recent_correspondents(mailbox),
         "autocomplete_url": reverse("annuaire:autocomplete") if can_search_directory(request.user) else "",
     }
 

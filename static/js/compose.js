@@ -212,6 +212,13 @@
       changed();
     }
 
+    row.addEventListener("click", function (event) {  // « Correspondants récents »
+      var button = event.target.closest("[data-add-recipient]");
+      if (!button) { return; }
+      addChip(button.getAttribute("data-address"));
+      changed();
+      input.focus();
+    });
     addresses(input.value).forEach(addChip);  // addresses rendered by the server (draft, reply, errors)
     input.value = "";
     // The chips carry the addresses now; half-typed text is neither saved nor sent until it becomes one.

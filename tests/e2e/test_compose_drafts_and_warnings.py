@@ -58,6 +58,10 @@ def test_it_warns_saves_as_you_type_and_keeps_a_refused_message(
     page.wait_for_url("**/suivi/")
     assert Message.objects.get().to_addresses == [cardio_bal.address]
     assert not Draft.objects.exists()
+
+    page.goto(f"{base}/messagerie/{alice_bal.pk}/ecrire/")  # the next letter: one click on a recent address
+    page.get_by_role("button", name=cardio_bal.address).click()
+    expect(page.locator(".compose-chip", has_text=cardio_bal.address)).to_be_visible()
     assert page.console_errors == []
 
 

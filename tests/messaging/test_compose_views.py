@@ -355,3 +355,12 @@ def test_it_sends_a_file_chosen_in_the_form_without_javascript(alice_client, ali
     assert response.status_code == 302
     message = Message.objects.get()
     assert message.attachments.get().size == len(PDF) and not Draft.objects.exists()
+
+
+def test_it_offers_the_recent_correspondents(alice_client, dr_alice, alice_bal, cardio_bal, pharmacy_bal):
+    send(alice_bal, dr_alice, [cardio_bal.address], subject="Un")
+    send(alice_bal, dr_alice, [pharmacy_bal.address], cc=[cardio_bal.address], subject="Deux")
+    assert alice_client.get(compose_url(alice_bal)).context["recent"] == [
+        pharmacy_bal.address,
+        cardio_bal.address,
+    ]
