@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import smtplib
 import socket
 import ssl
@@ -238,8 +239,13 @@ def main() -> int:
         share = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
         start_at = time.time() + 1.0
         jobs = [(i, share[i], port, {k: str(v) for k, v in files.items()}, start_at) for i in range(clients)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with multiprocessing.get_context("fork").Pool(clients) as pool:
             results = pool.map(client_run, jobs)
+            pool.close()
+            pool.join()  # reaped: their CPU time is now in RUSAGE_CHILDREN
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         elapsed = time.time() - start_at
         peak = rss_mib(gateway.pid)
         gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
@@ -268,6 +274,7 @@ def main() -> int:
         f"| Latency per message (MAIL FROM to 250), p50 / p95 / max | {p50 * 1000:.1f}"
         f" / {p95 * 1000:.1f} / {latencies[-1] * 1000:.1f} ms |",
         f"| Gateway CPU per message (all its processes) | {gateway_cpu / max(accepted, 1) * 1000:.2f} ms |",
+        f"| Clients' CPU per message (same machine) | {client_cpu / max(accepted, 1) * 1000:.2f} ms |",
         f"| Peak RSS of a gateway process | {peak:.0f} MiB |",
         f"| Refused or failed | {len(errors)} |",
     ]

@@ -62,10 +62,19 @@ def _write_blob(spool_id: uuid.UUID, raw: bytes, data_key: bytes) -> tuple[str, 
 
 
 def _synchronous_commit() -> None:
-    # The 250 promises the message survives a crash: never let a session setting relax the WAL flush.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO on")
+    """The 250 promises the message survives a crash: no role or database setting may relax the WAL flush.
+
+    Set once per database session (a round trip per message otherwise); a new session sets it again.
+    """
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    session = connection.connection
+    if getattr(session, "_gateway_synchronous_commit", False):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
+    session._gateway_synchronous_commit = True
 
 
 def do_spool_message(
@@ -76,8 +85,8 @@ def do_spool_message(
     data_key = keys.new_data_key()
     name, sha256 = _write_blob(spool_id, raw, data_key)
     try:
+        _synchronous_commit()  # outside the transaction: a rolled-back SET would be undone
         with transaction.atomic():
-            _synchronous_commit()
             spool = InboundMessage.objects.create(
                 id=spool_id,
                 envelope_sender=envelope.sender,
