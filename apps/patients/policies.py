@@ -285,7 +285,10 @@ def _uuid_or_none(value: Any) -> str | None:
 def can_reply_in_thread(
     profile: PatientProfile, *, in_reply_to: str, references: tuple[str, ...], to: str
 ) -> Refusal | None:
-    """The same rule the registry applies, asked ahead by the portal to show or hide the reply box."""
+    """The whole recipient rule messaging applies at submission (trust, local BAL, these MSS-C rules),
+    asked ahead by the portal to show the reply box or say why not."""
+    from apps.messaging.policies import check_recipient
+
     context = RecipientContext(
         sender_address=profile.address,
         recipient_address=to,
@@ -294,4 +297,12 @@ def can_reply_in_thread(
         in_reply_to=in_reply_to,
         references=references,
     )
-    return check_patient_rules(context)
+    return check_recipient(context)
+
+
+_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+\.[^\s<>@.,;:]+>?")
+
+
+def without_addresses(text: str) -> str:
+    """A refusal shown to a patient never reveals a professional's address (ADR 0011)."""
+    return _ADDRESS.sub("ce destinataire", text)

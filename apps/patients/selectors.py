@@ -23,8 +23,7 @@ from apps.messaging.selectors_message import display_subject
 from apps.messaging.text import references_of
 from apps.patients.addresses import is_patient_address
 from apps.patients.models import PatientDocument, PatientProfile
-from apps.patients.policies import can_reply_in_thread
-from apps.patients.threads import thread_state
+from apps.patients.policies import can_reply_in_thread, without_addresses
 
 UNKNOWN_PROFESSIONAL = "Professionnel de santé"
 PLATFORM_NAME = "Votre messagerie de santé"
@@ -157,12 +156,6 @@ def get_reply_state(profile: PatientProfile, thread: list[MessageCopy]) -> Reply
     if target is None:
         return ReplyState(False, "Cette conversation ne peut pas recevoir de réponse.")
     message = target.message
-    state = thread_state(
-        patient_address=profile.address,
-        in_reply_to=message.message_id,
-        references=references_of(message),
-        patient_mailbox_id=profile.mailbox_id,
-    )
     refusal = can_reply_in_thread(
         profile,
         in_reply_to=message.message_id,
@@ -172,7 +165,10 @@ def get_reply_state(profile: PatientProfile, thread: list[MessageCopy]) -> Reply
     name = sender_name(message)
     if refusal is None:
         return ReplyState(True, target=target, target_name=name)
-    return ReplyState(False, refusal.message, closed=state.closed, target=target, target_name=name)
+    closed = refusal.code == "patient_thread_closed"
+    return ReplyState(
+        False, without_addresses(refusal.message), closed=closed, target=target, target_name=name
+    )
 
 
 def thread_copies(copy: MessageCopy) -> list[MessageCopy]:

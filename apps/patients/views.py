@@ -18,6 +18,7 @@ from apps.messaging.storage import MessageTooLarge
 from apps.patients import selectors
 from apps.patients.forms import ReplyForm, SaveAttachmentForm
 from apps.patients.models import DocumentCategory, PatientProfile
+from apps.patients.policies import without_addresses
 from apps.patients.portal import patient_view
 from apps.patients.services_documents import DocumentRefused, do_save_attachment
 from apps.patients.services_messages import do_send_reply
@@ -26,7 +27,7 @@ from apps.patients.services_messages import do_send_reply
 def refusal_text(exc: SubmissionRefused) -> str:
     """The French reasons of a refused submission, without the addresses they are keyed by."""
     reasons = list(dict.fromkeys(exc.refusals.values()))
-    return " ".join(reasons) if reasons else exc.message
+    return without_addresses(" ".join(reasons) if reasons else exc.message)
 
 
 @require_GET

@@ -132,3 +132,24 @@ def test_it_hides_other_patients_messages(paul_client, alice_bal, dr_alice, lett
     alice_copy = MessageCopy.objects.get(mailbox=alice_bal, message=letter)
     assert paul_client.get(reverse("patients:thread", args=[alice_copy.pk])).status_code == 404
     assert paul_client.get(reverse("patients:attachment", args=[alice_copy.pk, 0])).status_code == 404
+
+
+def test_it_offers_no_reply_to_an_automatic_service_and_never_shows_its_address(
+    paul_client, paul_profile, lab_bal
+):
+    from apps.messaging.services import Outgoing, do_submit_message
+    from apps.messaging.services_delivery import do_deliver
+
+    mailbox, _token = lab_bal
+    message = do_submit_message(
+        Outgoing(mailbox=mailbox, to=[PAUL_ADDRESS], subject="Vos résultats", text="Normaux", origin="api"),
+        acting_user=None,
+    )
+    do_deliver(message.deliveries.get().pk)
+    copy = _inbox_copy(paul_profile.mailbox, message)
+    page = paul_client.get(reverse("patients:thread", args=[copy.pk])).content.decode()
+    assert "Réponse impossible" in page and "Envoyer ma réponse" not in page
+    assert mailbox.address not in page and "ce destinataire" in page
+    forged = paul_client.post(reverse("patients:reply", args=[copy.pk]), {"text": "Merci"})
+    assert forged.status_code == 400 and mailbox.address not in forged.content.decode()
+    assert not Message.objects.filter(from_mailbox=paul_profile.mailbox).exists()
