@@ -249,6 +249,15 @@ def test_it_explains_what_is_wrong_in_a_submission(lab_token):
     assert not Message.objects.exists()
 
 
+def test_it_answers_a_malformed_multipart_body_with_a_problem(lab_token):
+    response = api(lab_token).post(
+        reverse("api:messages"), b"--x\r\nnimporte", content_type="multipart/form-data; boundary=x"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] in ("invalid_multipart", "invalid_request")
+    assert response["Content-Type"] == "application/problem+json"
+
+
 def test_it_refuses_recipients_with_a_reason_per_address(lab_token, alice_bal):
     response = submit(api(lab_token), _payload([alice_bal.address, "inconnu@demo.mssante.fr"]))
     assert response.status_code == 422

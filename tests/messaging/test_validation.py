@@ -185,3 +185,29 @@ def test_the_services_refuse_anyone_but_the_responsible(lab, charlie, dr_alice, 
         do_reject_message(message, reason="x" * 501, acting_user=dr_alice)
     assert do_validate_all(mailbox, acting_user=dr_alice) == 1
     assert do_reject_message(message, reason="trop tard", acting_user=dr_alice) is False
+
+
+@pytest.mark.slow
+def test_a_celery_worker_delivers_what_the_responsible_validated(
+    celery_worker_thread, lab, cardio_bal, dr_alice
+):
+    """No direct call to the delivery service: the validation commits, the on-commit enqueue reaches Redis,
+    a real Celery worker consumes it and deposits; the software sees `delivered` through the API."""
+    from tests.plugins.throwaway import wait_until
+
+    mailbox, token = lab
+    held = _submit(token, [cardio_bal.address], subject="À valider", key="lot-42")
+    rejected = _submit(token, [cardio_bal.address], subject="À refuser")
+    alice = Client()
+    alice.force_login(dr_alice)
+    alice.post(reverse("messaging:validation-validate", args=[mailbox.pk]), {"messages": [held["id"]]})
+    alice.post(
+        reverse("messaging:validation-reject", args=[mailbox.pk, rejected["id"]]), {"reason": "Doublon"}
+    )
+    wait_until(
+        lambda: _status(token, held["id"])["recipients"][0]["state"] == "delivered",
+        timeout=60,
+        what="the validated message delivered",
+    )
+    assert subject_of(MessageCopy.objects.get(mailbox=cardio_bal)) == "À valider"
+    assert _status(token, rejected["id"])["status"] == "rejected"

@@ -14,8 +14,10 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -122,7 +124,14 @@ def _parse_submission(request: HttpRequest) -> serializers.Submission:
             raise ApiError(413, "payload_too_large", str(MessageTooLarge(settings.MESSAGE_MAX_BYTES)))
         # Every file goes to a temporary file on disk, whatever its size (never held in memory).
         request.upload_handlers = [TemporaryFileUploadHandler(request)]
-        return serializers.parse_multipart_submission(request)
+        try:
+            return serializers.parse_multipart_submission(request)
+        except RequestDataTooBig:
+            raise ApiError(
+                413, "payload_too_large", "Les champs du formulaire sont trop volumineux."
+            ) from None
+        except (TooManyFieldsSent, TooManyFilesSent, MultiPartParserError):
+            raise ApiError(400, "invalid_multipart", "Le corps multipart/form-data est mal formé.") from None
     raise ApiError(415, "unsupported_media_type", "Envoyez application/json ou multipart/form-data.")
 
 
