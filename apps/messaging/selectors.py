@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.keys import mailbox_key
@@ -73,10 +75,36 @@ class FolderEntry:
 
 @dataclass
 class CopyRow:
+    """A list row with what the template shows already computed (a page renders 50 of them)."""
+
     copy: MessageCopy
     subject: str
     snippet: str
     thread_size: int = 1
+
+    @cached_property
+    def correspondent(self) -> str:
+        message = self.copy.message
+        if self.copy.is_outgoing:
+            return "À : " + ", ".join(message.to_addresses)
+        return message.sender_name or message.sender_address
+
+    @cached_property
+    def received(self) -> datetime:
+        return timezone.localtime(self.copy.received_at)
+
+    @property
+    def received_iso(self) -> str:
+        return self.received.isoformat()
+
+    @property
+    def received_label(self) -> str:
+        return self.received.strftime("%d/%m/%Y %H:%M")
+
+    @property
+    def assignee_label(self) -> str:
+        assignee = self.copy.assignee
+        return (assignee.get_full_name() or assignee.email) if assignee is not None else ""
 
 
 @dataclass
@@ -119,30 +147,25 @@ def _before(cursor: tuple[datetime, int]) -> ExpressionWrapper:
 # --- folders ---------------------------------------------------------------------------------------------
 
 
+def _unread_count() -> RawSQL:
+    # A bounded count per folder: it reads at most UNREAD_CAP entries of the partial index `copy_unread`
+    # (migration 0004), whatever the size of the folder. Only table names and a constant are interpolated.
+    copies, folders = MessageCopy._meta.db_table, Folder._meta.db_table
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {copies} c WHERE c.mailbox_id = {folders}.mailbox_id "  # noqa: S608
+        f"AND c.folder_id = {folders}.id AND NOT c.is_read LIMIT {UNREAD_CAP}) AS u"
+    )
+    return RawSQL(sql, [])  # noqa: S611
+
+
 def list_folders(mailbox: Mailbox) -> list[FolderEntry]:
-    """The BAL's folders (system ones first), each with its unread count capped at UNREAD_CAP."""
-    folders = list(Folder.objects.filter(mailbox=mailbox))
+    """The BAL's folders (system ones first), each with its unread count capped at UNREAD_CAP: one query."""
+    queryset = Folder.objects.filter(mailbox=mailbox).annotate(unread=_unread_count())
+    folders = list(queryset)
     if not set(SYSTEM_FOLDERS) <= {folder.role for folder in folders}:
         ensure_folders(mailbox.pk)  # first visit of a new BAL
-        folders = list(Folder.objects.filter(mailbox=mailbox))
-    table = MessageCopy._meta.db_table
-    # One bounded count per folder, all in one statement: each reads at most UNREAD_CAP entries of the
-    # partial index on unread copies, whatever the size of the folder.
-    # Table name and constant only are interpolated; values are bound parameters.
-    one = (
-        f"SELECT %s, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE mailbox_id = %s "  # noqa: S608
-        f"AND folder_id = %s AND NOT is_read LIMIT {UNREAD_CAP}) AS u)"
-    )
-    parts = [one for _ in folders]
-    counts: dict[int, int] = {}
-    if parts:
-        params: list[Any] = []
-        for folder in folders:
-            params += [folder.pk, mailbox.pk, folder.pk]
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            counts = {row[0]: row[1] for row in cursor.fetchall()}
-    return [FolderEntry(folder, counts.get(folder.pk, 0)) for folder in folders]
+        folders = list(queryset.all())
+    return [FolderEntry(folder, folder.unread) for folder in folders]  # type: ignore[attr-defined]
 
 
 def get_folder(mailbox: Mailbox, folder_id: int) -> Folder | None:
@@ -174,29 +197,20 @@ def _enc(copy: MessageCopy, name: str) -> Any:
 def _rows(copies: list[MessageCopy]) -> list[CopyRow]:
     rows = []
     for copy in copies:
-        opened = open_copy_fields(copy, "subject", "snippet")
-        if opened is None:
-            rows.append(CopyRow(copy, UNREADABLE, ""))
-        else:
-            rows.append(CopyRow(copy, opened["subject"], opened["snippet"]))
-    _add_thread_sizes(rows)
+        opened = open_copy_fields(copy, "subject", "snippet") or {"subject": UNREADABLE, "snippet": ""}
+        size = 1 + getattr(copy, "thread_replies", 0)
+        rows.append(CopyRow(copy, opened["subject"], opened["snippet"], size))
     return rows
 
 
-def _add_thread_sizes(rows: list[CopyRow]) -> None:
-    """How many copies each shown row's thread holds: one grouped query over the shown threads only."""
-    if not rows:
-        return
-    roots = {row.copy.thread_root or row.copy.pk for row in rows}
-    mailbox_id = rows[0].copy.mailbox_id
-    replies = dict(
-        MessageCopy.objects.filter(mailbox_id=mailbox_id, thread_root__in=roots)
-        .values_list("thread_root")
-        .annotate(n=Count("id"))
-        .values_list("thread_root", "n")
+def _thread_replies() -> RawSQL:
+    # Evaluated for the rows of the page only (after the keyset LIMIT), through the thread_root index.
+    table = MessageCopy._meta.db_table
+    sql = (
+        f"SELECT COUNT(*) FROM {table} t "  # noqa: S608
+        f'WHERE t.thread_root = COALESCE("{table}"."thread_root", "{table}"."id")'
     )
-    for row in rows:
-        row.thread_size = 1 + replies.get(row.copy.thread_root or row.copy.pk, 0)
+    return RawSQL(sql, [])  # noqa: S611
 
 
 def _list_queryset(mailbox: Mailbox) -> QuerySet[MessageCopy]:
@@ -204,6 +218,7 @@ def _list_queryset(mailbox: Mailbox) -> QuerySet[MessageCopy]:
         MessageCopy.objects.filter(mailbox=mailbox)
         .select_related("message", "assignee")
         .only(*LIST_FIELDS)
+        .annotate(thread_replies=_thread_replies())
         .order_by("-received_at", "-id")
     )
 
@@ -252,7 +267,9 @@ def list_folder_page(
 def _token_condition(groups: list[list[str]]) -> ExpressionWrapper:
     table = MessageCopy._meta.db_table
     if connection.vendor == "postgresql":
-        sql = f'"{table}"."search_tokens" @@ to_tsquery(\'simple\', %s)'
+        # A tsquery *literal* (cast), like the stored tsvector literal: to_tsquery() would run the text
+        # parser over the hex tokens and split some of them (`1e5abc…` reads as the number 1e5, then a word).
+        sql = f'"{table}"."search_tokens" @@ CAST(%s AS tsquery)'
         query = [search_index.tsquery(groups)]  # hex tokens, bound as a parameter
         return ExpressionWrapper(RawSQL(sql, query), output_field=BooleanField())  # noqa: S611
     # SQLite (make run without PostgreSQL): the tokens are stored as space-separated text.

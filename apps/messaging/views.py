@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
@@ -38,11 +39,17 @@ def copy_for(request: HttpRequest, mailbox_id: int, copy_id: int, *, for_write: 
     return copy
 
 
+def detail_prefix(mailbox: Mailbox) -> str:
+    """The message URLs of a list share this prefix; one reverse per page instead of one per row."""
+    return reverse("messaging:message-detail", args=[mailbox.pk, 0])[: -len("0/")]
+
+
 def _page_context(
     request: HttpRequest, mailbox: Mailbox, folder: Folder | None, folders: list | None = None
 ) -> dict[str, object]:
     return {
         "mailbox": mailbox,
+        "detail_prefix": detail_prefix(mailbox),
         "folders": folders if folders is not None else selectors.list_folders(mailbox),
         "current_folder": folder,
         "is_queue": mailbox.kind == MailboxKind.ORGANISATIONAL,
