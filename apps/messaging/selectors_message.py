@@ -5,26 +5,24 @@ Everything here is read-only; opening a message is marked read by the view throu
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.models import MailboxKind
 from apps.messaging import content, storage, xdm
-from apps.messaging.models import Attachment, CopyRead, Draft, InternalNote, MessageCopy
+from apps.messaging.models import Attachment, CopyRead, InternalNote, MessageCopy
 from apps.messaging.sanitize import SafeHtml, sanitize_html
 from apps.messaging.selectors import LIST_FIELDS, UNREADABLE, open_copy_fields
+from apps.messaging.selectors_drafts import list_replying
 
 log = logging.getLogger(__name__)
 
-REPLYING_WINDOW = dt.timedelta(minutes=2)
 THREAD_LIMIT = 200
 XDM_PREFIX = "XDM/1.0/DDM+"
 
@@ -61,7 +59,7 @@ class ThreadItem:
 class QueueInfo:
     readers: list[CopyRead]
     notes: list[tuple[InternalNote, str]]
-    replying: list[Any]
+    replying: list[str]  # names of the people drafting an answer right now
     members: list[Any]
 
 
@@ -157,9 +155,7 @@ def get_queue_info(copy: MessageCopy, *, user: Any, data_key: bytes | None) -> Q
     notes = []
     for note in InternalNote.objects.filter(copy=copy).select_related("author"):
         notes.append((note, open_note(copy, note, data_key)))
-    since = timezone.now() - REPLYING_WINDOW
-    drafts = Draft.objects.filter(reply_to_copy=copy, updated_at__gte=since).exclude(author=user)
-    replying = list({draft.author_id: draft.author for draft in drafts.select_related("author")}.values())
+    replying = list_replying(copy, exclude_user=user)
     members = [membership.user for membership in list_members(copy.mailbox)]
     return QueueInfo(readers, notes, replying, members)
 

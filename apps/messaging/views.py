@@ -19,6 +19,7 @@ from apps.messaging import selectors_message as message_selectors
 from apps.messaging.models import Folder, FolderRole, MessageCopy, QueueStatus
 from apps.messaging.policies import access_copy
 from apps.messaging.sanitize import content_security_policy
+from apps.messaging.selectors_drafts import list_drafts
 from apps.messaging.services_copies import do_mark_read
 
 SEARCH_MAX_CHARS = 200
@@ -93,6 +94,10 @@ def _render_folder(request: HttpRequest, mailbox: Mailbox, *, folder_id: int | N
     if fragment:
         return render(request, "messaging/_message_rows.html", context)
     context.update(_page_context(request, mailbox, folder, folders))
+    if folder.role == FolderRole.DRAFTS:
+        # Drafts are not copies: the Brouillons folder lists this person's own drafts (personal, even in
+        # a shared BAL), newest edit first.
+        context["drafts"] = list_drafts(mailbox, author=request.user)
     return render(request, "messaging/mailbox.html", context)
 
 

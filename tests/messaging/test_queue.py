@@ -12,6 +12,8 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.messaging import content
 from apps.messaging.models import Draft, InternalNote, MessageCopy, QueueStatus
+from apps.messaging.selectors_drafts import REPLYING_WINDOW
+from apps.messaging.services_drafts import DraftContent, DraftKeying, do_save_draft
 from apps.messaging.services_queue import do_add_note, do_assign, do_set_queue_status
 from tests.messaging.helpers import send
 
@@ -122,15 +124,17 @@ def test_it_says_who_is_replying(bob_client, request_copy, cardio_bal, pharma_in
     from apps.mailboxes.services_members import do_add_member
 
     do_add_member(cardio_bal, user=pharma_ines, role=MemberRole.SEND, acting_user=None)
-    draft = Draft.objects.create(
-        mailbox=cardio_bal,
-        author=pharma_ines,
-        data_key_wrap=b"x",
-        content_enc=b"x",
+    draft = do_save_draft(
+        cardio_bal,
+        DraftContent(to=["alice.martin@demo.mssante.fr"], subject="Re: Demande de RDV", body="Bonjour"),
+        acting_user=pharma_ines,
+        keying=DraftKeying.new(),
         reply_to_copy=request_copy,
     )
     assert "Inès Roux est en train de répondre" in bob_client.get(_detail(request_copy)).content.decode()
-    Draft.objects.filter(pk=draft.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=3))
+    Draft.objects.filter(pk=draft.pk).update(
+        updated_at=timezone.now() - REPLYING_WINDOW - dt.timedelta(minutes=1)
+    )
     assert "en train de répondre" not in bob_client.get(_detail(request_copy)).content.decode()
 
 

@@ -207,3 +207,22 @@ def test_it_groups_a_thread_in_the_conversation_view(
     answer = MessageCopy.objects.get(mailbox=alice_bal, message=reply)
     alice_thread = alice_client.get(_detail(answer)).context["view"].thread
     assert len(alice_thread) == 2
+
+
+def test_it_lists_the_persons_own_drafts_in_brouillons(
+    bob_client, alice_client, cardio_bal, sec_bob, dr_alice
+):
+    from apps.messaging.services_drafts import DraftContent, DraftKeying, do_save_draft
+
+    do_save_draft(
+        cardio_bal,
+        DraftContent(to=["alice.martin@demo.mssante.fr"], subject="Réponse en cours", body="..."),
+        acting_user=sec_bob,
+        keying=DraftKeying.new(),
+    )
+    drafts = selectors.get_system_folder(cardio_bal, FolderRole.DRAFTS)
+    url = reverse("messaging:folder", args=[cardio_bal.pk, drafts.pk])
+    page = bob_client.get(url).content.decode()
+    assert "Réponse en cours" in page and "?draft=" in page
+    # Alice (responsible, reader of the BAL) does not see Bob's draft: drafts are personal.
+    assert "Réponse en cours" not in alice_client.get(url).content.decode()
