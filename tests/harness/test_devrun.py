@@ -113,7 +113,13 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "MSSANTE_", "DATABASE_", "REDIS_"))
     }
-    env.update(DEVRUN_PORT=str(free_port()), MSSANTE_VAR_DIR=str(tmp_path / "var"))
+    env.update(
+        DEVRUN_PORT=str(free_port()),
+        DEVRUN_SMTP_PORT=str(free_port()),
+        DEVRUN_SMTPS_PORT=str(free_port()),
+        DEVRUN_SUBMISSION_PORT=str(free_port()),
+        MSSANTE_VAR_DIR=str(tmp_path / "var"),
+    )
     return env
 
 
@@ -188,7 +194,7 @@ def test_it_runs_web_worker_and_beat_on_postgres_and_redis(
     with _devrun(env, tmp_path) as run:
         run.wait_for_banner()
         children = run.children()
-        assert len(children) == 3  # web, worker, beat
+        assert len(children) == 5  # web, worker, beat, inbound SMTP gateway, SMTP submission
         assert "worker et beat Celery" in run.output()
         with urllib.request.urlopen(f"{run.url}/healthz", timeout=10) as response:  # noqa: S310 - loopback
             assert response.status == 200  # database, broker and the worker answer
