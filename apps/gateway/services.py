@@ -225,6 +225,25 @@ def do_mark_failed(spool_id: uuid.UUID | str, error: str) -> None:
     logger.error("gateway: spooled message %s could not be ingested: %s", spool_id, error)
 
 
+def do_requeue_failed(spool_id: uuid.UUID | str, *, operator: str) -> bool:
+    """An administrator sends a `failed` row back to ingestion (after fixing the cause); audited."""
+    with transaction.atomic():
+        updated = InboundMessage.objects.filter(
+            pk=spool_id, state=SpoolState.FAILED, key_wrap__isnull=False
+        ).update(
+            state=SpoolState.RECEIVED, state_changed_at=timezone.now(), enqueued_at=timezone.now(), attempts=0
+        )
+        if updated:
+            record_event(
+                "gateway.ingest_requeued",
+                target_type="gateway.inboundmessage",
+                target_id=str(spool_id),
+                actor_label=operator[:254],
+            )
+            transaction.on_commit(functools.partial(enqueue_ingest, spool_id), robust=True)
+    return bool(updated)
+
+
 def do_sweep_spool(*, now: dt.datetime | None = None, limit: int = 500) -> list[str]:
     """Re-queue rows still `received` long after their last enqueue (lost task, broker outage)."""
     now = now or timezone.now()

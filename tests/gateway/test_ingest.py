@@ -147,3 +147,41 @@ def test_a_message_sent_over_smtp_reaches_the_bal_through_a_real_worker(
         time.sleep(0.1)
     assert MessageCopy.objects.filter(mailbox=alice_bal, message__origin="smtp").count() == 1
     assert InboundMessage.objects.get().state == SpoolState.INGESTED
+
+
+def test_an_administrator_requeues_a_failed_row_and_it_is_ingested(
+    alice_bal, monkeypatch, settings, django_capture_on_commit_callbacks, eager_tasks
+):
+    from django.core.management import call_command
+
+    settings.GATEWAY_INGEST_MAX_ATTEMPTS = 1
+    spool = spool_one()
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "do_ingest", lambda spool_id: 1 / 0)
+        tasks.ingest_inbound.apply(args=[str(spool.pk)])
+    spool.refresh_from_db()
+    assert spool.state == SpoolState.FAILED
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("gateway_spool", "--retry", str(spool.pk))
+
+    spool.refresh_from_db()
+    assert spool.state == SpoolState.INGESTED
+    assert Message.objects.filter(idempotency_key=f"smtp:{spool.pk}").exists()
+    with pytest.raises(Exception, match="no failed row"):
+        call_command("gateway_spool", "--retry", str(spool.pk))
+
+
+def test_the_spool_command_lists_rows_not_ingested_without_content(alice_bal):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    spool = spool_one()
+    out = StringIO()
+    call_command("gateway_spool", stdout=out)
+
+    text = out.getvalue()
+    assert "received=1 ingested=0 failed=0" in text
+    assert f"{spool.pk} received" in text and f"<{SENDER}>" in text
+    assert "Compte rendu" not in text  # metadata only
