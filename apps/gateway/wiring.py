@@ -94,7 +94,7 @@ def handle_report(parsed: Any) -> bool:
             do_fail_delivery(
                 delivery.pk,
                 code="remote_dsn",
-                reason=entry.reason,
+                reason=_reason_for(delivery.recipient, entry),
                 remote_detail=(entry.diagnostic or "")[:500],
             )
         elif outcome in (reports.Outcome.DISPLAYED, reports.Outcome.PROCESSED):
@@ -102,6 +102,15 @@ def handle_report(parsed: Any) -> bool:
         elif outcome in (reports.Outcome.DELAYED, reports.Outcome.PROCESSING_ERROR):
             Delivery.objects.filter(pk=delivery.pk).update(error_text=entry.reason[:500])
     return True
+
+
+def _reason_for(address: str, entry: Any) -> str:
+    """The French reason on the sender's timeline; a DSN of a domain an app knows better (the national
+    patient domain, mapped by apps.patients) becomes the same automatic return as for local recipients."""
+    from apps.messaging.recipient_policies import map_remote_dsn
+
+    refusal = map_remote_dsn(address, entry.status or "", entry.diagnostic or "")
+    return refusal.message if refusal is not None else str(entry.reason)
 
 
 def _original(copy: Any) -> Any:
@@ -130,9 +139,7 @@ def send_read_receipt(copy: Any, user: Any) -> None:
     request = reports.mdn_request(original, envelope_sender=copy.message.return_path)
     if request is None or request.needs_confirmation:
         return
-    mdn = reports.build_mdn(
-        original, final_recipient=copy.mailbox.address, reporting_ua=_reporting_ua()
-    )
+    mdn = reports.build_mdn(original, final_recipient=copy.mailbox.address, reporting_ua=_reporting_ua())
     do_send_report(
         mdn.as_bytes(policy=policy.SMTP), recipient=request.address, idempotency_key=f"mdn:{copy.pk}"
     )

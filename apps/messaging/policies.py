@@ -94,6 +94,10 @@ def check_recipient(context: RecipientContext) -> Refusal | None:
     context.recipient_address = recipient.address
     if recipient.is_local:
         context.recipient_mailbox = recipient.mailbox
+        if recipient.mailbox is None:
+            # A registered policy may know the address better (an MSS-C patient: unknown INS, bad key)
+            # and give the sender its precise automatic return.
+            return check_registry(context) or check_local_mailbox(recipient, context.size)
         refusal = check_local_mailbox(recipient, context.size)
         if refusal is not None:
             return refusal

@@ -69,3 +69,21 @@ def check_recipient(context: RecipientContext) -> Refusal | None:
         if refusal is not None:
             return refusal
     return None
+
+
+DsnMapper = Callable[[str, str, str], Refusal | None]
+_dsn_mappers: dict[str, DsnMapper] = {}
+
+
+def register_dsn_mapper(name: str, mapper: DsnMapper) -> None:
+    """`mapper(recipient, status, diagnostic)`: the sender-facing refusal a remote DSN stands for, if the
+    plugging app knows that recipient's domain (MSS-C: the national patient domain's bounces)."""
+    _dsn_mappers[name] = mapper
+
+
+def map_remote_dsn(recipient: str, status: str, diagnostic: str) -> Refusal | None:
+    for name in sorted(_dsn_mappers):
+        refusal = _dsn_mappers[name](recipient, status, diagnostic)
+        if refusal is not None:
+            return refusal
+    return None

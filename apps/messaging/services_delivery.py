@@ -149,6 +149,9 @@ def _set_delivered(delivery: Delivery) -> None:
 def _drop_transit_key_if_done(message_id: Any) -> None:
     from apps.messaging.services import TRANSIT_STATES
 
+    # Two deliveries of one message finishing at once would each still see the other pending and keep the
+    # key: the message row lock serialises them, so the last one sees every other delivery final.
+    Message.objects.select_for_update().filter(pk=message_id).values_list("pk", flat=True).first()
     if not Delivery.objects.filter(message_id=message_id, state__in=TRANSIT_STATES).exists():
         Message.objects.filter(pk=message_id).update(transit_key_wrap=None)
 
