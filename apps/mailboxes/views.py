@@ -40,7 +40,10 @@ def mailbox_open(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return redirect(target)
-    return redirect("mailboxes:mailbox-detail", mailbox_id=mailbox.pk)
+    # Opening a BAL means reading it: its webmail (named by URL only: mailboxes never imports messaging).
+    if mailbox.kind == MailboxKind.PATIENT:
+        return redirect("patients:inbox")
+    return redirect("messaging:inbox", mailbox_id=mailbox.pk)
 
 
 def _role_label(request: HttpRequest, mailbox) -> str:  # noqa: ANN001

@@ -88,4 +88,4 @@ def test_it_refuses_an_offsite_redirect_after_switching(bob_client, cardio_bal):
     response = bob_client.post(
         reverse("mailboxes:mailbox-open", args=[cardio_bal.pk]), {"next": "https://evil.test/"}
     )
-    assert response["Location"] == reverse("mailboxes:mailbox-detail", args=[cardio_bal.pk])
+    assert response["Location"] == reverse("messaging:inbox", args=[cardio_bal.pk])
