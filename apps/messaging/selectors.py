@@ -282,7 +282,12 @@ def _token_condition(groups: list[list[str]]) -> ExpressionWrapper:
 
 
 def search_copies(
-    mailbox: Mailbox, query: str, *, folder: Folder | None = None, limit: int = PAGE_SIZE
+    mailbox: Mailbox,
+    query: str,
+    *,
+    folder: Folder | None = None,
+    trash_id: int | None = None,
+    limit: int = PAGE_SIZE,
 ) -> list[CopyRow] | None:
     """The newest copies matching every word of `query` (blind index); None when the query has no word."""
     _version, key = mailbox_key(mailbox.pk)
@@ -294,5 +299,6 @@ def search_copies(
         queryset = queryset.filter(folder=folder)
     else:
         # The Corbeille is searched only when asked for, like mail clients do.
-        queryset = queryset.exclude(folder=get_system_folder(mailbox, FolderRole.TRASH))
+        trash_id = trash_id or get_system_folder(mailbox, FolderRole.TRASH).pk
+        queryset = queryset.exclude(folder_id=trash_id)
     return _rows(list(queryset[:limit]))

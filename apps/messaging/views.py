@@ -27,9 +27,14 @@ SEARCH_MAX_CHARS = 200
 
 def mailbox_for(request: HttpRequest, mailbox_id: int, *, for_write: bool = False) -> Mailbox:
     mailbox = access_mailbox(request.user, mailbox_id, for_write=for_write)
+    _remember(request, mailbox)
+    return mailbox
+
+
+def _remember(request: HttpRequest, mailbox: Mailbox) -> None:
+    """The BAL being read becomes the session's current BAL (the top bar's switcher shows it)."""
     if request.session.get("current_mailbox_id") != mailbox.pk:
         set_current_mailbox(request, mailbox)
-    return mailbox
 
 
 def copy_for(request: HttpRequest, mailbox_id: int, copy_id: int, *, for_write: bool = False) -> MessageCopy:
@@ -118,8 +123,9 @@ def folder(request: HttpRequest, mailbox_id: int, folder_id: int) -> HttpRespons
 def search(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     mailbox = mailbox_for(request, mailbox_id)
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
-    rows = selectors.search_copies(mailbox, query) if query else None
     context = _page_context(request, mailbox, None)
+    trash = next(e.folder.pk for e in context["folders"] if e.folder.role == FolderRole.TRASH)  # type: ignore[attr-defined]
+    rows = selectors.search_copies(mailbox, query, trash_id=trash) if query else None
     context.update({"query": query, "rows": rows})
     return render(request, "messaging/search.html", context)
 
@@ -128,7 +134,7 @@ def search(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 @require_GET
 def message_detail(request: HttpRequest, mailbox_id: int, copy_id: int) -> HttpResponse:
     copy = copy_for(request, mailbox_id, copy_id)
-    mailbox_for(request, mailbox_id)
+    _remember(request, copy.mailbox)  # access_copy has checked the BAL already
     if message_selectors.needs_read_mark(copy, request.user):
         do_mark_read(copy, user=request.user)
     allow_images = request.GET.get("images") == "1"

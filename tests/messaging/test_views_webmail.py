@@ -226,3 +226,19 @@ def test_it_lists_the_persons_own_drafts_in_brouillons(
     assert "Réponse en cours" in page and "?draft=" in page
     # Alice (responsible, reader of the BAL) does not see Bob's draft: drafts are personal.
     assert "Réponse en cours" not in alice_client.get(url).content.decode()
+
+
+def test_it_searches_and_opens_in_a_bounded_number_of_queries(
+    bob_client, alice_bal, cardio_bal, dr_alice, django_assert_max_num_queries
+):
+    for number in range(6):
+        send(alice_bal, dr_alice, [cardio_bal.address], subject=f"Bilan lipidique {number}", text="x")
+    url = reverse("messaging:search", args=[cardio_bal.pk])
+    bob_client.get(url, {"q": "bilan"})
+    with django_assert_max_num_queries(15):
+        rows = bob_client.get(url, {"q": "bilan lipidique"}).context["rows"]
+    assert len(rows) == 6
+    copy = rows[0].copy
+    bob_client.get(_detail(copy))  # first opening writes the read marks
+    with django_assert_max_num_queries(20):
+        assert bob_client.get(_detail(copy)).status_code == 200
