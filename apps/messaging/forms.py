@@ -52,6 +52,11 @@ class ComposeForm(forms.Form):
         help_text="Facultatif : les 15 caractères du matricule INS du patient dont parle le message.",
     )
     read_receipt = forms.BooleanField(label="Demander un accusé de lecture", required=False)
+    close_exchange = forms.BooleanField(
+        label="Clore l'échange [FIN] : le patient ne pourra plus répondre à ce fil",
+        required=False,
+        help_text="Message à un patient (MSS-C) : ajoute [FIN] à l'objet et l'en-tête X-MSS-MES: FIN.",
+    )
 
     def __init__(self, *args: Any, from_choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -84,6 +89,7 @@ class ComposeForm(forms.Form):
             body=field("body", MAX_BODY).replace("\r\n", "\n"),  # browsers post textarea lines with CRLF
             patient_ins=field("patient_ins", 30).strip(),
             read_receipt=raw.get("read_receipt") in ("on", "1", "true"),
+            close_exchange=raw.get("close_exchange") in ("on", "1", "true"),
             from_mailbox_id=int(from_id) if str(from_id).isdigit() else None,
         )
 
@@ -98,6 +104,7 @@ def initial_of(data: DraftContent, default_from: int) -> dict[str, Any]:
         "body": data.body,
         "patient_ins": data.patient_ins,
         "read_receipt": data.read_receipt,
+        "close_exchange": data.close_exchange,
     }
 
 

@@ -51,6 +51,7 @@ class DraftContent:
     body: str = ""
     patient_ins: str = ""
     read_receipt: bool = False
+    close_exchange: bool = False  # [FIN]: the professional ends a patient exchange
     from_mailbox_id: int | None = None
     forward_of: int | None = None  # the copy whose attachments were re-attached
 
@@ -299,14 +300,21 @@ def outgoing_of(draft: Draft, data_key: bytes) -> Outgoing:
         to=data.to,
         cc=data.cc,
         bcc=data.bcc,
-        subject=data.subject,
+        subject=_fin_subject(data.subject) if data.close_exchange else data.subject,
         text=data.body,
         attachments=attachments,
         reply_to_copy=draft.reply_to_copy,
         patient_ins=_checked_ins(data.patient_ins),
         read_receipt=data.read_receipt,
+        mss_headers={"X-MSS-MES": "FIN"} if data.close_exchange else {},
         idempotency_key=idempotency_key_of(draft.pk),
     )
+
+
+def _fin_subject(subject: str) -> str:
+    from apps.messaging.text import is_fin_subject
+
+    return subject if is_fin_subject(subject) else f"{subject} [FIN]".strip()
 
 
 def do_send_draft(draft: Draft, *, acting_user: Any) -> Message:

@@ -364,3 +364,23 @@ def test_it_offers_the_recent_correspondents(alice_client, dr_alice, alice_bal, 
         pharmacy_bal.address,
         cardio_bal.address,
     ]
+
+
+def test_it_closes_an_exchange_with_fin_when_asked(alice_client, alice_bal, cardio_bal):
+    _send(
+        alice_client,
+        alice_bal,
+        "",
+        to=cardio_bal.address,
+        subject="Résultats",
+        body="Bonne journée",
+        close_exchange="on",
+        from_mailbox=str(alice_bal.pk),
+    )
+    message = Message.objects.get()
+    assert message.is_fin and message.mss_headers == {"X-MSS-MES": "FIN"}
+    sent = MessageCopy.objects.get(message=message, mailbox=alice_bal)
+    from apps.messaging import content
+
+    subject = content.open_text(content.data_key_of_copy(sent), message.pk, "subject", message.subject_enc)
+    assert subject == "Résultats [FIN]"
