@@ -66,8 +66,9 @@ def _blob_count() -> int:
 
 
 def test_it_answers_451_while_the_database_is_down_and_250_once_it_is_back(
-    liste_blanche, alice_bal, pki, connect, throwaway_postgres: ThrowawayPostgres
+    liste_blanche, alice_bal, pki, connect, throwaway_postgres: ThrowawayPostgres, settings, tmp_path
 ):
+    settings.MESSAGE_STORE_DIR = tmp_path / "store"  # a store of its own: blobs are counted below
     _copy_test_database(throwaway_postgres)
     with _database_at(throwaway_postgres), GatewayServer(gateway_config(pki)).running() as gateway:
         session = connect(gateway.port)
@@ -88,6 +89,7 @@ def test_it_answers_451_while_the_database_is_down_and_250_once_it_is_back(
         session.rset()
         assert session.sendmail(SENDER, [ALICE], sample_message(SENDER, ALICE)) == {}
         assert InboundMessage.objects.filter(state=SpoolState.RECEIVED).count() == 1
+        assert _blob_count() == blobs_before + 1
 
 
 @contextlib.contextmanager
