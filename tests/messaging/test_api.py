@@ -315,7 +315,10 @@ def test_it_refuses_a_malformed_idempotency_key(lab_token, alice_bal):
 def test_it_answers_429_with_retry_after_over_the_rate_limit(settings, lab_token, other_app):
     settings.API_RATE_PER_MINUTE = 2
     client = api(lab_token)
-    assert [client.get(reverse("api:inbox")).status_code for _ in range(2)] == [200, 200]
+    answers = [client.get(reverse("api:inbox")) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a["RateLimit-Remaining"] for a in answers] == ["1", "0"]
+    assert answers[0]["RateLimit-Limit"] == "2"
     limited = client.get(reverse("api:inbox"))
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 60

@@ -161,9 +161,10 @@ def authenticate(request: HttpRequest) -> ApiClient:
     return ApiClient(credential, mailbox, method)
 
 
-def check_rate(client: ApiClient) -> None:
+def check_rate(client: ApiClient) -> dict[str, str]:
     """Fixed one-minute window per credential in the shared cache (Redis): add() then incr() is atomic,
-    so parallel requests cannot all slip under the limit; over it, 429 with the seconds left."""
+    so parallel requests cannot all slip under the limit; over it, 429 with the seconds left. Returns the
+    RateLimit-* headers that tell the software its budget."""
     limit = int(_setting("API_RATE_PER_MINUTE", 120))
     now = time.time()
     window = int(now // RATE_WINDOW_SECONDS)
@@ -180,5 +181,6 @@ def check_rate(client: ApiClient) -> None:
             429,
             "rate_limited",
             f"Trop de requêtes : {limit} par minute au plus pour cet identifiant. Réessayez dans {retry} s.",
-            headers={"Retry-After": str(retry)},
+            headers={"Retry-After": str(retry), "RateLimit-Limit": str(limit), "RateLimit-Remaining": "0"},
         )
+    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(limit - count)}

@@ -71,8 +71,10 @@ def api_endpoint(*methods: str) -> Callable:
                         headers={"Allow": ", ".join(methods)},
                     )
                 client = authenticate(request)
-                check_rate(client)
+                budget = check_rate(client)
                 response = view(request, client, *args, **kwargs)
+                for name, value in budget.items():
+                    response.headers[name] = value
             except ApiError as error:
                 response = problem(error)
             return _no_store(response)
