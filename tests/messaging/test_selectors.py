@@ -9,17 +9,9 @@ import pytest
 from apps.messaging import selectors
 from apps.messaging.models import FolderRole, MessageCopy
 from tests.messaging.helpers import send
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mailbox_keys():
-    from apps.mailboxes.keys import clear_cache
-
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_mailbox_keys")]
 
 
 def test_it_round_trips_a_cursor_to_the_microsecond():

@@ -9,17 +9,9 @@ from apps.audit.models import AuditEvent
 from apps.messaging.models import Folder, FolderRole, MessageCopy
 from apps.messaging.selectors import get_system_folder
 from tests.messaging.helpers import send
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mailbox_keys():
-    from apps.mailboxes.keys import clear_cache
-
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_mailbox_keys")]
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from django.urls import reverse
 from apps.mailboxes.models import Mailbox
 from apps.messaging.models import MessageCopy
 from tests.messaging.helpers import pdf_part, send
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_mailbox_keys")]
 
 SCRIPT = "<script>alert('x')</script>"
 IMG = '<img src=x onerror="alert(1)">'
@@ -19,15 +20,6 @@ HTML_BODY = (
     '<p onmouseover="alert(2)">Bonjour</p><script>alert(3)</script><a href="javascript:alert(4)">clic</a>'
     '<img src="https://tracker.example/p.gif"><iframe src="https://evil.example"></iframe>'
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mailbox_keys():
-    from apps.mailboxes.keys import clear_cache
-
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture

@@ -8,18 +8,9 @@ from django.urls import reverse
 from apps.messaging import selectors
 from apps.messaging.models import CopyRead, Delivery, FolderRole, MessageCopy
 from tests.messaging.helpers import PDF, pdf_part, send
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mailbox_keys():
-    """BAL keys are cached per process by BAL id; a rolled-back test must not leave its keys behind."""
-    from apps.mailboxes.keys import clear_cache
-
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_mailbox_keys")]
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from apps.messaging import xdm
+from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
 METADATA = """<?xml version="1.0" encoding="UTF-8"?>
 <lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
@@ -113,15 +114,14 @@ def test_it_recognises_xdm_attachments_by_name():
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("fresh_mailbox_keys")
 def test_it_shows_the_package_from_the_message(client, alice_bal, cardio_bal, dr_alice, sec_bob):
     from django.urls import reverse
 
-    from apps.mailboxes.keys import clear_cache
     from apps.messaging.mime import PartSource
     from apps.messaging.models import MessageCopy
     from tests.messaging.helpers import send
 
-    clear_cache()
     package = xdm_zip()
     message = send(
         alice_bal,
@@ -139,4 +139,3 @@ def test_it_shows_the_package_from_the_message(client, alice_bal, cardio_bal, dr
     page = client.get(reverse("messaging:attachment-xdm", args=[cardio_bal.pk, copy.pk, 0])).content.decode()
     assert "DURAND Marie Louise" in page and "17/03/1952" in page and "248000000000000" in page
     assert "Compte rendu de consultation de cardiologie" in page and "absent de l'archive" in page
-    clear_cache()
