@@ -57,3 +57,20 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"SMTP {self.pk} ({self.state})"
+
+
+class PeerCertificate(models.Model):
+    """The S/MIME certificate last seen on a validly signed message from an address: what outgoing mail to
+    that address is encrypted to (RFC 8551 §2.7.1: certificates are learnt from signed mail)."""
+
+    address = models.CharField("adresse", max_length=254, unique=True)
+    certificate_pem = models.TextField()
+    fingerprint_sha256 = models.CharField(max_length=64)
+    not_after = models.DateTimeField("valide jusqu'au")
+    seen_at = models.DateTimeField("vu le", default=timezone.now)
+
+    class Meta:
+        verbose_name = "certificat S/MIME d'un correspondant"
+
+    def __str__(self) -> str:
+        return f"certificat S/MIME de {self.address}"

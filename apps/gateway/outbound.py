@@ -93,9 +93,9 @@ def _raw_bytes(delivery: Any) -> bytes:
     raw = b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
     if message.kind == MessageKind.REPORT:
         return raw
-    from apps.gateway.wiring import sign_outgoing
+    from apps.gateway.wiring import protect_outgoing
 
-    return sign_outgoing(raw)
+    return protect_outgoing(raw, delivery.recipient)
 
 
 def _french(code: int, text: str) -> str:

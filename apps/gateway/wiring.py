@@ -18,6 +18,9 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.utils import timezone
 
@@ -54,6 +57,48 @@ def sign_outgoing(raw: bytes) -> bytes:
     return smime.sign_message(raw, credentials) if credentials is not None else raw
 
 
+def protect_outgoing(raw: bytes, recipient: str) -> bytes:
+    """Sign (operator certificate) then, when the recipient's certificate is known, encrypt to it and to us
+    (so our own copy of what was sent stays readable in an audit)."""
+    from apps.gateway.models import PeerCertificate
+
+    signed = sign_outgoing(raw)
+    known = PeerCertificate.objects.filter(address=recipient.lower(), not_after__gt=timezone.now()).first()
+    if known is None:
+        return signed
+    peer = x509.load_pem_x509_certificate(known.certificate_pem.encode())
+    if not isinstance(peer.public_key(), rsa.RSAPublicKey):
+        # cryptography builds RSA key transport only (no ECDH recipients): signed, not encrypted.
+        logger.info("smime: %s has a non-RSA certificate; message signed but not encrypted", recipient)
+        return signed
+    recipients = [peer]
+    credentials = _credentials()
+    if credentials is not None and isinstance(credentials.certificate.public_key(), rsa.RSAPublicKey):
+        recipients.append(credentials.certificate)
+    return smime.encrypt_message(signed, recipients)
+
+
+def _learn_certificate(check: smime.SignatureCheck) -> None:
+    """Keep the certificate of a valid signature for each e-mail it names (RFC 8551 §2.7.1)."""
+    from apps.gateway.models import PeerCertificate
+
+    cert = check.signer_certificate
+    if cert is None or check.state != smime.SignatureState.VALID:
+        return
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+    for address in check.signer_emails:
+        PeerCertificate.objects.update_or_create(
+            address=address.lower()[:254],
+            defaults={
+                "certificate_pem": pem,
+                "fingerprint_sha256": fingerprint,
+                "not_after": cert.not_valid_after_utc,
+                "seen_at": timezone.now(),
+            },
+        )
+
+
 def open_inbound(raw: bytes) -> tuple[bytes, str, str]:
     """(readable bytes, signature state, French label) — an undecryptable message is kept as received."""
     trust = _trust()
@@ -65,6 +110,7 @@ def open_inbound(raw: bytes) -> tuple[bytes, str, str]:
     except smime.SmimeError as exc:
         logger.warning("smime: inbound message not opened: %s", exc)
         return raw, "undecryptable", exc.label
+    _learn_certificate(opened.signature)
     return opened.message, str(opened.signature.state), opened.signature.label
 
 

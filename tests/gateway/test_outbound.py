@@ -123,3 +123,39 @@ def test_it_signs_outgoing_mail_with_the_operators_smime_certificate(
     assert check.state == smime.SignatureState.VALID, check.reason
     inner = BytesParser(policy=policy.default).parsebytes(check.content or b"")
     assert inner["Subject"] == "Résultats signés"
+
+
+def test_it_encrypts_to_a_correspondent_whose_certificate_it_learnt(
+    remote, alice_bal, dr_alice, settings, tmp_path
+):
+    import io
+
+    from apps.gateway import smime
+    from apps.gateway.models import PeerCertificate
+    from apps.messaging.services import do_receive_message
+    from tests.gateway import smime_certs
+
+    ca = smime_certs.make_ca()
+    voisin = smime_certs.issue(ca, "Dr Voisin", f"dr.voisin@{PEER_DOMAIN}")
+    (tmp_path / "smime-ca.crt").write_bytes(ca.cert_pem())
+    settings.SMIME_CA_FILES = [str(tmp_path / "smime-ca.crt")]
+    letter = (
+        f"From: <dr.voisin@{PEER_DOMAIN}>\r\nTo: {alice_bal.address}\r\nSubject: Bonjour\r\n"
+        f"Message-ID: <signed-1@{PEER_DOMAIN}>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain\r\n\r\nHello\r\n"
+    ).encode()
+    signed = smime.sign_message(letter, smime.Credentials.from_pem(voisin.cert_pem(), voisin.key_pem()))
+    do_receive_message(
+        raw=io.BytesIO(signed), envelope_sender=f"dr.voisin@{PEER_DOMAIN}", recipients=[alice_bal.address]
+    )
+    assert PeerCertificate.objects.filter(address=f"dr.voisin@{PEER_DOMAIN}").exists()
+
+    send(alice_bal, dr_alice, [f"dr.voisin@{PEER_DOMAIN}"], subject="Réponse chiffrée", text="Confidentiel")
+    [got] = remote.received
+    assert smime.smime_kind(got.data) == smime.SmimeKind.ENCRYPTED and b"Confidentiel" not in got.data
+    opened = smime.open_message(
+        got.data,
+        smime.TrustStore.from_bundles(ca.cert_pem()),
+        [smime.Credentials.from_pem(voisin.cert_pem(), voisin.key_pem())],
+    )
+    assert opened.encrypted and b"Confidentiel" in opened.message
