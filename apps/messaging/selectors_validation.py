@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from apps.audit.models import AuditEvent
@@ -114,24 +115,44 @@ class Decision:
     reason: str
 
 
-def _decision_event(message: Message) -> AuditEvent | None:
-    return (
-        AuditEvent.objects.filter(
-            target_type="messaging.message",
-            target_id=str(message.pk),
-            action__in=("message.validated", "message.rejected"),
+def decision_cache_key(message_id: Any) -> str:
+    return f"validation:decision:{message_id}"
+
+
+DECISION_CACHE_SECONDS = 30 * 24 * 3600
+
+
+def _decided(message: Message) -> tuple[dt.datetime | None, str]:
+    """When and by whom the submission was decided. A decision is final, so it is cached (the service sets
+    it on commit); the journal, which has no index on the target, is read only when the cache lost it, and
+    then only among this BAL's events after the submission."""
+    key = decision_cache_key(message.pk)
+    found = cache.get(key)
+    if found is None:
+        event = (
+            AuditEvent.objects.filter(
+                mailbox_id=message.from_mailbox_id,
+                occurred_at__gte=message.created_at,
+                target_type="messaging.message",
+                target_id=str(message.pk),
+                action__in=("message.validated", "message.rejected"),
+            )
+            .order_by("id")
+            .first()
         )
-        .order_by("-id")
-        .first()
-    )
+        if event is None:
+            return None, ""
+        found = (event.occurred_at.isoformat(), event.actor_label)
+        cache.set(key, found, timeout=DECISION_CACHE_SECONDS)
+    at, by = found
+    return dt.datetime.fromisoformat(at), by
 
 
 def get_decision(message: Message, deliveries: list[Delivery]) -> Decision:
     """Where the submission stands in the validation queue, from its deliveries and the journal."""
     if any(d.state == DeliveryState.HELD for d in deliveries):
         return Decision("held", None, "", "")
-    event = _decision_event(message)
-    at, by = (event.occurred_at, event.actor_label) if event is not None else (None, "")
+    at, by = _decided(message)
     rejected = [d for d in deliveries if d.error_code == REJECTED_CODE]
     if rejected and len(rejected) == len(deliveries):
         return Decision("rejected", at, by, rejected[0].error_text)

@@ -12,19 +12,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.audit.services import record_event
 from apps.mailboxes.models import Mailbox
 from apps.mailboxes.policies import can_review_mailbox
 from apps.messaging.models import Delivery, DeliveryState, Message
-from apps.messaging.selectors_validation import REJECTED_CODE, held_messages
+from apps.messaging.selectors_validation import (
+    DECISION_CACHE_SECONDS,
+    REJECTED_CODE,
+    decision_cache_key,
+    held_messages,
+)
 
 REASON_MAX_CHARS = 500
 # "Tout valider" works through the queue in batches: one transaction per batch keeps locks short.
 VALIDATE_ALL_BATCH = 200
+
+
+def _remember_decision(message: Message, event: AuditEvent) -> None:
+    """After commit: the API's status reads who decided and when without searching the journal."""
+    value = (event.occurred_at.isoformat(), event.actor_label)
+    key = decision_cache_key(message.pk)
+    transaction.on_commit(lambda: cache.set(key, value, timeout=DECISION_CACHE_SECONDS))
 
 
 def _check_reviewer(mailbox: Mailbox | None, acting_user: Any) -> Mailbox:
@@ -62,13 +76,14 @@ def do_validate_messages(messages: Iterable[Message], *, acting_user: Any) -> li
             Delivery.objects.filter(pk__in=ids).update(
                 state=DeliveryState.QUEUED, state_changed_at=now, next_attempt_at=now
             )
-            record_event(
+            event = record_event(
                 "message.validated",
                 actor=acting_user,
                 mailbox=mailbox,
                 target=message,
                 details={"deliveries": len(ids)},
             )
+            _remember_decision(message, event)
             released.append(message)
             released_ids.extend(ids)
         if released_ids:
@@ -121,13 +136,14 @@ def do_reject_message(message: Message, *, reason: str, acting_user: Any) -> boo
         )
         _drop_transit_key_if_settled(message)
         # The reason is free text written by a professional: it stays on the deliveries, out of the journal.
-        record_event(
+        event = record_event(
             "message.rejected",
             actor=acting_user,
             mailbox=mailbox,
             target=message,
             details={"deliveries": len(ids)},
         )
+        _remember_decision(message, event)
     return True
 
 

@@ -8,12 +8,14 @@ import base64
 import json
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
+from apps.messaging.selectors_validation import decision_cache_key
 from apps.messaging.services_validation import do_reject_message, do_validate_all, do_validate_messages
 from tests.messaging.helpers import PDF, body_of, subject_of
 
@@ -79,6 +81,12 @@ def test_it_delivers_only_after_the_responsible_validates(
     assert status["recipients"][0]["state"] == "delivered"
     event = AuditEvent.objects.get(action="message.validated", target_id=submitted["id"])
     assert event.actor_label == "alice.martin@demo.mssante.fr" and event.mailbox_id == mailbox.pk
+    # The decision is final: remembered on commit, so status polls do not search the journal.
+    assert cache.get(decision_cache_key(submitted["id"])) == (
+        event.occurred_at.isoformat(),
+        event.actor_label,
+    )
+    assert status["validation"]["decided_at"] == event.occurred_at.isoformat()
 
 
 def test_a_rejected_message_is_never_sent_and_the_software_reads_the_reason(
@@ -211,3 +219,14 @@ def test_a_celery_worker_delivers_what_the_responsible_validated(
     )
     assert subject_of(MessageCopy.objects.get(mailbox=cardio_bal)) == "À valider"
     assert _status(token, rejected["id"])["status"] == "rejected"
+
+
+def test_the_status_finds_the_decision_in_the_journal_when_the_cache_lost_it(lab, dr_alice, cardio_bal):
+    mailbox, token = lab
+    submitted = _submit(token, [cardio_bal.address])
+    do_reject_message(Message.objects.get(pk=submitted["id"]), reason="Erreur", acting_user=dr_alice)
+    cache.delete(decision_cache_key(submitted["id"]))  # (under `db`, the on-commit write never ran anyway)
+    status = _status(token, submitted["id"])
+    assert status["status"] == "rejected"
+    assert status["validation"]["decided_by"] == "alice.martin@demo.mssante.fr"
+    assert status["validation"]["decided_at"] is not None
