@@ -41,6 +41,7 @@ urlpatterns = [
         "<int:mailbox_id>/message/<int:copy_id>/statut/", views_actions.message_status, name="message-status"
     ),
     path("<int:mailbox_id>/message/<int:copy_id>/notes/", views_actions.note_add, name="note-add"),
+    path("<int:mailbox_id>/message/<int:copy_id>/en-cours/", views.message_replying, name="message-replying"),
     # The composer, drafts and the sender's timeline (views_compose.py).
     path("<int:mailbox_id>/ecrire/", views_compose.compose, name="compose"),
     path("<int:mailbox_id>/ecrire/enregistrer/", views_compose.draft_save, name="draft-save"),

@@ -19,7 +19,7 @@ from apps.messaging import selectors_message as message_selectors
 from apps.messaging.models import Folder, FolderRole, MessageCopy, QueueStatus
 from apps.messaging.policies import access_copy
 from apps.messaging.sanitize import content_security_policy
-from apps.messaging.selectors_drafts import list_drafts
+from apps.messaging.selectors_drafts import list_drafts, list_replying
 from apps.messaging.services_copies import do_mark_read
 
 SEARCH_MAX_CHARS = 200
@@ -145,6 +145,16 @@ def message_detail(request: HttpRequest, mailbox_id: int, copy_id: int) -> HttpR
     if allow_images:
         response.headers["Content-Security-Policy"] = content_security_policy(remote_images=True)
     return response
+
+
+@login_required
+@require_GET
+def message_replying(request: HttpRequest, mailbox_id: int, copy_id: int) -> HttpResponse:
+    """The "X est en train de répondre" notices, refreshed by htmx while the message stays open."""
+    copy = copy_for(request, mailbox_id, copy_id)
+    return render(
+        request, "messaging/_replying.html", {"replying": list_replying(copy, exclude_user=request.user)}
+    )
 
 
 @login_required

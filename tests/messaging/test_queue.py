@@ -124,6 +124,8 @@ def test_it_says_who_is_replying(bob_client, request_copy, cardio_bal, pharma_in
         reply_to_copy=request_copy,
     )
     assert "Inès Roux est en train de répondre" in bob_client.get(_detail(request_copy)).content.decode()
+    polled = reverse("messaging:message-replying", args=[request_copy.mailbox_id, request_copy.pk])
+    assert "Inès Roux est en train de répondre" in bob_client.get(polled).content.decode()
     Draft.objects.filter(pk=draft.pk).update(
         updated_at=timezone.now() - REPLYING_WINDOW - dt.timedelta(minutes=1)
     )

@@ -55,6 +55,7 @@ def test_it_answers_404_to_people_outside_the_bal(charlie_client, letter, cardio
         _detail(letter),
         reverse("messaging:attachment-download", args=[cardio_bal.pk, letter.pk, 0]),
         reverse("messaging:attachment-xdm", args=[cardio_bal.pk, letter.pk, 0]),
+        reverse("messaging:message-replying", args=[cardio_bal.pk, letter.pk]),
     ]
     for url in urls:
         assert charlie_client.get(url).status_code == 404, url
