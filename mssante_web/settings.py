@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from mssante_web.env import env, env_bool, env_int, env_list, parse_database_url
@@ -43,13 +44,14 @@ PATIENT_DOMAIN_HOSTED = env_bool("PATIENT_DOMAIN_HOSTED", True)
 MESSAGE_STORE_DIR = Path(
     env("MESSAGE_STORE_DIR", "")
     or (
-        Path("/tmp") / f"mssante-test-messages-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getuid()}"
+        Path(tempfile.gettempdir())
+        / f"mssante-test-messages-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getuid()}"
         if TESTING
         else VAR_DIR / "messages"
     )
 )
 MESSAGE_MAX_BYTES = env_int("MESSAGE_MAX_BYTES", 25 * 1024 * 1024)
-# X-MSS-NIL: the product reference from convergence.esante.gouv.fr, emitted on every message (Ref#2 ECO.2.4.3).
+# X-MSS-NIL: product reference (convergence.esante.gouv.fr), emitted on every message (Ref#2 ECO.2.4.3).
 MSS_NIL = env("MSS_NIL", "") or ""
 # Deliveries left queued/sending longer than this are re-queued by the sweeper (seconds).
 DELIVERY_STUCK_AFTER = env_int("DELIVERY_STUCK_AFTER", 120)
@@ -197,11 +199,23 @@ CELERY_BEAT_SCHEDULE["messaging-purge-orphans"] = {
     "task": "apps.messaging.tasks.purge_orphan_messages",
     "schedule": 3600,
 }
-# MSS-C: "vous avez un nouveau message" to patients, outside the trust space, batched (apps/patients/notices.py).
+# MSS-C: "vous avez un nouveau message" to patients, outside the trust space (apps/patients/notices.py).
 CELERY_BEAT_SCHEDULE["patients-new-message-notices"] = {
     "task": "apps.patients.tasks.notify_patients",
     "schedule": env_int("PATIENT_NOTICE_EVERY_SECONDS", 60),
 }
+
+# --- Applicative API (apps/messaging/api; docs/decisions/0013-applicative-api.md) ---------------------------
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 120)
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 10 * 1024 * 1024)
+# Client certificates are verified by the reverse proxy, which passes the DN in this header (empty = off),
+# trusted only from these proxy addresses; API_CLIENT_CERTS maps "<credential prefix> <DN>", one per line.
+API_CLIENT_CERT_HEADER = env("API_CLIENT_CERT_HEADER", "") or ""
+API_CLIENT_CERT_VERIFY_HEADER = (
+    env("API_CLIENT_CERT_VERIFY_HEADER", "X-SSL-Client-Verify") or "X-SSL-Client-Verify"
+)
+API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES", [])
+API_CLIENT_CERTS = [line.strip() for line in (env("API_CLIENT_CERTS", "") or "").splitlines() if line.strip()]
 
 # --- Annuaire Santé (apps/annuaire) --------------------------------------------------------------------
 # Extraction files (paths or https URLs, comma-separated: e.g. the MSSanté and PS_LibreAcces extractions)
@@ -273,7 +287,7 @@ GATEWAY_CA_FILES = env_list("GATEWAY_CA_FILES", [])
 # Outbound to other operators: routing table ("domain=host:port", "*" = smarthost) before MX lookups; the
 # remote's certificate is verified against GATEWAY_OUTBOUND_CA_FILES (default: GATEWAY_CA_FILES).
 GATEWAY_ROUTES = env_list("GATEWAY_ROUTES", [])
-# S/MIME (apps/gateway/smime.py): the certificate that signs outgoing mail (default: the gateway's) and the CAs
+# S/MIME (apps/gateway/smime): the certificate signing outgoing mail (default: the gateway's) and the CAs
 # trusted to verify inbound signatures (default: GATEWAY_CA_FILES).
 SMIME_CERT_FILE = env("SMIME_CERT_FILE", "")
 SMIME_KEY_FILE = env("SMIME_KEY_FILE", "")

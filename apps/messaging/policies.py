@@ -66,13 +66,6 @@ def check_local_mailbox(recipient: Recipient, size: int) -> Refusal | None:
         return _refuse(
             "mailbox_suspended", f"La boîte aux lettres {mailbox.address} est suspendue.", 550, "5.2.1"
         )
-    if mailbox.kind == MailboxKind.APPLICATIVE:
-        return _refuse(
-            "applicative_recipient",
-            f"La BAL applicative {mailbox.address} ne reçoit pas de messages de personnes.",
-            550,
-            "5.7.1",
-        )
     full = check_quota(mailbox, size)
     if full:
         return Refusal(code="quota_full", message=full, smtp_code=552, smtp_enhanced="5.2.2", permanent=True)

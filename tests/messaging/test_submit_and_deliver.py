@@ -199,3 +199,10 @@ def test_a_fin_subject_also_sets_the_x_mss_mes_header(alice_bal, cardio_bal, dr_
     raw = _raw(message, MessageCopy.objects.get(mailbox=cardio_bal, message=message))
     parsed = email.message_from_bytes(raw, policy=default)
     assert parsed["X-MSS-MES"] == "FIN" and message.is_fin
+
+
+def test_an_applicative_bal_receives_what_its_software_will_fetch(alice_bal, lab_bal, dr_alice):
+    mailbox, _secret = lab_bal
+    message = send(alice_bal, dr_alice, [mailbox.address], subject="Demande d'analyse", text="NFS")
+    assert Delivery.objects.get(message=message).state == DeliveryState.DELIVERED
+    assert MessageCopy.objects.filter(mailbox=mailbox, message=message, folder__role=FolderRole.INBOX).exists()
