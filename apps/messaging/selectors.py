@@ -1,9 +1,11 @@
-"""Reading a BAL: folders with unread counts, keyset pages of a folder, search, threads and one message.
+"""Reading a BAL: folders with unread counts, keyset pages of a folder, search (one message and its
+thread: selectors_message.py).
 
 Speed at 1,000,000 copies in one BAL (docs/benchmarks.md): a page is one index range scan on
 `copy_folder_keyset` continued from a (received_at, id) cursor, never OFFSET nor COUNT(*) over the folder;
 unread counts read the partial index `copy_unread` and stop at UNREAD_CAP per folder; only the 50 rows
-shown are decrypted (subject and snippet), through one cached BAL key and one data-key unwrap per row.
+shown are decrypted (subject and snippet), through one cached BAL key and one data-key unwrap per row;
+a row's thread size is a correlated count on the `thread_root` index, evaluated for those rows only.
 """
 
 from __future__ import annotations
