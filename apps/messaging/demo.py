@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from apps.accounts.models import User
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.messaging.mime import PartSource
-from apps.messaging.models import Delivery, DeliveryState, MessageCopy
+from apps.messaging.models import Delivery, DeliveryState, MessageCopy, Origin
 from apps.messaging.services import Outgoing, do_submit_message
 from apps.messaging.services_delivery import do_deliver
 
@@ -88,6 +88,22 @@ def seed(stdout: TextIO) -> None:
                 acting_user=ines,
             )
             _deliver(note)
+    lab = Mailbox.objects.filter(kind=MailboxKind.APPLICATIVE).first()
+    if lab is not None:
+        # A lab report the software queued: it waits for Alice (responsible) in the validation queue.
+        do_submit_message(
+            Outgoing(
+                mailbox=lab,
+                to=[alice_bal.address],
+                subject="Compte rendu de biologie : M. Paul Bernard",
+                text="Bilan lipidique du 20/11 : résultats en pièce jointe.\nLaboratoire de biologie",
+                attachments=[PartSource("CR_biologie_Bernard.pdf", "application/pdf", lambda: [_PDF])],
+                origin=Origin.API,
+                hold=True,
+            ),
+            acting_user=None,
+        )
     stdout.write(
-        "Messages de démonstration : échange entre Alice, le secrétariat de cardiologie et l'officine\n"
+        "Messages de démonstration : échange entre Alice, le secrétariat de cardiologie et l'officine ; "
+        "un compte rendu du laboratoire attend la validation d'Alice\n"
     )
