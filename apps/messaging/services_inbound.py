@@ -108,6 +108,22 @@ def _mss_headers(parsed: EmailMessage) -> dict[str, str]:
     return {k: str(v)[:200] for k, v in parsed.items() if k.upper().startswith("X-MSS-")}
 
 
+def _xdm_patient_ins(parsed: EmailMessage) -> str:
+    """The patient an inbound IHE_XDM package is about (METADATA.XML patientId, an INS): it feeds the
+    patient's transparency page (metadata only)."""
+    from apps.annuaire.identifiers import IdentifierError, check_ins
+    from apps.messaging.xdm import XdmError, looks_like_xdm, read_package
+
+    for name, ctype, payload in attachments_of(parsed):
+        if not looks_like_xdm(name, ctype):
+            continue
+        try:
+            return check_ins(read_package([payload]).patient.ins)
+        except (XdmError, IdentifierError, ValueError):
+            continue
+    return ""
+
+
 def _open(raw: BinaryIO) -> tuple[EmailMessage, str, str]:
     """The parsed readable message and its S/MIME verification (the gateway's opener, when registered)."""
     raw.seek(0)
@@ -150,6 +166,7 @@ def do_receive_message(
         with transaction.atomic():
             message = _create(parsed, pk, data_key, stored_raw, stored, origin, idempotency_key)
             Message.objects.filter(pk=pk).update(
+                patient_ins=_xdm_patient_ins(parsed),
                 kind=kind,
                 return_path=envelope_sender[:254],
                 signature_state=signature_state[:20],

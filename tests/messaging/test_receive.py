@@ -55,9 +55,11 @@ def test_it_stores_and_delivers_a_received_message(alice_bal):
 
 
 def test_it_is_idempotent_per_spool_entry(alice_bal):
-    args = dict(
-        envelope_sender="x@hopital-b.mssante.fr", recipients=[alice_bal.address], idempotency_key="smtp:7"
-    )
+    args = {
+        "envelope_sender": "x@hopital-b.mssante.fr",
+        "recipients": [alice_bal.address],
+        "idempotency_key": "smtp:7",
+    }
     first = do_receive_message(raw=io.BytesIO(RAW), **args)
     second = do_receive_message(raw=io.BytesIO(RAW), **args)
     assert first == second and Message.objects.count() == 1
@@ -78,3 +80,23 @@ def test_it_never_crashes_on_malformed_mime(alice_bal, raw):
     assert message is not None
     _deliver_all(message)
     assert MessageCopy.objects.filter(mailbox=alice_bal, message=message).exists()
+
+
+def test_an_inbound_ihe_xdm_package_tags_the_message_with_its_patient(alice_bal):
+    import base64
+
+    from tests.messaging.test_xdm import METADATA, xdm_zip
+
+    package = xdm_zip(METADATA.replace("248000000000000", "279035121518989"))
+    raw = (
+        "From: <cr@hopital-b.mssante.fr>\r\nTo: alice.martin@demo.mssante.fr\r\n"
+        "Subject: XDM/1.0/DDM+Compte rendu BERNARD Paul 19790312\r\nMessage-ID: <xdm-1@hopital-b>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nCompte rendu\r\n"
+        '--b\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename="IHE_XDM.ZIP"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(package).decode() + "--b--\r\n"
+    ).encode()
+    message = do_receive_message(raw=io.BytesIO(raw), envelope_sender="", recipients=[alice_bal.address])
+    assert message is not None
+    message.refresh_from_db()
+    assert message.patient_ins == "279035121518989"
