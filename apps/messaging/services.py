@@ -163,7 +163,7 @@ def _headers(outgoing: Outgoing, message_id: str, acting_user: Any, now: Any) ->
         if settings.MSS_NIL and "X-MSS-NIL" not in outgoing.mss_headers
         else []
     )
-    # A professional closing an exchange with [FIN] also sets X-MSS-MES: FIN, the form MES prefers (ECO.2.2.8).
+    # A professional closing an exchange with [FIN] also sets X-MSS-MES: FIN, as MES prefers (ECO.2.2.8).
     fin = (
         [("X-MSS-MES", "FIN")]
         if is_fin_subject(outgoing.subject) and "X-MSS-MES" not in outgoing.mss_headers

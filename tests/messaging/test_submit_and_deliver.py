@@ -205,4 +205,6 @@ def test_an_applicative_bal_receives_what_its_software_will_fetch(alice_bal, lab
     mailbox, _secret = lab_bal
     message = send(alice_bal, dr_alice, [mailbox.address], subject="Demande d'analyse", text="NFS")
     assert Delivery.objects.get(message=message).state == DeliveryState.DELIVERED
-    assert MessageCopy.objects.filter(mailbox=mailbox, message=message, folder__role=FolderRole.INBOX).exists()
+    assert MessageCopy.objects.filter(
+        mailbox=mailbox, message=message, folder__role=FolderRole.INBOX
+    ).exists()
