@@ -83,7 +83,7 @@ def test_it_runs_nothing_from_a_hostile_message(page, live_server, sec_bob, card
 
 
 def test_it_drives_the_list_and_the_message_with_the_keyboard(
-    page, live_server, sec_bob, alice_bal, cardio_bal, dr_alice
+    page, live_server, sec_bob, alice_bal, cardio_bal, dr_alice, screenshot_dir
 ):
     for subject in ("Premier message", "Deuxième message", "Troisième message"):
         send(
@@ -97,8 +97,10 @@ def test_it_drives_the_list_and_the_message_with_the_keyboard(
     expect(page.locator(".wm-row.is-selected")).to_contain_text("Deuxième message")
     page.keyboard.press("k")
     expect(page.locator(".wm-row.is-selected")).to_contain_text("Troisième message")
+    page.screenshot(path=str(screenshot_dir / "webmail-inbox.png"))
     page.keyboard.press("o")
     expect(page.locator("#wm-subject")).to_have_text("Troisième message")
+    page.screenshot(path=str(screenshot_dir / "webmail-message.png"))
     expect(page.locator("iframe.wm-pdf")).to_have_attribute("sandbox", "")
     page.keyboard.press("s")
     expect(page.locator('button[data-action="flag"][aria-pressed="true"]')).to_be_visible()
@@ -121,7 +123,9 @@ def test_it_drives_the_list_and_the_message_with_the_keyboard(
     assert page.console_errors == []
 
 
-def test_it_stacks_the_panes_on_a_phone(mobile_page, live_server, sec_bob, alice_bal, cardio_bal, dr_alice):
+def test_it_stacks_the_panes_on_a_phone(
+    mobile_page, live_server, sec_bob, alice_bal, cardio_bal, dr_alice, screenshot_dir
+):
     send(alice_bal, dr_alice, [cardio_bal.address], subject="Un objet assez long " * 6, text="Texte " * 80)
     base = live_server.url
     _login(mobile_page, base, sec_bob)
@@ -129,6 +133,7 @@ def test_it_stacks_the_panes_on_a_phone(mobile_page, live_server, sec_bob, alice
     list_box = mobile_page.locator(".wm-list-pane").bounding_box()
     folders_box = mobile_page.locator(".wm-sidebar").bounding_box()
     assert list_box and folders_box and list_box["y"] < folders_box["y"]  # the list first, folders below
+    mobile_page.screenshot(path=str(screenshot_dir / "webmail-inbox-phone.png"))
     assert mobile_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     mobile_page.locator(".wm-row-link").first.click()
     expect(mobile_page.locator("#wm-subject")).to_be_visible()
