@@ -266,21 +266,52 @@ def list_folder_page(
     return CopyPage(_rows(copies), make_cursor(copies[-1]) if more else None)
 
 
-def _token_condition(groups: list[list[str]]) -> ExpressionWrapper:
+def _sqlite_token_condition(groups: list[list[str]]) -> ExpressionWrapper:
+    """SQLite (`make run` without PostgreSQL): the tokens are stored as space-separated text."""
     table = MessageCopy._meta.db_table
-    if connection.vendor == "postgresql":
-        # A tsquery *literal* (cast), like the stored tsvector literal: to_tsquery() would run the text
-        # parser over the hex tokens and split some of them (`1e5abc…` reads as the number 1e5, then a word).
-        sql = f'"{table}"."search_tokens" @@ CAST(%s AS tsquery)'
-        query = [search_index.tsquery(groups)]  # hex tokens, bound as a parameter
-        return ExpressionWrapper(RawSQL(sql, query), output_field=BooleanField())  # noqa: S611
-    # SQLite (make run without PostgreSQL): the tokens are stored as space-separated text.
     clauses, params = [], []
     for group in groups:
         ors = " OR ".join(f"(' ' || \"{table}\".\"search_tokens\" || ' ') LIKE %s" for _ in group)
         clauses.append(f"({ors})")
         params += [f"% {token} %" for token in group]
     return ExpressionWrapper(RawSQL(" AND ".join(clauses), params), output_field=BooleanField())  # noqa: S611
+
+
+# PostgreSQL: the query is a tsquery *literal* (CAST), like the stored tsvector literal; to_tsquery() would
+# run the text parser over the hex tokens and split some of them (`1e5abc…` reads as the number 1e5).
+RECENT_WINDOW = 5000
+
+
+def _ids(sql: str, params: list[Any]) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _matching_ids(mailbox_id: int, tsquery: str, scope: tuple[str, int], limit: int) -> list[int]:
+    """PostgreSQL: the newest `limit` matches, in two bounded steps instead of one plan that can go wrong.
+
+    Left alone, the planner walks the date index testing each copy — instant for a common word, seconds
+    for a word that never occurs (every copy of the BAL tested). So: (1) test only the RECENT_WINDOW
+    newest copies; if they hold `limit` matches these are the newest ones. (2) Otherwise the word is rare:
+    the GIN index finds all its matches (OFFSET 0 fences the subquery so the date index cannot be chosen),
+    then the newest are kept. Only table names and constants are interpolated.
+    """
+    table, (condition, value) = MessageCopy._meta.db_table, scope
+    recent = (
+        f"SELECT id FROM (SELECT id, received_at, search_tokens FROM {table} "  # noqa: S608
+        f"WHERE mailbox_id = %s AND {condition} ORDER BY received_at DESC, id DESC LIMIT {RECENT_WINDOW}) r "
+        f"WHERE search_tokens @@ CAST(%s AS tsquery) ORDER BY received_at DESC, id DESC LIMIT {limit}"
+    )
+    found = _ids(recent, [mailbox_id, value, tsquery])
+    if len(found) == limit:
+        return found
+    rare = (
+        f"SELECT id FROM (SELECT id, received_at, folder_id FROM {table} "  # noqa: S608
+        f"WHERE mailbox_id = %s AND search_tokens @@ CAST(%s AS tsquery) OFFSET 0) h "
+        f"WHERE {condition} ORDER BY received_at DESC, id DESC LIMIT {limit}"
+    )
+    return _ids(rare, [mailbox_id, tsquery, value])
 
 
 def search_copies(
@@ -291,16 +322,19 @@ def search_copies(
     trash_id: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> list[CopyRow] | None:
-    """The newest copies matching every word of `query` (blind index); None when the query has no word."""
+    """The newest copies matching every word of `query` (blind index); None when the query has no word.
+    Without `folder`, every folder but the Corbeille (searched only when asked for, like mail clients)."""
     _version, key = mailbox_key(mailbox.pk)
     groups = search_index.query_groups(key, query)
     if not groups:
         return None
-    queryset = _list_queryset(mailbox).filter(_token_condition(groups))
     if folder is not None:
-        queryset = queryset.filter(folder=folder)
+        scope = ("folder_id = %s", folder.pk)
     else:
-        # The Corbeille is searched only when asked for, like mail clients do.
-        trash_id = trash_id or get_system_folder(mailbox, FolderRole.TRASH).pk
-        queryset = queryset.exclude(folder_id=trash_id)
-    return _rows(list(queryset[:limit]))
+        scope = ("folder_id <> %s", trash_id or get_system_folder(mailbox, FolderRole.TRASH).pk)
+    queryset = _list_queryset(mailbox)
+    if connection.vendor == "postgresql":
+        ids = _matching_ids(mailbox.pk, search_index.tsquery(groups), scope, limit)
+        return _rows(list(queryset.filter(pk__in=ids))) if ids else []
+    condition = Q(folder_id=scope[1]) if folder is not None else ~Q(folder_id=scope[1])
+    return _rows(list(queryset.filter(condition).filter(_sqlite_token_condition(groups))[:limit]))

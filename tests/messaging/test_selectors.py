@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from apps.messaging import selectors
+from apps.messaging import search_index, selectors
 from apps.messaging.models import FolderRole, MessageCopy
 from tests.messaging.helpers import send
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
@@ -27,10 +27,24 @@ def test_it_matches_hex_tokens_that_look_like_numbers(alice_bal, cardio_bal, dr_
     message = send(alice_bal, dr_alice, [cardio_bal.address], subject="x", text="y")
     copy = MessageCopy.objects.get(mailbox=cardio_bal, message=message)
     MessageCopy.objects.filter(pk=copy.pk).update(search_tokens="1e5abc0123456789 00ff00ff00ff00ff")
-    condition = selectors._token_condition([["1e5abc0123456789"], ["0000000000000000", "00ff00ff00ff00ff"]])
-    assert MessageCopy.objects.filter(pk=copy.pk).filter(condition).exists()
-    missing = selectors._token_condition([["1e5abc0123456789"], ["0000000000000000"]])
-    assert not MessageCopy.objects.filter(pk=copy.pk).filter(missing).exists()
+    everywhere = ("folder_id <> %s", -1)
+    found = search_index.tsquery([["1e5abc0123456789"], ["0000000000000000", "00ff00ff00ff00ff"]])
+    assert selectors._matching_ids(cardio_bal.pk, found, everywhere, 50) == [copy.pk]
+    missing = search_index.tsquery([["1e5abc0123456789"], ["0000000000000000"]])
+    assert selectors._matching_ids(cardio_bal.pk, missing, everywhere, 50) == []
+
+
+def test_it_finds_the_newest_matches_in_the_recent_window_or_through_the_index(
+    alice_bal, cardio_bal, dr_alice, monkeypatch
+):
+    subjects = ["Holter ancien", "Échographie récente", "Échographie du jour"]
+    for subject in subjects:
+        send(alice_bal, dr_alice, [cardio_bal.address], subject=subject, text="x")
+    monkeypatch.setattr(selectors, "RECENT_WINDOW", 2)
+    # A common word: the two newest copies hold it, found in the window.
+    assert [r.subject for r in selectors.search_copies(cardio_bal, "échographie", limit=2)] == subjects[:0:-1]
+    # A word only in an old copy, outside the window: found through the index.
+    assert [r.subject for r in selectors.search_copies(cardio_bal, "holter", limit=2)] == ["Holter ancien"]
 
 
 def test_it_caps_unread_counts(alice_bal, cardio_bal, dr_alice, monkeypatch):

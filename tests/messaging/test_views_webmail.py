@@ -227,7 +227,7 @@ def test_it_searches_and_opens_in_a_bounded_number_of_queries(
         send(alice_bal, dr_alice, [cardio_bal.address], subject=f"Bilan lipidique {number}", text="x")
     url = reverse("messaging:search", args=[cardio_bal.pk])
     bob_client.get(url, {"q": "bilan"})
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(17):  # window, then index (few hits), then the rows
         rows = bob_client.get(url, {"q": "bilan lipidique"}).context["rows"]
     assert len(rows) == 6
     copy = rows[0].copy
