@@ -124,9 +124,12 @@ def search(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     mailbox = mailbox_for(request, mailbox_id)
     query = request.GET.get("q", "").strip()[:SEARCH_MAX_CHARS]
     context = _page_context(request, mailbox, None)
-    trash = next(e.folder.pk for e in context["folders"] if e.folder.role == FolderRole.TRASH)  # type: ignore[attr-defined]
-    rows = selectors.search_copies(mailbox, query, trash_id=trash) if query else None
-    context.update({"query": query, "rows": rows})
+    entries: list[selectors.FolderEntry] = context["folders"]  # type: ignore[assignment]
+    raw = request.GET.get("dossier", "")
+    within = next((e.folder for e in entries if raw.isdigit() and e.folder.pk == int(raw)), None)
+    trash = next(e.folder.pk for e in entries if e.folder.role == FolderRole.TRASH)
+    rows = selectors.search_copies(mailbox, query, folder=within, trash_id=trash) if query else None
+    context.update({"query": query, "rows": rows, "within": within})
     return render(request, "messaging/search.html", context)
 
 

@@ -168,6 +168,8 @@ def test_it_searches_subject_body_and_attachment_names(bob_client, letter, cardi
         rows = bob_client.get(url, {"q": query}).context["rows"]
         assert [row.copy.pk for row in rows] == [letter.pk], query
     assert bob_client.get(url, {"q": "cardiogramme"}).context["rows"] == []
+    sent = selectors.get_system_folder(letter.mailbox, FolderRole.SENT)
+    assert bob_client.get(url, {"q": "durand", "dossier": sent.pk}).context["rows"] == []
     assert bob_client.get(url, {"q": "a"}).context["rows"] is None
 
 
