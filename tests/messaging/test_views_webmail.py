@@ -198,6 +198,7 @@ def test_it_groups_a_thread_in_the_conversation_view(
     thread = bob_client.get(_detail(sent_copy)).context["view"].thread
     assert [item.copy.pk for item in thread] == [letter.pk, sent_copy.pk]
     # Alice's side: her sent letter and the answer form one conversation too.
+    assert "/suivi/" in bob_client.get(_detail(sent_copy)).content.decode()  # the sender's timeline
     answer = MessageCopy.objects.get(mailbox=alice_bal, message=reply)
     alice_thread = alice_client.get(_detail(answer)).context["view"].thread
     assert len(alice_thread) == 2
