@@ -144,6 +144,7 @@ def test_it_streams_an_attachment_with_safe_headers(bob_client, letter):
     assert response.headers["Content-Disposition"].startswith("attachment;")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Content-Security-Policy"].startswith("sandbox")
+    assert response.headers["Cache-Control"].startswith("no-store")
 
 
 def test_it_previews_a_pdf_inline_in_a_sandbox(bob_client, letter):
