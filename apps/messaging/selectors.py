@@ -146,6 +146,20 @@ def _before(cursor: tuple[datetime, int]) -> ExpressionWrapper:
     return ExpressionWrapper(RawSQL(sql, cursor), output_field=BooleanField())  # noqa: S611
 
 
+def get_neighbours(copy: MessageCopy) -> tuple[int | None, int | None]:
+    """The ids of the next newer and next older copies of the same folder (keyboard triage: k / j)."""
+    table = MessageCopy._meta.db_table
+    key = (copy.received_at, copy.pk)
+    same = MessageCopy.objects.filter(mailbox_id=copy.mailbox_id, folder_id=copy.folder_id)
+    after = ExpressionWrapper(
+        RawSQL(f'("{table}"."received_at", "{table}"."id") > (%s, %s)', key),  # noqa: S611
+        output_field=BooleanField(),
+    )
+    newer = same.filter(after).order_by("received_at", "id").values_list("pk", flat=True).first()
+    older = same.filter(_before(key)).order_by("-received_at", "-id").values_list("pk", flat=True).first()
+    return newer, older
+
+
 # --- folders ---------------------------------------------------------------------------------------------
 
 

@@ -143,7 +143,17 @@ def message_detail(request: HttpRequest, mailbox_id: int, copy_id: int) -> HttpR
     allow_images = request.GET.get("images") == "1"
     view = message_selectors.get_message_view(copy, user=request.user, allow_remote_images=allow_images)
     context = _page_context(request, copy.mailbox, copy.folder)
-    context.update({"view": view, "copy": copy, "allow_images": allow_images})
+    newer, older = selectors.get_neighbours(copy)
+    prefix = detail_prefix(copy.mailbox)
+    context.update(
+        {
+            "view": view,
+            "copy": copy,
+            "allow_images": allow_images,
+            "newer_url": f"{prefix}{newer}/" if newer else "",
+            "older_url": f"{prefix}{older}/" if older else "",
+        }
+    )
     response = render(request, "messaging/message.html", context)
     if allow_images:
         response.headers["Content-Security-Policy"] = content_security_policy(remote_images=True)

@@ -1,7 +1,8 @@
 /* Webmail keyboard shortcuts (strict CSP: no inline script; everything is found through data- attributes).
  *
  * List:    j / k next / previous message, o or Enter open, # or Suppr trash, e archive, s flag
- * Message: u back to the list, r reply, a reply all, f forward, # or Suppr trash, e archive, s flag
+ * Message: j / k older / newer message, u back to the list, r reply, a reply all, f forward,
+ *          # or Suppr trash (then the next older message opens), e archive, s flag
  * Both:    / search, c new message, ? this help (a <dialog>)
  * Keys typed in a field, or with Ctrl/Alt/Meta, are left alone. Every action is also a visible button or
  * link: the shortcuts only press them.
@@ -96,8 +97,17 @@
   }
 
   var keys = {
-    j: function () { select(selected + 1); return rows().length > 0; },
-    k: function () { select(selected < 0 ? 0 : selected - 1); return rows().length > 0; },
+    // In a message, j / k open the next older / newer message of the folder.
+    j: function () {
+      if (!rows().length) { return press('[data-shortcut="j"]'); }
+      select(selected + 1);
+      return true;
+    },
+    k: function () {
+      if (!rows().length) { return press('[data-shortcut="k"]'); }
+      select(selected < 0 ? 0 : selected - 1);
+      return true;
+    },
     o: function () {
       var row = currentRow();
       var link = row && row.querySelector("[data-row-link]");

@@ -102,6 +102,10 @@ def test_it_drives_the_list_and_the_message_with_the_keyboard(
     expect(page.locator("#wm-subject")).to_have_text("Troisième message")
     page.screenshot(path=str(screenshot_dir / "webmail-message.png"))
     expect(page.locator("iframe.wm-pdf")).to_have_attribute("sandbox", "")
+    page.keyboard.press("j")  # in a message: the next older one
+    expect(page.locator("#wm-subject")).to_have_text("Deuxième message")
+    page.keyboard.press("k")
+    expect(page.locator("#wm-subject")).to_have_text("Troisième message")
     page.keyboard.press("s")
     expect(page.locator('button[data-action="flag"][aria-pressed="true"]')).to_be_visible()
     page.keyboard.press("?")

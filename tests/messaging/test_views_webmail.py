@@ -236,5 +236,25 @@ def test_it_searches_and_opens_in_a_bounded_number_of_queries(
     assert len(rows) == 6
     copy = rows[0].copy
     bob_client.get(_detail(copy))  # first opening writes the read marks
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(22):
         assert bob_client.get(_detail(copy)).status_code == 200
+
+
+def test_it_links_a_message_to_its_neighbours_and_moves_on_after_trashing(
+    bob_client, alice_bal, cardio_bal, dr_alice
+):
+    copies = []
+    for subject in ("Un", "Deux", "Trois"):
+        message = send(alice_bal, dr_alice, [cardio_bal.address], subject=subject, text="x")
+        copies.append(MessageCopy.objects.get(mailbox=cardio_bal, message=message))
+    oldest, middle, newest = copies
+    context = bob_client.get(_detail(middle)).context
+    assert context["newer_url"] == _detail(newest) and context["older_url"] == _detail(oldest)
+    assert bob_client.get(_detail(oldest)).context["older_url"] == ""
+    page = bob_client.get(_detail(middle)).content.decode()
+    response = bob_client.post(
+        reverse("messaging:copies-update", args=[cardio_bal.pk]),
+        {"action": "trash", "copies": [middle.pk], "next": _detail(oldest)},
+    )
+    assert f'name="next" value="{_detail(oldest)}"' in page
+    assert response.status_code == 302 and response.url == _detail(oldest)
