@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from apps.mailboxes.models import Mailbox
 from apps.messaging import services_copies, services_queue
 from apps.messaging.folders import system_folder
-from apps.messaging.models import Folder, FolderRole, MessageCopy
+from apps.messaging.models import Folder, FolderRole, MessageCopy, QueueStatus
 from apps.messaging.views import copy_for, mailbox_for
 
 MAX_BATCH = 500
@@ -31,6 +31,8 @@ DONE = {
     "restore": "Restauré.",
     "archive": "Archivé.",
     "move": "Déplacé.",
+    "take": "Attribué à vous.",
+    "done": "Marqué comme traité.",
 }
 # Changing the state of a message for the whole team needs the right to write in the BAL; read marks are
 # part of reading.
@@ -75,6 +77,12 @@ def _apply(request: HttpRequest, mailbox: Mailbox, action: str, copies: list[Mes
         services_copies.do_restore_copies(copies, user=user)
     elif action in ("archive", "move"):
         services_copies.do_move_copies(copies, folder=_target_folder(request, mailbox, action), user=user)
+    elif action == "take":  # work queue: "Je m'en occupe" on the selection
+        for copy in copies:
+            services_queue.do_assign(copy, user, acting_user=user)
+    elif action == "done":
+        for copy in copies:
+            services_queue.do_set_queue_status(copy, QueueStatus.DONE, acting_user=user)
     else:
         raise ValidationError("Action inconnue.")
 

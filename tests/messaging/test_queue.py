@@ -149,3 +149,22 @@ def test_it_shows_who_answered(bob_client, request_copy, alice_bal, cardio_bal, 
     assert copy.answered_by_id == sec_bob.pk
     page = bob_client.get(_detail(request_copy)).content.decode()
     assert "Répondu par" in page and page.count("Bob Leroy") >= 2
+
+
+def test_it_takes_and_closes_a_batch_from_the_list(bob_client, alice_bal, cardio_bal, dr_alice, sec_bob):
+    ids = []
+    for subject in ("Un", "Deux"):
+        message = send(alice_bal, dr_alice, [cardio_bal.address], subject=subject, text="x")
+        ids.append(MessageCopy.objects.get(mailbox=cardio_bal, message=message).pk)
+    url = reverse("messaging:copies-update", args=[cardio_bal.pk])
+    inbox = bob_client.get(reverse("messaging:inbox", args=[cardio_bal.pk])).content.decode()
+    assert 'value="take"' in inbox and 'value="done"' in inbox
+    bob_client.post(url, {"action": "take", "copies": ids})
+    assert set(MessageCopy.objects.filter(pk__in=ids).values_list("assignee_id", "queue_status")) == {
+        (sec_bob.pk, QueueStatus.IN_PROGRESS)
+    }
+    bob_client.post(url, {"action": "done", "copies": ids})
+    assert set(MessageCopy.objects.filter(pk__in=ids).values_list("queue_status", flat=True)) == {
+        QueueStatus.DONE
+    }
+    assert AuditEvent.objects.filter(action="message.queue_status", actor_id=sec_bob.pk).count() == 2
