@@ -3,6 +3,8 @@
 Each plugin module under tests/plugins/ owns one concern; they are registered here so every test sees them.
 """
 
+import pytest
+
 pytest_plugins = [
     "tests.plugins.personas",
     "tests.plugins.browser",
@@ -10,3 +12,13 @@ pytest_plugins = [
     "tests.plugins.celery_workers",
     "tests.plugins.bals",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mailbox_key_cache():
+    """BAL keys are cached per process for 30 s; a test's rolled-back key must not serve the next test."""
+    from apps.mailboxes.keys import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()

@@ -26,7 +26,7 @@ from apps.trust.names import InvalidAddress
 
 log = logging.getLogger(__name__)
 # A draft touched this recently means its author is still writing ("Bob est en train de répondre").
-REPLYING_WINDOW = dt.timedelta(minutes=10)
+REPLYING_WINDOW = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
