@@ -230,3 +230,9 @@ def test_the_status_finds_the_decision_in_the_journal_when_the_cache_lost_it(lab
     assert status["status"] == "rejected"
     assert status["validation"]["decided_by"] == "alice.martin@demo.mssante.fr"
     assert status["validation"]["decided_at"] is not None
+
+
+def test_the_webmail_of_an_applicative_bal_links_to_its_validation_queue(alice_client, lab):
+    mailbox, _secret = lab
+    page = alice_client.get(reverse("messaging:inbox", args=[mailbox.pk]), follow=True).content.decode()
+    assert reverse("messaging:validation-queue", args=[mailbox.pk]) in page
