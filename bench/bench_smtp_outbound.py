@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import shutil
 import smtplib
+import socket
 import statistics
 import subprocess
 import sys
@@ -472,18 +473,27 @@ def breakdown(b: BenchOperatorB, senders: list[int], samples: int) -> Breakdown:
     letter.set_content(letter_text(999_999), charset="utf-8", cte="quoted-printable")
     raw = letter.as_bytes()
 
-    def session() -> smtplib.SMTP:
+    def session(nodelay: bool = False) -> smtplib.SMTP:
         client = smtplib.SMTP(route.host, route.port, local_hostname="mx.demo.mssante.fr", timeout=60)
+        if nodelay:  # what the inbound bench's clients do: the end of DATA leaves without Nagle's wait
+            assert client.sock is not None
+            client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.ehlo()
         client.starttls(context=outbound.client_context())
         client.ehlo()
         return client
 
-    kept = session()
+    def fresh_nodelay() -> None:
+        with session(nodelay=True) as client:
+            client.sendmail(sender, [recipient], raw)
+
+    kept, kept_nodelay = session(), session(nodelay=True)
     operations = {
         "setup": lambda: session().quit(),
         "fresh": lambda: outbound._send_once(route, sender, recipient, raw),  # noqa: SLF001 — today's path
         "reused": lambda: kept.sendmail(sender, [recipient], raw),
+        "fresh_nodelay": fresh_nodelay,
+        "reused_nodelay": lambda: kept_nodelay.sendmail(sender, [recipient], raw),
     }
     wall: dict[str, list[float]] = {name: [] for name in operations}
     cpu: dict[str, float] = dict.fromkeys(operations, 0.0)
@@ -495,6 +505,7 @@ def breakdown(b: BenchOperatorB, senders: list[int], samples: int) -> Breakdown:
             wall[name].append(time.perf_counter() - started)
             cpu[name] += time.process_time() - cpu_started + cpu_of(gateway_pid) - gateway_started
     kept.quit()
+    kept_nodelay.quit()
     started_cpu = time.process_time()
     for _ in range(samples):
         sign_outgoing(raw)
@@ -555,6 +566,10 @@ def report(options: argparse.Namespace, load: str, runs: list[RunResult], parts:
         f"| one message on a session kept open | {wall['reused']:.1f} ms | {cpu['reused']:.1f} ms |",
         f"| set-up's share of a delivery's SMTP exchange | **{1 - wall['reused'] / wall['fresh']:.0%}** "
         f"| **{1 - cpu['reused'] / cpu['fresh']:.0%}** |",
+        f"| one message on its own session, TCP_NODELAY set | {wall['fresh_nodelay']:.1f} ms "
+        f"| {cpu['fresh_nodelay']:.1f} ms |",
+        f"| one message on a session kept open, TCP_NODELAY set | {wall['reused_nodelay']:.1f} ms "
+        f"| {cpu['reused_nodelay']:.1f} ms |",
         f"| S/MIME signature of the same message (client CPU) | — | {parts.sign_cpu_ms:.1f} ms |",
     ]
     return "\n".join(lines)
@@ -569,6 +584,7 @@ def main() -> int:
     parser.add_argument("--worker-processes", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4, help="prefork children per worker")
     parser.add_argument("--drain-only", action="store_true", help="skip the end-to-end runs")
+    parser.add_argument("--breakdown-only", action="store_true", help="only the sequential breakdown")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="py-spy A's workers")
     options = parser.parse_args()
     if options.smoke:
@@ -588,7 +604,7 @@ def main() -> int:
     try:
         senders = prepare_a(pki, options.submitters)
         drains = (True,) if options.drain_only else (False, True)
-        modes = [(signed, drain) for drain in drains for signed in (True, False)]
+        modes = [] if options.breakdown_only else [(s, d) for d in drains for s in (True, False)]
         runs = []
         for signed, drain in modes:  # each run's figure is printed as soon as it is known
             runs.append(one_run(options, env, b, senders, signed, drain))
