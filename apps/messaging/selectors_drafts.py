@@ -316,10 +316,10 @@ def _steps(delivery: Delivery, wants_receipt: bool) -> list[TimelineStep]:
 def _reason(delivery: Delivery) -> str:
     if delivery.state == DeliveryState.FAILED:
         return delivery.error_text or "La remise a échoué."
-    if delivery.state in (DeliveryState.QUEUED, DeliveryState.SENDING) and delivery.attempts > 1:
-        return f"Nouvelle tentative en cours ({delivery.attempts} essais) : {delivery.error_text}".rstrip(
-            " :"
-        )
+    if delivery.state in (DeliveryState.QUEUED, DeliveryState.SENDING) and delivery.error_text:
+        # Shown from the first temporary failure: the sender knows at once why it has not arrived yet.
+        tries = f"{delivery.attempts} essai{'s' if delivery.attempts > 1 else ''}"
+        return f"Nouvelle tentative prévue ({tries}) : {delivery.error_text}"
     return ""
 
 

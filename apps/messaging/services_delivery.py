@@ -68,6 +68,9 @@ def _deliver_remote(delivery: Delivery) -> str:
         return DeliveryState.FAILED
     except TemporaryFailure as exc:
         return _requeue_or_fail(delivery, str(exc))
+    except Exception:  # noqa: BLE001 — a bug or a missing blob: retried, never left "sending"
+        logger.exception("delivery %s: unexpected error in the remote transport", delivery.pk)
+        return _requeue_or_fail(delivery, "Erreur interne lors de l'envoi ; nouvel essai prévu.")
     with transaction.atomic():
         _set_delivered(delivery)
     return DeliveryState.DELIVERED
@@ -258,9 +261,14 @@ def do_sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 1000) ->
     stuck = Q(state=DeliveryState.SENDING, state_changed_at__lt=stuck_before) | Q(
         state=DeliveryState.QUEUED, state_changed_at__lt=stuck_before, next_attempt_at__lte=now
     )
-    ids = list(
-        Delivery.objects.filter(stuck).order_by("state_changed_at").values_list("pk", flat=True)[:limit]
+    rows = list(
+        Delivery.objects.filter(stuck).order_by("state_changed_at").values_list("pk", "attempts")[:limit]
     )
+    # A delivery that keeps dying (a crash every attempt) must end in a bounce, not loop for ever.
+    for pk, attempts in rows:
+        if attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+            do_fail_delivery(pk, code="expired", reason="Remise impossible après plusieurs essais.")
+    ids = [pk for pk, attempts in rows if attempts < settings.DELIVERY_MAX_ATTEMPTS]
     if ids:
         Delivery.objects.filter(pk__in=ids).filter(stuck).update(
             state=DeliveryState.QUEUED, state_changed_at=now

@@ -41,7 +41,7 @@ from tests.gateway.remote_operator import RemoteOperator, _Handler
 from tests.messaging.helpers import send
 from tests.plugins.throwaway import free_port, wait_until
 
-UNREACHABLE = f"Serveur de {PEER_DOMAIN} injoignable pour le moment"
+UNREACHABLE = f"Le serveur de messagerie de {PEER_DOMAIN} est injoignable pour le moment"
 
 
 @dataclass
@@ -132,7 +132,7 @@ def test_it_retries_with_back_off_while_the_remote_is_down_and_delivers_once_it_
     assert delivery.next_attempt_at - delivery.state_changed_at == dt.timedelta(seconds=RETRY_DELAYS[1])
     [row] = get_timeline(message)
     assert row.state_label == DeliveryState.QUEUED.label
-    assert row.reason.startswith(f"Nouvelle tentative en cours (2 essais) : {UNREACHABLE}")
+    assert row.reason.startswith(f"Nouvelle tentative prévue (2 essais) : {UNREACHABLE}")
     # A temporary failure never bounces.
     assert not MessageCopy.objects.filter(mailbox=alice_bal, folder__role=FolderRole.INBOX).exists()
 

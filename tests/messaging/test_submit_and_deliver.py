@@ -208,3 +208,20 @@ def test_an_applicative_bal_receives_what_its_software_will_fetch(alice_bal, lab
     assert MessageCopy.objects.filter(
         mailbox=mailbox, message=message, folder__role=FolderRole.INBOX
     ).exists()
+
+
+def test_the_sweeper_bounces_a_delivery_that_keeps_dying(alice_bal, cardio_bal, dr_alice, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    message = send(alice_bal, dr_alice, [cardio_bal.address], subject="x", text="y", deliver=False)
+    delivery = Delivery.objects.get(message=message)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        state=DeliveryState.SENDING, attempts=settings.DELIVERY_MAX_ATTEMPTS
+    )
+    later = timezone.now() + dt.timedelta(seconds=settings.DELIVERY_STUCK_AFTER + 1)
+    assert do_sweep_deliveries(now=later) == []
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.FAILED and delivery.error_code == "expired"
+    assert MessageCopy.objects.filter(mailbox=alice_bal, folder__role=FolderRole.INBOX).exists()  # the bounce
