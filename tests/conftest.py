@@ -16,9 +16,13 @@ pytest_plugins = [
 
 @pytest.fixture(autouse=True)
 def _fresh_mailbox_key_cache():
-    """BAL keys are cached per process for 30 s; a test's rolled-back key must not serve the next test."""
+    """BAL keys and system folder ids are cached per process; a test's rolled-back rows must not serve
+    the next test."""
     from apps.mailboxes.keys import clear_cache
+    from apps.messaging.folders import clear_cache as clear_folders
 
     clear_cache()
+    clear_folders()
     yield
     clear_cache()
+    clear_folders()

@@ -27,6 +27,25 @@ def ensure_folders(mailbox_id: int) -> dict[str, Folder]:
     return folders
 
 
+_ids: dict[tuple[int, str], int] = {}
+
+
 def system_folder(mailbox_id: int, role: str) -> Folder:
     folder = Folder.objects.filter(mailbox_id=mailbox_id, role=role).first()
     return folder if folder is not None else ensure_folders(mailbox_id)[role]
+
+
+def system_folder_id(mailbox_id: int, role: str) -> int:
+    """Cached per process: system folders live as long as their BAL (never renamed, moved or deleted)."""
+    key = (mailbox_id, role)
+    found = _ids.get(key)
+    if found is None:
+        found = system_folder(mailbox_id, role).pk
+        if len(_ids) > 50_000:
+            _ids.clear()
+        _ids[key] = found
+    return found
+
+
+def clear_cache() -> None:
+    _ids.clear()

@@ -75,7 +75,12 @@ def check_local_mailbox(recipient: Recipient, size: int) -> Refusal | None:
 def check_recipient(context: RecipientContext) -> Refusal | None:
     """THE rule for one recipient (see the module docstring). `context.recipient_address` may be raw."""
     try:
-        recipient = resolve_recipient(context.recipient_address)
+        if context.stage == "deposit" and context.recipient_mailbox is not None:
+            # The Delivery already names its BAL (re-checked for state and room below): no second lookup.
+            mailbox = context.recipient_mailbox
+            recipient = Recipient(mailbox.address, True, mailbox)
+        else:
+            recipient = resolve_recipient(context.recipient_address)
     except InvalidAddress as exc:
         return _refuse("invalid_address", str(exc), 501, "5.1.3")
     direction = "inbound" if context.stage == "inbound" else "outbound"

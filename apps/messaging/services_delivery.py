@@ -21,7 +21,7 @@ from apps.audit.services import record_event
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
 from apps.messaging import content, search_index
-from apps.messaging.folders import system_folder
+from apps.messaging.folders import system_folder_id
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import RecipientContext, Refusal
@@ -51,7 +51,9 @@ def do_deliver(delivery_id: int) -> str:
     """One attempt; returns the resulting state. Raises TemporaryFailure for the task to retry."""
     if not claim(delivery_id):
         return Delivery.objects.filter(pk=delivery_id).values_list("state", flat=True).first() or "missing"
-    delivery = Delivery.objects.select_related("message", "recipient_mailbox").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related(
+        "message", "message__from_mailbox", "message__sent_by", "recipient_mailbox"
+    ).get(pk=delivery_id)
     if delivery.is_local:
         return _deliver_local(delivery)
     return _deliver_remote(delivery)
@@ -98,6 +100,7 @@ def _context(delivery: Delivery) -> RecipientContext:
     return RecipientContext(
         sender_address=message.sender_address,
         recipient_address=delivery.recipient,
+        recipient_mailbox=delivery.recipient_mailbox,
         sender_mailbox=message.from_mailbox,
         sender_user=message.sent_by,
         subject="",  # the subject is encrypted; policies needing it run at submission/RCPT time
@@ -172,7 +175,7 @@ def do_deposit(
     copy = MessageCopy.objects.create(
         mailbox_id=mailbox_id,
         message=message,
-        folder=system_folder(mailbox_id, folder_role),
+        folder_id=system_folder_id(mailbox_id, folder_role),
         delivery=delivery,
         data_key_wrap=content.wrap_for_mailbox(data_key, message.pk, mailbox_id),
         received_at=timezone.now(),
@@ -193,7 +196,7 @@ def _tokens(message: Message, data_key: bytes, mailbox_key_: bytes) -> str:
     pk = message.pk
     names = [
         content.open_text(data_key, pk, f"filename-{a.position}", a.filename_enc)
-        for a in message.attachments.all()
+        for a in (message.attachments.all() if message.has_attachments else [])
     ]
     return search_index.build_tokens(
         mailbox_key_,

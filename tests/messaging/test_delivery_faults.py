@@ -114,9 +114,9 @@ def broker_on(celery_queue) -> Iterator[Any]:
 
     def switch(url: str) -> None:
         celery_app.conf.broker_url = url
-        # The connection and producer pools are built once from the URL: drop them so the next publish
-        # (and the worker pings) use the new broker.
-        celery_app.pool.force_close_all()
+        # The connection and producer pools are built once from the URL: drop this app's references so the
+        # next publish (and the worker pings) use the new broker. Nothing is closed: kombu's global pools
+        # are keyed by URL, and closing one would break every later test of this process that publishes.
         celery_app._pool = None  # noqa: SLF001
         celery_app.amqp._producer_pool = None  # noqa: SLF001
 
