@@ -35,9 +35,12 @@ def _create(mailbox_id: int) -> tuple[int, bytes]:
 
 
 def _load(mailbox_id: int, *, create: bool) -> tuple[int, bytes]:
-    row = MailboxKey.objects.filter(mailbox_id=mailbox_id).order_by("-version").values_list(
-        "version", "wrapped"
-    ).first()
+    row = (
+        MailboxKey.objects.filter(mailbox_id=mailbox_id)
+        .order_by("-version")
+        .values_list("version", "wrapped")
+        .first()
+    )
     if row is None:
         if create:
             return _create(mailbox_id)

@@ -192,11 +192,25 @@ def _check_from_patient(context: RecipientContext) -> Refusal | None:
     recipient = context.recipient_mailbox or _local_mailbox(context.recipient_address)
     if is_officine(recipient):
         return None
+    if getattr(recipient, "kind", None) == MailboxKind.APPLICATIVE:
+        # Software sends reports and reads orders from professionals: nobody would read a patient's reply.
+        return REFUSE_AUTOMATIC_SERVICE
     if context.stage == "inbound" and not (context.in_reply_to or context.references):
         # SMTP RCPT TO comes before the headers: the thread rule runs at deposit, where the stored
         # message's In-Reply-To / References are known (a refusal there is the automatic return).
         return None
     return _check_reply(context, profile, recipient)
+
+
+REFUSE_AUTOMATIC_SERVICE = Refusal(
+    code="patient_to_applicative",
+    message=(
+        "Ce message vient d'un service automatique qui ne lit pas les réponses : pour toute question, "
+        "écrivez au professionnel qui vous suit."
+    ),
+    smtp_code=550,
+    smtp_enhanced="5.7.1",
+)
 
 
 def _check_reply(context: RecipientContext, profile: PatientProfile | None, recipient: Any) -> Refusal | None:

@@ -88,8 +88,9 @@ def test_it_lets_a_structure_admin_create_a_bal_and_bob_switch_to_it(
     _login(page, base, sec_bob)
     page.locator("summary", has_text="Mes BAL").click()
     page.locator(".switcher-list").get_by_role("button", name=ADDRESS).click()
-    page.wait_for_url(f"**/bal/{mailbox.pk}/")
+    page.wait_for_url(f"**/messagerie/{mailbox.pk}/**")  # opening a BAL lands in its webmail
     assert page.locator("summary [data-current-mailbox]").inner_text() == ADDRESS
+    page.goto(f"{base}/bal/{mailbox.pk}/")
     assert page.get_by_text("C'est la BAL dans laquelle vous agissez en ce moment.").is_visible()
     page.screenshot(path=str(screenshot_dir / "mailbox_switched.png"), full_page=True)
     assert page.console_errors == []

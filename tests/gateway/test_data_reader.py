@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 
@@ -23,7 +24,10 @@ def read(*chunks: bytes, limit: int = 1000, eof: bool = False) -> tuple[bytes | 
         reader.feed_eof()
         return payload, await reader.read()
 
-    return asyncio.run(run())
+    # In a thread of its own: where Playwright's sync API is open in this process, the main thread already
+    # counts as running a loop and asyncio.run() would refuse.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def test_it_reads_up_to_the_end_marker_and_leaves_the_next_command():
