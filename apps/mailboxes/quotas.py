@@ -14,8 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 
 from apps.audit.services import changes, record_event
@@ -45,11 +44,29 @@ def level_for(used: int, quota: int) -> int:
 
 
 def do_add_usage(mailbox_id: int, delta: int) -> None:
-    """Add (negative: remove) bytes to a BAL's usage in the caller's transaction; warn on a crossing."""
+    """Add (negative: remove) bytes to a BAL's usage in the caller's transaction; warn on a crossing.
+
+    One UPDATE … RETURNING (every deposit passes here: a second round trip per message showed in the
+    delivery benchmark); the warning level changes, rarely, with a conditional UPDATE.
+    """
     if not delta:
         return
-    Mailbox.objects.filter(pk=mailbox_id).update(used_bytes=F("used_bytes") + delta)
-    _sync_warning_level(mailbox_id)
+    table = Mailbox._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET used_bytes = used_bytes + %s WHERE id = %s "  # noqa: S608 (our table name)
+            "RETURNING used_bytes, quota_bytes, quota_warning_level",
+            [delta, mailbox_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return
+    used, quota_bytes, current = row
+    probe = Mailbox(pk=mailbox_id, quota_bytes=quota_bytes)
+    level = level_for(used, quota_of(probe))
+    if level == current:
+        return
+    _sync_warning_level(mailbox_id)  # rare: a threshold was crossed (either way)
 
 
 def _sync_warning_level(mailbox_id: int) -> None:

@@ -21,7 +21,7 @@ from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.messaging import content, mime, search_index, storage
-from apps.messaging.folders import system_folder
+from apps.messaging.folders import system_folder_id
 from apps.messaging.models import (
     Attachment,
     Delivery,
@@ -66,6 +66,8 @@ class Outgoing:
     idempotency_key: str | None = None
     # Applicative BALs: deliveries wait in the validation queue (state HELD) until a professional validates.
     hold: bool = False
+    # Filled by check_submission: each recipient's local BAL (None: remote).
+    resolved: dict[str, Any] = field(default_factory=dict)
 
 
 def _person_label(user: Any) -> str:
@@ -119,6 +121,8 @@ def _check_all(outgoing: Outgoing, addresses: list[str], acting_user: Any) -> di
         refusal = check_recipient(context)
         if refusal is not None:
             refusals[address] = refusal.message
+        # Resolved once: the deliveries reuse the BAL the check found (None: another operator's address).
+        outgoing.resolved[address] = context.recipient_mailbox
     return refusals
 
 
@@ -219,7 +223,7 @@ def do_submit_message(outgoing: Outgoing, *, acting_user: Any) -> Message:
     try:
         with transaction.atomic():
             message = _create_message(outgoing, pk, data_key, message_id, headers, stored, acting_user, now)
-            deliveries = _create_deliveries(message, addresses, hold=outgoing.hold)
+            deliveries = _create_deliveries(message, addresses, outgoing.resolved, hold=outgoing.hold)
             _file_sent_copy(message, outgoing, data_key, acting_user, stored)
             record_event(
                 "message.submitted",
@@ -300,19 +304,21 @@ def _create_message(
     return message
 
 
-def _create_deliveries(message: Message, addresses: list[str], *, hold: bool) -> list[Delivery]:
+def _create_deliveries(
+    message: Message, addresses: list[str], resolved: dict[str, Any], *, hold: bool
+) -> list[Delivery]:
     from apps.messaging.policies import resolve_recipient
 
     state = DeliveryState.HELD if hold else DeliveryState.QUEUED
     rows = []
     for address in addresses:
-        recipient = resolve_recipient(address)
+        mailbox = resolved[address] if address in resolved else resolve_recipient(address).mailbox
         rows.append(
             Delivery(
                 message=message,
                 recipient=address,
-                recipient_mailbox=recipient.mailbox,
-                is_local=recipient.is_local,
+                recipient_mailbox=mailbox,
+                is_local=mailbox is not None,
                 state=state,
                 created_at=message.created_at,
                 state_changed_at=message.created_at,
@@ -335,7 +341,7 @@ def _file_sent_copy(
     MessageCopy.objects.create(
         mailbox=mailbox,
         message=message,
-        folder=system_folder(mailbox.pk, FolderRole.SENT),
+        folder_id=system_folder_id(mailbox.pk, FolderRole.SENT),
         data_key_wrap=content.wrap_for_mailbox(data_key, message.pk, mailbox.pk),
         is_outgoing=True,
         is_read=True,
