@@ -166,6 +166,13 @@ class MemberAddForm(forms.Form):
         return _user_by_email(self.cleaned_data["user"], "membre")
 
 
+class DelegateForm(forms.Form):
+    user = forms.EmailField(label="Adresse de connexion du professionnel délégué")
+
+    def clean_user(self) -> User:
+        return _user_by_email(self.cleaned_data["user"], "délégué")
+
+
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label="Rôle", choices=MemberRole.choices)
 

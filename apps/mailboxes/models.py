@@ -413,3 +413,24 @@ class MonthlyMailboxIndicator(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.snapshot_id})"
+
+
+class ValidationDelegate(models.Model):
+    """A professional the BAL's responsible trusts to review what an applicative BAL's software submitted
+    (validate or reject before sending), besides the responsible professional."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="validation_delegates")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "délégué à la validation"
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "user"], name="validation_delegate_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"délégué {self.user_id} de la BAL {self.mailbox_id}"

@@ -15,7 +15,14 @@ from typing import Any
 from django.http import Http404
 
 from apps.accounts.models import UserKind
-from apps.mailboxes.models import Mailbox, MailboxKind, MailboxMembership, MemberRole, StructureAdmin
+from apps.mailboxes.models import (
+    Mailbox,
+    MailboxKind,
+    MailboxMembership,
+    MemberRole,
+    StructureAdmin,
+    ValidationDelegate,
+)
 
 
 def is_operator_admin(user: Any) -> bool:
@@ -54,18 +61,29 @@ def _may_act(user: Any, mailbox: Mailbox, *, for_write: bool) -> bool:
         membership = membership_of(user, mailbox)
         if membership is not None:
             return membership.can_send or not for_write
-    # The responsible professional of an organisational/applicative BAL reviews it (issue 6 adds delegates).
-    return mailbox.responsible_id == user.pk and not for_write
+    # The responsible professional of an organisational/applicative BAL reads it; validation delegates read
+    # the applicative BAL whose submissions they review (its attachments included).
+    if for_write:
+        return False
+    return mailbox.responsible_id == user.pk or is_validation_delegate(user, mailbox)
+
+
+def is_validation_delegate(user: Any, mailbox: Mailbox) -> bool:
+    return bool(
+        user.is_authenticated
+        and mailbox.kind == MailboxKind.APPLICATIVE
+        and ValidationDelegate.objects.filter(mailbox=mailbox, user=user).exists()
+    )
 
 
 def can_review_mailbox(user: Any, mailbox: Mailbox) -> bool:
-    """Who validates or rejects what an applicative BAL submitted (issue 6): its responsible professional.
-    Delegates would need memberships on applicative BALs, which migration 0002's trigger refuses today."""
+    """Who validates or rejects what an applicative BAL submitted (issue 6): its responsible professional
+    and the delegates the BAL's managers named."""
     return bool(
         user.is_authenticated
         and mailbox.kind == MailboxKind.APPLICATIVE
         and mailbox.is_active
-        and mailbox.responsible_id == user.pk
+        and (mailbox.responsible_id == user.pk or is_validation_delegate(user, mailbox))
     )
 
 

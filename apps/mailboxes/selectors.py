@@ -29,6 +29,8 @@ class UsableMailbox:
             return "Titulaire"
         if self.role == "responsible":
             return "Responsable"
+        if self.role == "delegate":
+            return "Délégué à la validation"
         return MemberRole(self.role).label
 
     @property
@@ -47,6 +49,7 @@ def list_mailboxes_for(user: Any) -> list[UsableMailbox]:
             Q(kind=MailboxKind.NOMINATIVE, owner=user)
             | Q(kind=MailboxKind.ORGANISATIONAL, memberships__user=user)
             | Q(kind__in=[MailboxKind.ORGANISATIONAL, MailboxKind.APPLICATIVE], responsible=user)
+            | Q(kind=MailboxKind.APPLICATIVE, validation_delegates__user=user)
         )
         .annotate(member_role=Subquery(member_role))
         .select_related("structure")
@@ -57,6 +60,8 @@ def list_mailboxes_for(user: Any) -> list[UsableMailbox]:
     for mailbox in mailboxes:
         member_role_value = mailbox.member_role  # type: ignore[attr-defined]
         role = "owner" if mailbox.kind == MailboxKind.NOMINATIVE else member_role_value or "responsible"
+        if mailbox.kind == MailboxKind.APPLICATIVE and mailbox.responsible_id != user.pk:
+            role = "delegate"
         usable.append(UsableMailbox(mailbox, role))
     return usable
 

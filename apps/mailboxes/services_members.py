@@ -24,6 +24,7 @@ from apps.mailboxes.models import (
     MailboxMembership,
     MemberRole,
     StructureAdmin,
+    ValidationDelegate,
 )
 
 CREDENTIAL_PREFIX = "bal_"
@@ -209,3 +210,41 @@ def do_remove_structure_admin(admin: StructureAdmin, *, acting_user: Any) -> Non
             details={"admin": admin.user.email, "structure": admin.structure.idnat},
         )
         admin.delete()
+
+
+# --- Validation delegates (applicative BALs) ------------------------------------------------------------
+
+
+def do_add_validation_delegate(mailbox: Mailbox, *, user: Any, acting_user: Any) -> ValidationDelegate:
+    """Let a professional validate or reject, like the responsible, what the BAL's software submitted."""
+    if mailbox.kind != MailboxKind.APPLICATIVE:
+        raise ValidationError({"user": "Seule une BAL applicative a une file de validation."})
+    if user.kind == UserKind.PATIENT or not user.is_active:
+        raise ValidationError({"user": f"{_person(user)} ne peut pas valider les envois d'un logiciel."})
+    if user.pk == mailbox.responsible_id:
+        raise ValidationError({"user": f"{_person(user)} est déjà le responsable de cette BAL."})
+    with transaction.atomic():
+        if ValidationDelegate.objects.filter(mailbox=mailbox, user=user).exists():
+            raise ValidationError({"user": f"{_person(user)} est déjà délégué à la validation."})
+        actor = acting_user if acting_user is not None and acting_user.is_authenticated else None
+        delegate = ValidationDelegate.objects.create(mailbox=mailbox, user=user, added_by=actor)
+        record_event(
+            "mailbox.delegate_added",
+            actor=acting_user,
+            mailbox=mailbox,
+            target=mailbox,
+            details={"delegate": user.email},
+        )
+    return delegate
+
+
+def do_remove_validation_delegate(delegate: ValidationDelegate, *, acting_user: Any) -> None:
+    with transaction.atomic():
+        record_event(
+            "mailbox.delegate_removed",
+            actor=acting_user,
+            mailbox=delegate.mailbox,
+            target=delegate.mailbox,
+            details={"delegate": delegate.user.email},
+        )
+        delegate.delete()

@@ -31,6 +31,12 @@ urlpatterns = [
         name="member-role",
     ),
     path("gestion/<int:mailbox_id>/identifiants/", views_admin.credential_create, name="credential-create"),
+    path("gestion/<int:mailbox_id>/delegues/", views_admin.delegate_add, name="delegate-add"),
+    path(
+        "gestion/<int:mailbox_id>/delegues/<int:delegate_id>/retirer/",
+        views_admin.delegate_remove,
+        name="delegate-remove",
+    ),
     path(
         "gestion/<int:mailbox_id>/identifiants/<int:credential_id>/revoquer/",
         views_admin.credential_revoke,

@@ -22,6 +22,7 @@ from apps.mailboxes.forms import (
     ApplicativeForm,
     CabinetForm,
     CredentialForm,
+    DelegateForm,
     EditForm,
     ImportForm,
     MemberAddForm,
@@ -154,6 +155,11 @@ def _detail_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> dic
         "member_form": MemberAddForm(),
         "role_choices": MemberRoleForm().fields["role"].choices,  # type: ignore[attr-defined]
         "credential_form": CredentialForm(),
+        "delegates": (
+            mailbox.validation_delegates.select_related("user").order_by("added_at")
+            if mailbox.kind == MailboxKind.APPLICATIVE
+            else []
+        ),
         "can_use_administration": can_use_administration(request.user),
         "recent_events": [
             (e, action_label(e.action)) for e in list_mailbox_events(mailbox.pk, limit=20).events
@@ -355,3 +361,33 @@ def admin_export(request: HttpRequest) -> HttpResponse:
     )
     response["Content-Disposition"] = 'attachment; filename="bal-publication-annuaire.json"'
     return response
+
+
+@login_required
+@post_after_access(for_manage=True)
+def delegate_add(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    mailbox = _manage(request, mailbox_id)
+    form = DelegateForm(request.POST)
+    if mailbox.kind != MailboxKind.APPLICATIVE:
+        raise Http404
+    if form.is_valid():
+        try:
+            services_members.do_add_validation_delegate(
+                mailbox, user=form.cleaned_data["user"], acting_user=request.user
+            )
+            messages.success(request, "La personne peut désormais valider les envois de ce logiciel.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    return redirect("mailboxes:admin-detail", mailbox_id=mailbox.pk)
+
+
+@login_required
+@post_after_access(for_manage=True)
+def delegate_remove(request: HttpRequest, mailbox_id: int, delegate_id: int) -> HttpResponse:
+    mailbox = _manage(request, mailbox_id)
+    delegate = get_object_or_404(mailbox.validation_delegates, pk=delegate_id)
+    services_members.do_remove_validation_delegate(delegate, acting_user=request.user)
+    messages.success(request, "Délégation retirée.")
+    return redirect("mailboxes:admin-detail", mailbox_id=mailbox.pk)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
-from apps.mailboxes.models import MailboxMembership
+from apps.mailboxes.models import MailboxMembership, ValidationDelegate
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,14 +38,23 @@ def all_bals(alice_bal, cardio_bal, pharmacy_bal, lab_bal):
     lab, _secret = lab_bal
     membership = MailboxMembership.objects.get(mailbox=cardio_bal)
     credential = lab.credentials.get()
-    return [alice_bal, cardio_bal, pharmacy_bal, lab], membership, credential
+    # A validation delegate of the lab's BAL (a professional outside everything else).
+    delegate = ValidationDelegate.objects.create(
+        mailbox=lab, user=UserFactory(email="delegue@demo.mssante.fr", kind="professional")
+    )
+    return [alice_bal, cardio_bal, pharmacy_bal, lab], membership, credential, delegate
 
 
 def _urls(name: str, params: list[str], all_bals) -> list[str]:
-    mailboxes, membership, credential = all_bals
+    mailboxes, membership, credential, delegate = all_bals
     urls = []
     for mailbox in mailboxes:
-        kwargs = {"mailbox_id": mailbox.pk, "membership_id": membership.pk, "credential_id": credential.pk}
+        kwargs = {
+            "mailbox_id": mailbox.pk,
+            "membership_id": membership.pk,
+            "credential_id": credential.pk,
+            "delegate_id": delegate.pk,
+        }
         urls.append(reverse(f"mailboxes:{name}", kwargs={key: kwargs[key] for key in params}))
     return urls
 

@@ -238,3 +238,28 @@ def test_the_webmail_of_an_applicative_bal_links_to_its_validation_queue(alice_c
     mailbox, _secret = lab
     page = alice_client.get(reverse("messaging:inbox", args=[mailbox.pk]), follow=True).content.decode()
     assert reverse("messaging:validation-queue", args=[mailbox.pk]) in page
+
+
+def test_a_delegate_named_by_the_managers_validates_like_the_responsible(
+    lab, alice_client, charlie, charlie_client, cardio_bal, django_capture_on_commit_callbacks
+):
+    mailbox, token = lab
+    held = _submit(token, [cardio_bal.address])
+    queue_url = reverse("messaging:validation-queue", args=[mailbox.pk])
+    assert charlie_client.get(queue_url).status_code == 404  # not yet a delegate
+
+    response = alice_client.post(
+        reverse("mailboxes:delegate-add", args=[mailbox.pk]), {"user": charlie.email}
+    )
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="mailbox.delegate_added", mailbox_id=mailbox.pk).exists()
+    assert charlie_client.get(queue_url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        charlie_client.post(
+            reverse("messaging:validation-validate", args=[mailbox.pk]), {"messages": [held["id"]]}
+        )
+    assert Delivery.objects.get(message_id=held["id"]).state != DeliveryState.HELD
+
+    delegate = mailbox.validation_delegates.get()
+    alice_client.post(reverse("mailboxes:delegate-remove", args=[mailbox.pk, delegate.pk]))
+    assert charlie_client.get(queue_url).status_code == 404
