@@ -173,14 +173,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task not acknowledged within this time is redelivered (acks_late + worker lost).
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
     "global_keyprefix": QUEUE_PREFIX,
-    # A broker that drops packets must not hold a web request for long: work is committed before
-    # it is published, and the sweepers publish again what could not be.
-    "socket_connect_timeout": 2,
-    "socket_timeout": 5,
 }
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
-# Workers keep their database connection between tasks (Celery's Django fixup closes it otherwise).
-CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+# Workers keep their database connection between tasks (Celery's Django fixup closes it otherwise); not
+# under tests, whose in-process worker threads must not hold connections across test-database flushes.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 0 if TESTING else 1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
