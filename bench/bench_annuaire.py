@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+from support import ensure_database  # noqa: E402 (bench/ is the script's directory)
+
 DATA = ROOT / "bench" / "data"
 OUT = ROOT / "bench" / "out"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mssante_bench_annuaire"
@@ -234,15 +236,10 @@ def _line(rng, index, professions, specialties, last_names, structures) -> str:
     return "|".join(cols + address_cols) + ("|" if index % 7 else "")
 
 
-def ensure_database(url: str, env: dict) -> None:
+def ensure_empty_database(url: str, env: dict) -> None:
     import psycopg
 
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    ensure_database(url, env)
     with psycopg.connect(url, autocommit=True) as conn:  # a fresh import every time
         conn.execute(
             "TRUNCATE annuaire_baladdress, annuaire_exerciseplace, annuaire_professional, "
@@ -379,7 +376,7 @@ def main() -> int:
         f"({size:,} BAL lines, {path.stat().st_size / 1e6:.0f} MB)".replace(",", " "),
     ]
     if not options.skip_import:
-        ensure_database(url, env)
+        ensure_empty_database(url, env)
         first, rss, summary = run_import(path, env)
         print(summary, flush=True)
         second, rss2, summary2 = run_import(path, env)

@@ -28,7 +28,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+from support import ensure_database, machine  # noqa: E402 (bench/ is the script's directory)
+
 OUT = ROOT / "bench" / "out"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mssante_bench_inbox"
 SEED = 2026
@@ -65,17 +66,6 @@ class Table:
         with cursor.copy(f'COPY "{self.table}" ({self.columns}) FROM STDIN') as copy:
             for values in rows:
                 copy.write_row(self.row(values))
-
-
-def ensure_database(url: str, env: dict) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def the_bal():
@@ -430,15 +420,6 @@ def explain(client, mailbox) -> str:
                     plan = "\n".join(row[0] for row in cursor.fetchall())
                 out.append(f"### {label} ({url} {params})\n{sql}\n{plan}\n")
     return "\n".join(out)
-
-
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        "unknown CPU",
-    )  # fmt: skip
-    return f"{os.cpu_count()} cores ({cpu}), load average {os.getloadavg()[0]:.1f} at start"
 
 
 def main() -> int:

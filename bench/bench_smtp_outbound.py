@@ -52,10 +52,9 @@ from bench.bench_delivery import (  # noqa: E402 (bench scripts run from a path,
     Workers,
     bal,
     cpu_of,
-    ensure_database,
-    machine,
     purge_queue,
 )
+from bench.support import ensure_database, machine  # noqa: E402
 from tests.gateway.operator_b import DOMAIN_B, OperatorB, free_port  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
