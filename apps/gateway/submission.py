@@ -18,7 +18,6 @@ import functools
 import logging
 import ssl
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,17 +27,12 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from django.db import close_old_connections
 
 from apps.accounts.app_passwords import check_app_password
+from apps.gateway.replies import ascii_text
 from apps.gateway.submission_parse import submit_raw
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 INVALID = "535 5.7.8 Authentication credentials invalid"
-
-
-def ascii_reply(text: str) -> str:
-    """SMTP replies are ASCII without SMTPUTF8: French accents folded, never dropped silently."""
-    folded = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in folded if not unicodedata.combining(c)).encode("ascii", "replace").decode()
 
 
 def _db(fn: Callable[..., T], *args: Any) -> T:
@@ -116,7 +110,7 @@ class SubmissionHandler:
 
         refusal = await self._run(check_sender_mailbox, session.auth_data, address)
         if refusal:
-            return ascii_reply(f"550 5.7.1 {refusal}")
+            return ascii_text(f"550 5.7.1 {refusal}")
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -128,7 +122,7 @@ class SubmissionHandler:
 
         refusal = await self._run(check_submission_recipient, session.auth_data, envelope.mail_from, address)
         if refusal is not None:
-            return ascii_reply(f"{refusal.smtp_code} {refusal.smtp_enhanced} {refusal.message}")
+            return ascii_text(f"{refusal.smtp_code} {refusal.smtp_enhanced} {refusal.message}")
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -144,7 +138,7 @@ class SubmissionHandler:
         except Exception:  # noqa: BLE001 — database or storage down: the client keeps its message and retries
             logger.exception("submission: DATA failed")
             return "451 4.3.0 Temporary failure, please try again later"
-        return ascii_reply(reply)
+        return ascii_text(reply)
 
 
 @dataclass(frozen=True)

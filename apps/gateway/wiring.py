@@ -170,11 +170,9 @@ def _original(copy: Any) -> Any:
 
 def _reporting_ua() -> str:
     # A report's fields are ASCII (RFC 8098 §3.2.1): the operator's name with accents folded.
-    import unicodedata
+    from apps.gateway.replies import ascii_text
 
-    name = unicodedata.normalize("NFKD", str(settings.OPERATOR_NAME))
-    ascii_name = "".join(c for c in name if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
-    return f"{settings.OPERATOR_DOMAINS[0]}; {ascii_name or 'MSSante'}"
+    return f"{settings.OPERATOR_DOMAINS[0]}; {ascii_text(str(settings.OPERATOR_NAME)) or 'MSSante'}"
 
 
 def send_read_receipt(copy: Any, user: Any) -> None:

@@ -164,9 +164,14 @@ def do_receive_message(
         for index, (name, ctype, payload) in enumerate(attachments_of(parsed)):
             stored.append((name, ctype, storage.write_stream(pk, f"attachment-{index}", [payload], data_key)))
         with transaction.atomic():
-            message = _create(parsed, pk, data_key, stored_raw, stored, origin, idempotency_key)
-            Message.objects.filter(pk=pk).update(
-                patient_ins=_xdm_patient_ins(parsed),
+            message = _create(
+                parsed,
+                pk,
+                data_key,
+                stored_raw,
+                stored,
+                origin,
+                idempotency_key,
                 kind=kind,
                 return_path=envelope_sender[:254],
                 signature_state=signature_state[:20],
@@ -192,14 +197,15 @@ def do_receive_message(
     return message
 
 
-def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key) -> Message:  # noqa: ANN001
+def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields: str) -> Message:  # noqa: ANN001
+    """The Message row; `fields` are the envelope and S/MIME facts known before parsing (kind, return
+    path, signature)."""
     subject = header_text(parsed, "Subject")
     name, address = parseaddr(header_text(parsed, "From"))
     text, html = bodies_of(parsed)
     mss = _mss_headers(parsed)
     message = Message.objects.create(
         id=pk,
-        kind=MessageKind.NORMAL,
         origin=origin,
         message_id=(message_ids(header_text(parsed, "Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
         in_reply_to=" ".join(message_ids(header_text(parsed, "In-Reply-To"))),
@@ -223,6 +229,8 @@ def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key) -> Messa
         wants_read_receipt=bool(header_text(parsed, "Disposition-Notification-To")),
         is_fin=is_fin_subject(subject) or mss.get("X-MSS-MES", "").strip().upper() == "FIN",
         mss_headers=mss,
+        patient_ins=_xdm_patient_ins(parsed),
+        **fields,
         transit_key_wrap=content.wrap_transit(data_key, pk),
         idempotency_key=idempotency_key,
     )

@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+from tests.plugins.throwaway import free_port
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 DOMAIN_B = "hopital-b.test"
 
@@ -63,12 +65,6 @@ for copy in MessageCopy.objects.filter(mailbox__address="dr.b@hopital-b.test").s
 states = list(Delivery.objects.values_list("recipient", "state", "read_at"))
 print("REPORT", json.dumps({"copies": rows, "deliveries": [[r, s, bool(t)] for r, s, t in states]}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -6,7 +6,6 @@ It records what it accepts (envelope, bytes, the client certificate's subject) a
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from apps.gateway.pki import Issued
+from tests.plugins.throwaway import free_port
 
 
 @dataclass
@@ -46,16 +46,10 @@ class _Handler:
         return "250 2.0.0 Ok: queued"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class _TLSController(Controller):
     def __init__(self, handler: _Handler, context: ssl.SSLContext) -> None:
         self._context = context
-        super().__init__(handler, hostname="127.0.0.1", port=_free_port())
+        super().__init__(handler, hostname="127.0.0.1", port=free_port())
 
     def factory(self) -> SMTP:
         return SMTP(self.handler, tls_context=self._context, require_starttls=True, hostname="mx.remote.test")
