@@ -56,6 +56,8 @@ MSS_NIL = env("MSS_NIL", "") or ""
 # Deliveries left queued/sending longer than this are re-queued by the sweeper (seconds).
 DELIVERY_STUCK_AFTER = env_int("DELIVERY_STUCK_AFTER", 120)
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 12)
+# Local deliveries claimed and deposited per transaction by the batch depositor (messaging.services_batch).
+DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 64)
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [

@@ -18,6 +18,7 @@ from apps.audit import context
 from apps.audit.chain import CHAIN_FIELDS, CHAIN_LOCK_ID, GENESIS_SEAL, compute_seal
 from apps.audit.models import AuditAnchor, AuditEvent, Outcome
 from apps.audit.verify import verify_chain
+from mssante_web import fastsql
 
 # Keys that must never reach the journal even if a caller passes them by mistake: content stays out.
 _FORBIDDEN_DETAIL_KEYS = frozenset(
@@ -35,7 +36,20 @@ def _label_of(obj: Any) -> str:
     return str(obj)[:254]
 
 
-def record_event(
+def record_event(action: str, **fields: Any) -> AuditEvent:
+    """Insert one journal event (fields: those of `build_event`). `actor` is the individual person (never a
+    shared identity)."""
+    event = build_event(action, **fields)
+    fastsql.insert([event])  # every audited change passes here: no per-call SQL compilation
+    return event
+
+
+def record_events(events: list[AuditEvent]) -> None:
+    """Insert events made by `build_event` in one statement (the batch depositor: one insert per batch)."""
+    fastsql.insert(events)
+
+
+def build_event(
     action: str,
     *,
     actor: Any = None,
@@ -47,7 +61,7 @@ def record_event(
     details: dict[str, Any] | None = None,
     actor_label: str = "",
 ) -> AuditEvent:
-    """Insert one journal event. `actor` is the individual person (never a shared identity)."""
+    """The unsaved event `record_event` would insert (content keys dropped, request context added)."""
     clean = {key: value for key, value in (details or {}).items() if key not in _FORBIDDEN_DETAIL_KEYS}
     if target is not None:
         target_type = target_type or target._meta.label_lower
@@ -56,7 +70,7 @@ def record_event(
     actor_id = (
         getattr(actor, "pk", None) if actor is not None and getattr(actor, "is_authenticated", True) else None
     )
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         actor_id=actor_id,
         actor_label=actor_label or (_label_of(actor) if actor_id else ""),

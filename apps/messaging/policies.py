@@ -23,6 +23,7 @@ from apps.messaging.recipient_policies import RecipientContext, Refusal
 from apps.messaging.recipient_policies import check_recipient as check_registry
 from apps.trust.names import InvalidAddress, parse_address
 from apps.trust.policies import check_address_allowed
+from mssante_web import fastsql
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def resolve_recipient(address: str) -> Recipient:
     domain = normalised.rpartition("@")[2]
     if domain not in local_domains():
         return Recipient(normalised, False, None)
-    mailbox = Mailbox.objects.filter(address=normalised).first()
+    # Every RCPT and every submitted recipient passes here: one row by its unique address, no ORM compile.
+    mailbox = fastsql.get_by(Mailbox, "address", normalised)
     return Recipient(normalised, True, mailbox)
 
 

@@ -16,6 +16,7 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 
@@ -96,17 +97,28 @@ def words(text: str) -> list[str]:
 
 def lexemes(text: str) -> set[str]:
     """The normalised lexemes of `text` (PostgreSQL French stemming when available)."""
+    return lexemes_many([text])[0]
+
+
+def lexemes_many(texts: list[str]) -> list[set[str]]:
+    """The lexemes of each text, in one round trip (the batch depositor indexes a whole batch at once)."""
     # Split on every non-alphanumeric first: file names (2024_CR_DUPONT.pdf), addresses and URLs would
     # otherwise be single opaque tokens to the PostgreSQL parser.
-    found = words(text[:MAX_BODY_CHARS])
-    if not found:
-        return set()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            sql = "SELECT unnest(tsvector_to_array(to_tsvector('mssante_fr', %s)))"
-            cursor.execute(sql, [" ".join(found)])
-            return {row[0] for row in cursor.fetchall()}
-    return set(found)
+    found = [" ".join(words(text[:MAX_BODY_CHARS])) for text in texts]
+    if connection.vendor != "postgresql":
+        return [set(text.split()) for text in found]
+    out: list[set[str]] = [set() for _ in texts]
+    if not any(found):
+        return out
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.n, unnest(tsvector_to_array(to_tsvector('mssante_fr', t.body))) "
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS t(body, n)",
+            [found],
+        )
+        for number, lexeme in cursor.fetchall():
+            out[number - 1].add(lexeme)
+    return out
 
 
 def prefixes(text: str) -> set[str]:
@@ -146,14 +158,35 @@ def _tokens(search_key: bytes, kind: str, values: Iterable[str]) -> set[str]:
     return tokens
 
 
-def build_tokens(mailbox_key: bytes, *, full_text: Iterable[str], prefix_text: Iterable[str]) -> str:
+@dataclass(frozen=True)
+class Terms:
+    """What a message is indexed by, before hashing under a BAL's key: lexemes and typed prefixes."""
+
+    words: frozenset[str]
+    prefixes: frozenset[str]
+
+
+def terms_many(texts: list[tuple[list[str], list[str]]]) -> list[Terms]:
+    """The terms of each (full_text, prefix_text) pair, with one PostgreSQL round trip for all."""
+    joined = [" ".join([*full_text, *prefix_text]) for full_text, prefix_text in texts]
+    found = lexemes_many(joined)
+    return [
+        Terms(frozenset(words_), frozenset(p for text in prefix_text for p in prefixes(text)))
+        for words_, (_full, prefix_text) in zip(found, texts, strict=True)
+    ]
+
+
+def tokens_for(mailbox_key: bytes, terms: Terms) -> str:
     """The space-separated tokens to store in `MessageCopy.search_tokens` (a tsvector literal)."""
     key = derive_search_key(mailbox_key)
-    prefix_text = list(prefix_text)
-    everything = " ".join([*full_text, *prefix_text])
-    tokens = _tokens(key, "w", lexemes(everything))
-    tokens |= _tokens(key, "p", {prefix for text in prefix_text for prefix in prefixes(text)})
+    tokens = _tokens(key, "w", terms.words) | _tokens(key, "p", terms.prefixes)
     return " ".join(sorted(tokens))
+
+
+def build_tokens(mailbox_key: bytes, *, full_text: Iterable[str], prefix_text: Iterable[str]) -> str:
+    """`tokens_for` the terms of one message."""
+    (terms,) = terms_many([(list(full_text), list(prefix_text))])
+    return tokens_for(mailbox_key, terms)
 
 
 def query_groups(mailbox_key: bytes, query: str) -> list[list[str]]:

@@ -34,6 +34,7 @@ from apps.messaging.models import (
 from apps.messaging.policies import can_send_from, check_recipient, normalise_address
 from apps.messaging.recipient_policies import RecipientContext
 from apps.messaging.text import is_fin_subject, make_snippet, references_of
+from mssante_web import fastsql
 
 logger = logging.getLogger(__name__)
 TRANSIT_STATES = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.HELD)
@@ -240,7 +241,8 @@ def do_submit_message(outgoing: Outgoing, *, acting_user: Any) -> Message:
             )
             if not outgoing.hold:
                 ids = [d.pk for d in deliveries]
-                transaction.on_commit(lambda: enqueue_deliveries(ids))
+                remote = [d.pk for d in deliveries if not d.is_local]
+                transaction.on_commit(lambda: enqueue_deliveries(ids, remote_ids=remote))
     except BaseException:
         storage.discard([stored.raw, *(s for _, s in stored.attachments)])
         raise
@@ -259,7 +261,7 @@ def _create_message(
 ) -> Message:
     reply = outgoing.reply_to_copy.message if outgoing.reply_to_copy else None
     name, address = _from_header(outgoing.mailbox)
-    message = Message.objects.create(
+    message = Message(
         id=pk,
         origin=outgoing.origin,
         message_id=message_id,
@@ -289,7 +291,8 @@ def _create_message(
         transit_key_wrap=content.wrap_transit(data_key, pk),
         idempotency_key=outgoing.idempotency_key,
     )
-    Attachment.objects.bulk_create(
+    fastsql.insert([message])
+    attachments = [
         Attachment(
             message=message,
             position=position,
@@ -300,7 +303,8 @@ def _create_message(
             blob=s.blob,
         )
         for position, (source, s) in enumerate(stored.attachments)
-    )
+    ]
+    fastsql.insert(attachments)
     return message
 
 
@@ -325,7 +329,7 @@ def _create_deliveries(
                 next_attempt_at=message.created_at,
             )
         )
-    return Delivery.objects.bulk_create(rows)
+    return list(fastsql.insert(rows))
 
 
 def _file_sent_copy(
@@ -338,7 +342,7 @@ def _file_sent_copy(
     mailbox = outgoing.mailbox
     _version, key = mailbox_key(mailbox.pk)
     names = [source.filename for source, _ in stored.attachments]
-    MessageCopy.objects.create(
+    copy = MessageCopy(
         mailbox=mailbox,
         message=message,
         folder_id=system_folder_id(mailbox.pk, FolderRole.SENT),
@@ -353,17 +357,36 @@ def _file_sent_copy(
             prefix_text=[outgoing.subject, *names, *outgoing.to, *outgoing.cc],
         ),
     )
+    fastsql.insert([copy])
     do_add_usage(mailbox.pk, message.size)
     if outgoing.reply_to_copy is not None:
         mark_replied(outgoing.reply_to_copy, acting_user)
 
 
-def enqueue_deliveries(delivery_ids: list[int]) -> None:
-    """Runs after commit: the deliveries are already durable, so a broker outage must not fail the
-    request — the sweeper re-queues whatever could not be enqueued once the broker is back."""
+def enqueue_deliveries(delivery_ids: list[int], *, remote_ids: list[int] | None = None) -> None:
+    """Runs after commit: wake the batch depositor for local deliveries, one task per remote delivery.
+
+    The deliveries are already durable, so a broker outage must not fail the request: the sweeper
+    re-queues whatever could not be enqueued once the broker is back. `remote_ids` (those of
+    `delivery_ids` bound to another operator) is looked up when the caller does not know it.
+    """
+    from apps.messaging import wake
     from apps.messaging.tasks import deliver_message_task
 
-    for delivery_id in delivery_ids:
+    if not delivery_ids:
+        return
+    try:
+        remote = set(
+            Delivery.objects.filter(pk__in=delivery_ids, is_local=False).values_list("pk", flat=True)
+            if remote_ids is None
+            else remote_ids
+        )
+    except Exception:  # noqa: BLE001 — the database went away after the commit: the sweeper catches up
+        logger.warning("deliveries %s: not enqueued, left to the sweeper", delivery_ids, exc_info=True)
+        return
+    if len(remote) < len(delivery_ids):
+        wake.wake()
+    for delivery_id in sorted(remote):
         try:
             deliver_message_task.delay(delivery_id)
         except Exception:  # noqa: BLE001 — kombu raises many kinds when Redis is down

@@ -193,15 +193,20 @@ def _thread_root(mailbox_id: int, message: Message) -> int | None:
 
 
 def _tokens(message: Message, data_key: bytes, mailbox_key_: bytes) -> str:
+    full_text, prefix_text = index_texts(message, data_key)
+    return search_index.build_tokens(mailbox_key_, full_text=full_text, prefix_text=prefix_text)
+
+
+def index_texts(message: Message, data_key: bytes) -> tuple[list[str], list[str]]:
+    """What a received copy is indexed by: the body in full; subject, sender and file names as prefixes."""
     pk = message.pk
     names = [
         content.open_text(data_key, pk, f"filename-{a.position}", a.filename_enc)
         for a in (message.attachments.all() if message.has_attachments else [])
     ]
-    return search_index.build_tokens(
-        mailbox_key_,
-        full_text=[content.open_text(data_key, pk, "text", message.body_text_enc)],
-        prefix_text=[
+    return (
+        [content.open_text(data_key, pk, "text", message.body_text_enc)],
+        [
             content.open_text(data_key, pk, "subject", message.subject_enc),
             message.sender_name,
             message.sender_address,

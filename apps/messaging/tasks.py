@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from apps.messaging import wake
+from apps.messaging.services_batch import do_deliver_next_batch
 from apps.messaging.services_delivery import RETRY_DELAYS, do_deliver, do_sweep_deliveries
 from apps.messaging.transports import TemporaryFailure
+
+DEPOSIT_ROUNDS = 50
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -17,11 +21,26 @@ def deliver_message(self, delivery_id: int) -> str:  # noqa: ANN001
         raise self.retry(exc=exc, countdown=delay) from exc
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deposit_queued() -> int:
+    """Deposit local deliveries batch after batch until none is due (the flag: apps.messaging.wake)."""
+    done = 0
+    for _ in range(DEPOSIT_ROUNDS):
+        wake.clear()
+        claimed = do_deliver_next_batch()
+        if not claimed:
+            return done
+        done += claimed
+    wake.wake()  # still busy: a fresh task takes over, so one task never holds a worker child for ever
+    return done
+
+
 @shared_task(acks_late=True)
 def sweep_deliveries() -> int:
+    from apps.messaging.services import enqueue_deliveries
+
     ids = do_sweep_deliveries()
-    for delivery_id in ids:
-        deliver_message.delay(delivery_id)
+    enqueue_deliveries(ids)
     return len(ids)
 
 

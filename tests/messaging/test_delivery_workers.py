@@ -76,7 +76,7 @@ def test_it_bounces_in_french_when_the_recipient_was_suspended_before_the_worker
     celery_queue, celery_worker_factory, alice_bal, cardio_bal, dr_alice
 ):
     message = send(alice_bal, dr_alice, [cardio_bal.address], deliver=False, subject="Bilan", text="…")
-    assert [task.name for task in celery_queue.pending()] == ["apps.messaging.tasks.deliver_message"]
+    assert [task.name for task in celery_queue.pending()] == ["apps.messaging.tasks.deposit_queued"]
     do_suspend_mailbox(cardio_bal, reason="Départ du service", acting_user=None)
 
     celery_worker_factory()

@@ -83,10 +83,14 @@ class CeleryQueue:
 @pytest.fixture
 def celery_queue() -> Iterator[CeleryQueue]:
     """The test's task queue, emptied before and after the test (left-overs would reach a later worker)."""
+    from apps.messaging import wake
+
     queue = CeleryQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
     queue.purge()
+    wake.clear()  # a wake flag left by an earlier test would silence this test's first wake-up
     yield queue
     queue.purge()
+    wake.clear()
 
 
 @pytest.fixture
