@@ -17,7 +17,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
     list_filter = ("state",)
     search_fields = ("envelope_sender", "peer_dn", "id")
     ordering = ("-received_at",)
-    exclude = ("key_wrap",)
+    exclude = ("key_wrap", "ciphertext")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

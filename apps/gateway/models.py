@@ -3,7 +3,8 @@
 A row is committed (synchronous commit) only after the raw message is durably stored, encrypted, in the blob
 store; only then does the gateway answer 250. The ingest task turns it into a stored message and deliveries
 (`received` -> `ingested`), and the sweeper re-queues rows left in `received` (lost task, broker outage).
-Envelope addresses and the peer's DN are clear metadata (ADR 0007); the content is only in the blob.
+Envelope addresses and the peer's DN are clear metadata (ADR 0007); the content is only stored encrypted, in
+the row (`ciphertext`, small messages) or in the blob store (`blob`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class InboundMessage(models.Model):
     size = models.PositiveIntegerField("taille (octets)")
     sha256 = models.CharField("SHA-256 du message brut", max_length=64)
     blob = models.CharField("message brut chiffré (clé du stockage)", max_length=80, blank=True, default="")
+    # Small messages keep their ciphertext in the row itself (STORAGE EXTERNAL: no compression attempt on
+    # ciphertext): the commit's WAL flush is then the only fsync before the 250. Large ones use `blob`.
+    ciphertext = models.BinaryField("message brut chiffré (en ligne)", null=True, blank=True)
     key_wrap = models.BinaryField("clé du message, enveloppée pour le transit", null=True, blank=True)
     state = models.CharField(max_length=10, choices=SpoolState.choices, default=SpoolState.RECEIVED)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -1,27 +1,30 @@
 """Writes of the inbound gateway: spooling an accepted message durably, ingesting it, sweeping the spool.
 
-Durability order (the 250 depends on it): the raw message is encrypted under a fresh data key into a blob
-(temporary file, fsync, rename, fsync of the directory), then the spool row — carrying the data key wrapped
-under the master key for transit — is committed with synchronous commit, and only then does the server say
-250. The ingest task is enqueued on commit; if the broker is down the row stays `received` and the sweeper
-re-queues it, so an accepted message is never lost.
+Durability order (the 250 depends on it): the raw message is encrypted under a fresh data key — kept in the
+spool row itself when small, else written to a blob (temporary file, fsync, rename, fsync of the
+directory) — then the spool row, carrying the data key wrapped under the master key for transit, is
+committed with synchronous commit, and only then does the server say 250. The gateway commits the rows of
+the sessions finishing together in one statement (`do_spool_batch`, group commit); `do_spool_message` is
+the one-message form (tests, SQLite in development). The ingest task is enqueued after the commit; if the
+broker is down the row stays `received` and the sweeper re-queues it, so an accepted message is never lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import logging
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.audit.models import Outcome
+from apps.audit.models import AuditEvent, Outcome
 from apps.audit.services import record_event
 from apps.crypto import keys
 from apps.crypto.envelope import DecryptionError, aad_for
@@ -29,11 +32,20 @@ from apps.crypto.stream import StreamEncryptor, decrypt_stream
 from apps.gateway.models import InboundMessage, SpoolState
 from apps.messaging import blobs
 
+if TYPE_CHECKING:
+    import psycopg
+
 logger = logging.getLogger(__name__)
 
 SPOOL_PURPOSE = "spool"
+RECEIVED_EVENT = "gateway.message_received"
 # Plaintext over this size goes to disk while ingesting: never more than a segment or two in memory.
 _INGEST_MEMORY_BYTES = 1024 * 1024
+
+
+def inline_max_bytes() -> int:
+    """Messages up to this size keep their ciphertext in the spool row (no file, no extra fsyncs)."""
+    return int(getattr(settings, "GATEWAY_SPOOL_INLINE_BYTES", 512 * 1024))
 
 
 @dataclass
@@ -48,17 +60,58 @@ class SpoolEnvelope:
     tls_version: str = ""
 
 
+@dataclass
+class SpoolEntry:
+    """A message ready to be committed: encrypted (in `ciphertext`, or in the durable blob `blob`)."""
+
+    spool_id: uuid.UUID
+    envelope: SpoolEnvelope
+    size: int
+    sha256: str
+    key_wrap: bytes
+    ciphertext: bytes | None
+    blob: str
+    received_at: dt.datetime
+
+    def discard(self) -> None:
+        """The row will not be committed: its blob (if any) goes, the key was only ever in memory."""
+        blobs.delete_blob(self.blob)
+
+
 def spool_aad(spool_id: uuid.UUID | str) -> bytes:
     return aad_for("inbound-spool", spool=spool_id)
 
 
-def _write_blob(spool_id: uuid.UUID, raw: bytes, data_key: bytes) -> tuple[str, str]:
-    name = blobs.new_name()
-    with blobs.writer(name) as handle:
-        encryptor = StreamEncryptor(handle, data_key, aad=spool_aad(spool_id))
-        encryptor.write(raw)
-        result = encryptor.close()
-    return name, result.sha256
+def _encrypt(spool_id: uuid.UUID, raw: bytes, data_key: bytes, handle: Any) -> str:
+    encryptor = StreamEncryptor(handle, data_key, aad=spool_aad(spool_id))
+    encryptor.write(raw)
+    return encryptor.close().sha256
+
+
+def prepare_spool_entry(raw: bytes, envelope: SpoolEnvelope, spool_id: uuid.UUID) -> SpoolEntry:
+    """Encrypt `raw` under a fresh data key: in memory when small, else into a durable blob (file I/O and
+    fsyncs: call it from a thread then). Nothing is committed yet; `discard()` undoes it."""
+    data_key = keys.new_data_key()
+    ciphertext: bytes | None = None
+    name = ""
+    if len(raw) <= inline_max_bytes():
+        buffer = io.BytesIO()
+        sha256 = _encrypt(spool_id, raw, data_key, buffer)
+        ciphertext = buffer.getvalue()
+    else:
+        name = blobs.new_name()
+        with blobs.writer(name) as handle:
+            sha256 = _encrypt(spool_id, raw, data_key, handle)
+    return SpoolEntry(
+        spool_id=spool_id,
+        envelope=envelope,
+        size=len(raw),
+        sha256=sha256,
+        key_wrap=keys.wrap_transit_key(data_key, purpose=SPOOL_PURPOSE, object_id=spool_id),
+        ciphertext=ciphertext,
+        blob=name,
+        received_at=timezone.now(),
+    )
 
 
 def _synchronous_commit() -> None:
@@ -77,45 +130,103 @@ def _synchronous_commit() -> None:
     session._gateway_synchronous_commit = True
 
 
+def _received_details(envelope: SpoolEnvelope, size: int) -> dict[str, Any]:
+    return {
+        "sender": envelope.sender,
+        "recipients": envelope.recipients,
+        "size": size,
+        "peer_ip": envelope.peer_ip,
+    }
+
+
 def do_spool_message(
     raw: bytes, envelope: SpoolEnvelope, *, spool_id: uuid.UUID | None = None
 ) -> InboundMessage:
     """Store `raw` durably and commit its spool row; raises (and leaves nothing behind) on any failure."""
-    spool_id = spool_id or uuid.uuid4()
-    data_key = keys.new_data_key()
-    name, sha256 = _write_blob(spool_id, raw, data_key)
+    entry = prepare_spool_entry(raw, envelope, spool_id or uuid.uuid4())
     try:
         _synchronous_commit()  # outside the transaction: a rolled-back SET would be undone
         with transaction.atomic():
             spool = InboundMessage.objects.create(
-                id=spool_id,
+                id=entry.spool_id,
                 envelope_sender=envelope.sender,
                 recipients=envelope.recipients,
                 peer_dn=envelope.peer_dn[:1000],
                 peer_ip=envelope.peer_ip,
                 helo=envelope.helo[:255],
                 tls_version=envelope.tls_version,
-                size=len(raw),
-                sha256=sha256,
-                blob=name,
-                key_wrap=keys.wrap_transit_key(data_key, purpose=SPOOL_PURPOSE, object_id=spool_id),
+                size=entry.size,
+                sha256=entry.sha256,
+                blob=entry.blob,
+                ciphertext=entry.ciphertext,
+                key_wrap=entry.key_wrap,
+                received_at=entry.received_at,
             )
             record_event(
-                "gateway.message_received",
+                RECEIVED_EVENT,
                 target=spool,
                 actor_label=envelope.peer_dn[:254],
-                details={
-                    "sender": envelope.sender,
-                    "recipients": envelope.recipients,
-                    "size": len(raw),
-                    "peer_ip": envelope.peer_ip,
-                },
+                details=_received_details(envelope, entry.size),
             )
+            spool_id = entry.spool_id
             transaction.on_commit(lambda: enqueue_ingest(spool_id), robust=True)
     except BaseException:
-        blobs.delete_blob(name)
+        entry.discard()
         raise
     return spool
+
+
+# The rows of a group commit and their journal events in ONE statement: a single statement is a single
+# (implicit) transaction, so the batch is committed whole or not at all, in one round trip. The journal
+# rows are what `record_event` writes for `gateway.message_received` (no request context in the gateway).
+_SPOOL_COLUMNS = (
+    "id", "envelope_sender", "recipients", "peer_dn", "peer_ip", "helo", "tls_version", "size", "sha256",
+    "blob", "ciphertext", "key_wrap", "state", "attempts", "received_at", "state_changed_at", "enqueued_at",
+    "last_error",
+)  # fmt: skip
+_BATCH_SQL = """
+WITH spooled AS (
+    INSERT INTO {spool} ({columns}) VALUES {values}
+    RETURNING id, envelope_sender, recipients, peer_dn, peer_ip, size, received_at
+)
+INSERT INTO {audit} (occurred_at, actor_label, mailbox_label, action, outcome, target_type, target_id,
+                     user_agent, details)
+SELECT received_at, left(peer_dn, 254), '', %s, %s, %s, id::text, '',
+       jsonb_build_object('sender', envelope_sender, 'recipients', recipients, 'size', size,
+                          'peer_ip', host(peer_ip))
+FROM spooled
+"""
+
+
+@functools.lru_cache(maxsize=128)
+def _batch_sql(count: int) -> str:
+    row = "(" + ", ".join(["%s"] * len(_SPOOL_COLUMNS)) + ")"
+    return _BATCH_SQL.format(
+        spool=InboundMessage._meta.db_table,
+        audit=AuditEvent._meta.db_table,
+        columns=", ".join(_SPOOL_COLUMNS),
+        values=", ".join([row] * count),
+    )
+
+
+def _batch_row(entry: SpoolEntry) -> tuple[Any, ...]:
+    from psycopg.types.json import Jsonb
+
+    envelope, now = entry.envelope, entry.received_at
+    return (
+        entry.spool_id, envelope.sender, Jsonb(envelope.recipients), envelope.peer_dn[:1000],
+        envelope.peer_ip, envelope.helo[:255], envelope.tls_version, entry.size, entry.sha256, entry.blob,
+        entry.ciphertext, entry.key_wrap, SpoolState.RECEIVED.value, 0, now, now, now, "",
+    )  # fmt: skip
+
+
+async def do_spool_batch(conn: psycopg.AsyncConnection[Any], entries: list[SpoolEntry]) -> None:
+    """Commit the spool rows of `entries` and their journal events, all or none (PostgreSQL, autocommit
+    connection with synchronous commit on). Raises on failure; the caller then discards the entries."""
+    params: list[Any] = [value for entry in entries for value in _batch_row(entry)]
+    params += [RECEIVED_EVENT, Outcome.SUCCESS.value, InboundMessage._meta.label_lower]
+    async with conn.cursor() as cursor:
+        await cursor.execute(_batch_sql(len(entries)), params)
 
 
 def enqueue_ingest(spool_id: uuid.UUID | str) -> None:
@@ -128,18 +239,37 @@ def enqueue_ingest(spool_id: uuid.UUID | str) -> None:
         logger.warning("gateway: could not enqueue ingest of %s (broker down?); the sweeper will", spool_id)
 
 
+def enqueue_ingest_batch(spool_ids: list[str]) -> None:
+    """One publish for the messages of a group commit (a publish costs ~0.8 ms of CPU); same failure rule."""
+    from apps.gateway.tasks import ingest_inbound_batch
+
+    try:
+        ingest_inbound_batch.apply_async(args=[spool_ids], retry=False)
+    except Exception:
+        logger.warning(
+            "gateway: could not enqueue ingest of %d message(s) (broker down?); the sweeper will",
+            len(spool_ids),
+        )
+
+
 class SpoolCorrupt(Exception):
     """The spooled blob cannot be read back as it was accepted: retrying will not help."""
 
 
+def _open_ciphertext(spool: InboundMessage) -> BinaryIO:
+    if spool.ciphertext is not None:
+        return io.BytesIO(bytes(spool.ciphertext))
+    return blobs.open_blob(spool.blob)
+
+
 def open_plaintext(spool: InboundMessage) -> BinaryIO:
     """The raw message decrypted into a temporary file (memory up to 1 MiB), checked against its SHA-256."""
-    if spool.key_wrap is None or not spool.blob:
-        raise SpoolCorrupt(f"spool {spool.pk}: no blob or key left to read")
+    if spool.key_wrap is None or (spool.ciphertext is None and not spool.blob):
+        raise SpoolCorrupt(f"spool {spool.pk}: no ciphertext or key left to read")
     plaintext: Any = tempfile.SpooledTemporaryFile(max_size=_INGEST_MEMORY_BYTES)  # noqa: SIM115 (returned)
     try:
         data_key = keys.unwrap_transit_key(bytes(spool.key_wrap), purpose=SPOOL_PURPOSE, object_id=spool.pk)
-        with blobs.open_blob(spool.blob) as src:
+        with _open_ciphertext(spool) as src:
             result = decrypt_stream(src, plaintext, data_key, aad=spool_aad(spool.pk))
         if result.sha256 != spool.sha256:
             raise SpoolCorrupt(f"spool {spool.pk}: SHA-256 of the decrypted message does not match the row")
@@ -183,7 +313,8 @@ def do_ingest(spool_id: uuid.UUID | str) -> object | None:
 
 
 def do_mark_ingested(spool: InboundMessage, message_id: object) -> None:
-    """Inside the ingest transaction: the row is done, its transit key goes, its blob after commit."""
+    """Inside the ingest transaction: the row is done, its transit key and ciphertext go, its blob after
+    commit."""
     now = timezone.now()
     updated = InboundMessage.objects.filter(pk=spool.pk, state=SpoolState.RECEIVED).update(
         state=SpoolState.INGESTED,
@@ -191,9 +322,10 @@ def do_mark_ingested(spool: InboundMessage, message_id: object) -> None:
         ingested_at=now,
         message_id=message_id,
         key_wrap=None,
+        ciphertext=None,
         last_error="",
     )
-    if updated:
+    if updated and spool.blob:
         name = spool.blob
         transaction.on_commit(lambda: blobs.delete_blob(name))
 

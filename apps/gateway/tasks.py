@@ -17,9 +17,14 @@ def backoff_seconds(attempts: int) -> int:
     return int(min(30 * 2 ** max(attempts - 1, 0), 1800))
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def ingest_inbound(self, spool_id: str) -> str | None:  # noqa: ANN001
-    """Deposit one spooled message; a run twice (redelivery, sweeper) never stores it twice."""
+class _RetryLater(Exception):
+    def __init__(self, countdown: int, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.countdown, self.cause = countdown, cause
+
+
+def _ingest_one(spool_id: str) -> str | None:
+    """Ingest one spooled message; raises _RetryLater on a passing failure (attempt already counted)."""
     try:
         message_id = services.do_ingest(spool_id)
     except services.SpoolCorrupt as exc:
@@ -31,8 +36,36 @@ def ingest_inbound(self, spool_id: str) -> str | None:  # noqa: ANN001
         if attempts >= settings.GATEWAY_INGEST_MAX_ATTEMPTS:
             services.do_mark_failed(spool_id, f"{type(exc).__name__}: {exc}")
             return None
-        raise self.retry(exc=exc, countdown=backoff_seconds(attempts)) from exc
+        raise _RetryLater(backoff_seconds(attempts), exc) from exc
     return None if message_id is None else str(message_id)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def ingest_inbound(self, spool_id: str) -> str | None:  # noqa: ANN001
+    """Deposit one spooled message; a run twice (redelivery, sweeper) never stores it twice."""
+    try:
+        return _ingest_one(spool_id)
+    except _RetryLater as retry:
+        raise self.retry(exc=retry.cause, countdown=retry.countdown) from retry.cause
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def ingest_inbound_batch(spool_ids: list[str]) -> int:
+    """Deposit the messages of one group commit (one publish for all); returns how many were stored.
+
+    Each is handled as `ingest_inbound` would; one failing for a passing reason is retried on its own
+    (an `ingest_inbound` with its back-off) and does not hold the others back.
+    """
+    stored = 0
+    for spool_id in spool_ids:
+        try:
+            stored += _ingest_one(spool_id) is not None
+        except _RetryLater as retry:
+            try:
+                ingest_inbound.apply_async(args=[spool_id], countdown=retry.countdown, retry=False)
+            except Exception:
+                logger.warning("gateway: could not schedule the retry of %s; the sweeper will", spool_id)
+    return stored
 
 
 @shared_task(acks_late=True)

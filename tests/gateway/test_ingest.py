@@ -26,12 +26,25 @@ def spool_one(raw: bytes | None = None) -> InboundMessage:
     return do_spool_message(raw or sample_message(SENDER, ALICE), envelope)
 
 
+@pytest.fixture(params=["inline", "blob"])
+def storage(request, settings) -> str:  # noqa: ANN001
+    """Small messages keep their ciphertext in the spool row, large ones in the blob store: both paths."""
+    if request.param == "blob":
+        settings.GATEWAY_SPOOL_INLINE_BYTES = 0
+    return request.param
+
+
 def test_it_ingests_a_spooled_message_into_the_recipient_bal_once(
-    alice_bal, eager_tasks, django_capture_on_commit_callbacks
+    alice_bal, eager_tasks, django_capture_on_commit_callbacks, storage
 ):
     with django_capture_on_commit_callbacks(execute=False):
         spool = spool_one()
-    blob_path = blobs.path_of(spool.blob)
+    if storage == "inline":
+        assert spool.blob == "" and b"Compte rendu" not in bytes(spool.ciphertext)
+        blob_path = None
+    else:
+        assert spool.ciphertext is None
+        blob_path = blobs.path_of(spool.blob)
 
     with django_capture_on_commit_callbacks(execute=True):
         message_id = services.do_ingest(spool.pk)
@@ -44,7 +57,8 @@ def test_it_ingests_a_spooled_message_into_the_recipient_bal_once(
     assert spool.state == SpoolState.INGESTED
     assert spool.message_id == message.pk
     assert spool.key_wrap is None  # the transit key is gone with the spooled copy
-    assert not blob_path.exists()
+    assert spool.ciphertext is None
+    assert blob_path is None or not blob_path.exists()
     # A second run (redelivered task, sweeper) changes nothing.
     assert services.do_ingest(spool.pk) is None
     assert Message.objects.count() == 1
@@ -74,12 +88,17 @@ def test_it_reuses_the_stored_message_when_a_crash_came_between_deposit_and_spoo
     assert spool.state == SpoolState.INGESTED
 
 
-def test_it_marks_a_spool_whose_blob_was_tampered_with_as_failed_without_retrying(alice_bal):
+def test_it_marks_a_spool_whose_ciphertext_was_tampered_with_as_failed_without_retrying(alice_bal, storage):
     spool = spool_one()
-    path = blobs.path_of(spool.blob)
-    data = bytearray(path.read_bytes())
-    data[-5] ^= 0xFF
-    path.write_bytes(bytes(data))
+    if storage == "inline":
+        data = bytearray(spool.ciphertext)
+        data[-5] ^= 0xFF
+        InboundMessage.objects.filter(pk=spool.pk).update(ciphertext=bytes(data))
+    else:
+        path = blobs.path_of(spool.blob)
+        data = bytearray(path.read_bytes())
+        data[-5] ^= 0xFF
+        path.write_bytes(bytes(data))
 
     assert tasks.ingest_inbound.apply(args=[str(spool.pk)]).get() is None
 
@@ -116,7 +135,7 @@ def test_it_gives_up_after_the_maximum_attempts(alice_bal, monkeypatch, settings
 
     spool.refresh_from_db()
     assert spool.state == SpoolState.FAILED
-    assert spool.blob and spool.key_wrap is not None  # kept for an administrator to look at
+    assert spool.ciphertext and spool.key_wrap is not None  # kept for an administrator to look at
 
 
 def test_the_sweeper_requeues_only_rows_left_received_too_long(alice_bal, celery_queue, settings):

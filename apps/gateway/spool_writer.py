@@ -1,0 +1,152 @@
+"""Group commit of the inbound spool: one statement, one WAL flush, one publish for every session waiting.
+
+Sessions that finished DATA hand their encrypted message (`services.SpoolEntry`) to the process's writer and
+wait. The writer, a task of the event loop, commits everything pending in one statement over its own
+psycopg connection (autocommit, synchronous commit on), then releases every waiting session at once: each
+answers 250. While a batch is being committed, the sessions finishing meanwhile gather for the next one, so
+the batch grows with the load and an idle gateway still commits a lone message at once. Then one ingest task
+is published for the batch, from a thread of its own (a broker outage must not stall the loop; the row is
+safe anyway and the sweeper re-queues it).
+
+If the batch fails, every session of it gets the exception (its reply is 451: the peer keeps the message and
+retries), the blobs of its large messages are removed and nothing of it is stored (one statement). A batch
+failing for a reason other than the connection (a row PostgreSQL refuses) is retried one message at a time
+so that one bad row cannot take the others down with it. PostgreSQL only: with SQLite (development) the
+gateway commits each message on its own in a database thread (`services.do_spool_message`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+from django.db import connections
+
+from apps.gateway import services
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 200  # rows per statement: bounds the statement's size (20 KB messages: 4 MB)
+CONNECT_TIMEOUT = 10
+
+
+def connection_params() -> dict[str, Any]:
+    """psycopg's arguments for the default database, read at each connect (tests redirect it)."""
+    params = dict(connections["default"].get_connection_params())
+    for django_only in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(django_only, None)
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    return params
+
+
+class SpoolWriter:
+    def __init__(self) -> None:
+        self._pending: list[tuple[services.SpoolEntry, asyncio.Future[None]]] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        # A broker that hangs delays publishes, never the SMTP replies.
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-publish")
+        self._busy = False
+        self.batches = 0  # committed batches, and the messages in them (logs, tests)
+        self.committed = 0
+
+    @property
+    def waiting(self) -> int:
+        """Sessions waiting for the next batch (not counting the one being committed)."""
+        return len(self._pending)
+
+    async def spool(self, entry: services.SpoolEntry) -> None:
+        """Return once `entry` is committed; raise when its batch failed (nothing of it was stored)."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="gateway-spool-writer")
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((entry, future))
+        assert self._wakeup is not None
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                self._busy = True
+                try:
+                    await self._commit_batch(batch)
+                finally:
+                    self._busy = False
+
+    async def _commit_batch(self, batch: list[tuple[services.SpoolEntry, asyncio.Future[None]]]) -> None:
+        live = []
+        for entry, future in batch:
+            if future.cancelled():  # the session is gone before its turn: no 250 owed, nothing kept
+                entry.discard()
+            else:
+                live.append((entry, future))
+        if not live:
+            return
+        try:
+            await self._execute([entry for entry, _ in live])
+        except Exception as exc:
+            if len(live) > 1 and not self._connection_failed(exc):
+                logger.warning("gateway: a batch of %d was refused (%s); one by one", len(live), exc)
+                for one in live:
+                    await self._commit_batch([one])
+                return
+            logger.exception("gateway: could not commit a batch of %d message(s)", len(live))
+            for entry, future in live:
+                entry.discard()
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches += 1
+        self.committed += len(live)
+        for _entry, future in live:
+            if not future.done():
+                future.set_result(None)
+        ids = [str(entry.spool_id) for entry, _ in live]
+        self._publisher.submit(services.enqueue_ingest_batch, ids)
+
+    def _connection_failed(self, exc: Exception) -> bool:
+        return self._conn is None or self._conn.broken or isinstance(exc, psycopg.OperationalError)
+
+    async def _execute(self, entries: list[services.SpoolEntry]) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(**connection_params(), autocommit=True)
+            # The 250 promises the message survives a crash: no role or database setting may relax it.
+            await self._conn.execute("SET synchronous_commit TO on")
+        try:
+            await services.do_spool_batch(self._conn, entries)
+        except Exception:
+            if self._conn.broken:  # dropped: the next batch reconnects
+                await self.close_connection()
+            raise
+
+    async def close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Let the pending batches commit (their sessions get their replies), then close."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (self._pending or self._busy) and self._task is not None and not self._task.done():
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.close_connection()
+        self._publisher.shutdown(wait=True)
