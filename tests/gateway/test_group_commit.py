@@ -80,7 +80,7 @@ def _spool_table_locked(url: str | None = None) -> Iterator[None]:
 
 
 def test_sessions_finishing_together_are_committed_in_one_transaction_and_all_get_250(
-    liste_blanche, alice_bal, pki, connect
+    liste_blanche, alice_bal, pki, connect, celery_queue
 ):
     with GatewayServer(gateway_config(pki)).running() as gateway, ThreadPoolExecutor(8) as pool:
         with _spool_table_locked():
@@ -113,6 +113,12 @@ def test_sessions_finishing_together_are_committed_in_one_transaction_and_all_ge
         "peer_ip": "127.0.0.1",
     }
     assert event.actor_label.startswith("CN=mx.hopital-voisin.fr")
+    # One ingest task per batch, naming every message of it.
+    published = [(task.name, sorted(task.args[0])) for task in celery_queue.pending()]
+    assert sorted(published, key=lambda task: len(task[1])) == [
+        ("apps.gateway.tasks.ingest_inbound_batch", spool_ids[:1]),
+        ("apps.gateway.tasks.ingest_inbound_batch", sorted(spool_ids[1:])),
+    ]
 
 
 def test_a_database_failure_during_a_batch_gives_every_session_451_and_stores_nothing(

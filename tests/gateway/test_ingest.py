@@ -138,6 +138,39 @@ def test_it_gives_up_after_the_maximum_attempts(alice_bal, monkeypatch, settings
     assert spool.ciphertext and spool.key_wrap is not None  # kept for an administrator to look at
 
 
+def test_the_batch_task_ingests_each_message_and_retries_a_failing_one_on_its_own(
+    alice_bal, monkeypatch, celery_queue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):  # no per-message publish from spool_one
+        good, bad, also_good = spool_one(), spool_one(), spool_one()
+    real_ingest = services.do_ingest
+
+    def ingest(spool_id):  # noqa: ANN001, ANN202
+        if str(spool_id) == str(bad.pk):
+            raise ConnectionError("database went away")
+        return real_ingest(spool_id)
+
+    monkeypatch.setattr(services, "do_ingest", ingest)
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = tasks.ingest_inbound_batch.apply(args=[[str(good.pk), str(bad.pk), str(also_good.pk)]]).get()
+
+    assert stored == 2
+    states = dict(InboundMessage.objects.values_list("pk", "state"))
+    assert (states[good.pk], states[bad.pk], states[also_good.pk]) == (
+        SpoolState.INGESTED,
+        SpoolState.RECEIVED,
+        SpoolState.INGESTED,
+    )
+    bad.refresh_from_db()
+    assert (bad.attempts, bad.last_error) == (1, "ConnectionError: database went away")
+    # The failing one goes on alone, with the back-off of `ingest_inbound`.
+    retries = [task.args for task in celery_queue.pending() if task.name.startswith("apps.gateway.")]
+    assert retries == [[str(bad.pk)]]
+    assert [task.name for task in celery_queue.pending() if task.args == [str(bad.pk)]] == [
+        "apps.gateway.tasks.ingest_inbound"
+    ]
+
+
 def test_the_sweeper_requeues_only_rows_left_received_too_long(alice_bal, celery_queue, settings):
     settings.GATEWAY_SPOOL_STUCK_AFTER = 120
     stuck, _fresh = spool_one(), spool_one()
