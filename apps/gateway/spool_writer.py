@@ -6,7 +6,7 @@ psycopg connection (autocommit, synchronous commit on), then releases every wait
 answers 250. While a batch is being committed, the sessions finishing meanwhile gather for the next one, so
 the batch grows with the load and an idle gateway still commits a lone message at once. Then one ingest task
 is published for the batch, from a thread of its own (a broker outage must not stall the loop; the row is
-safe anyway and the sweeper re-queues it).
+safe anyway and the sweeper re-queues it); batches committed while a publish is under way share the next.
 
 If the batch fails, every session of it gets the exception (its reply is 451: the peer keeps the message and
 retries), the blobs of its large messages are removed and nothing of it is stored (one statement). A batch
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -49,9 +50,13 @@ class SpoolWriter:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
-        # A broker that hangs delays publishes, never the SMTP replies.
+        # A broker that hangs delays publishes, never the SMTP replies. Ids committed while a publish is
+        # under way go out together in the next one.
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-publish")
+        self._publish_lock = threading.Lock()
+        self._to_publish: list[str] = []
         self._busy = False
+        self._stopped = False
         self.batches = 0  # committed batches, and the messages in them (logs, tests)
         self.committed = 0
 
@@ -62,6 +67,9 @@ class SpoolWriter:
 
     async def spool(self, entry: services.SpoolEntry) -> None:
         """Return once `entry` is committed; raise when its batch failed (nothing of it was stored)."""
+        if self._stopped:
+            entry.discard()
+            raise RuntimeError("gateway: the spool writer is stopped")
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wakeup = asyncio.Event()
@@ -113,8 +121,22 @@ class SpoolWriter:
         for _entry, future in live:
             if not future.done():
                 future.set_result(None)
-        ids = [str(entry.spool_id) for entry, _ in live]
-        self._publisher.submit(services.enqueue_ingest_batch, ids)
+        self._publish_later([str(entry.spool_id) for entry, _ in live])
+
+    def _publish_later(self, ids: list[str]) -> None:
+        with self._publish_lock:
+            scheduled = bool(self._to_publish)
+            self._to_publish.extend(ids)
+        if not scheduled:
+            try:
+                self._publisher.submit(self._publish_pending)
+            except RuntimeError:  # shut down: the rows are committed, the sweeper will queue them
+                logger.warning("gateway: %d message(s) left for the sweeper to queue", len(ids))
+
+    def _publish_pending(self) -> None:
+        with self._publish_lock:
+            ids, self._to_publish = self._to_publish, []
+        services.enqueue_ingest_batch(ids)
 
     def _connection_failed(self, exc: Exception) -> bool:
         return self._conn is None or self._conn.broken or isinstance(exc, psycopg.OperationalError)
@@ -139,6 +161,7 @@ class SpoolWriter:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Let the pending batches commit (their sessions get their replies), then close."""
+        self._stopped = True  # a session finishing DATA from now on answers 451: the peer will retry
         deadline = asyncio.get_running_loop().time() + timeout
         while (self._pending or self._busy) and self._task is not None and not self._task.done():
             if asyncio.get_running_loop().time() > deadline:
