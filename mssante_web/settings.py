@@ -51,6 +51,9 @@ MESSAGE_STORE_DIR = Path(
     )
 )
 MESSAGE_MAX_BYTES = env_int("MESSAGE_MAX_BYTES", 25 * 1024 * 1024)
+# Encrypted blobs up to this size are rows committed with the message (one WAL flush); larger ones are
+# files in MESSAGE_STORE_DIR (docs/decisions/0014-delivery-hot-path.md). 0: every blob a file.
+MESSAGE_INLINE_MAX_BYTES = env_int("MESSAGE_INLINE_MAX_BYTES", 512 * 1024)
 # X-MSS-NIL: product reference (convergence.esante.gouv.fr), emitted on every message (Ref#2 ECO.2.4.3).
 MSS_NIL = env("MSS_NIL", "") or ""
 # Deliveries left queued/sending longer than this are re-queued by the sweeper (seconds).
@@ -58,6 +61,9 @@ DELIVERY_STUCK_AFTER = env_int("DELIVERY_STUCK_AFTER", 120)
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 12)
 # Local deliveries claimed and deposited per transaction by the batch depositor (messaging.services_batch).
 DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 64)
+# After a batch smaller than DELIVERY_BATCH_SIZE, the depositor waits this long before claiming again, so
+# a steady stream of submissions is deposited in batches rather than one task run per message.
+DELIVERY_BATCH_LINGER_MS = env_int("DELIVERY_BATCH_LINGER_MS", 20)
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [

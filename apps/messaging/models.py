@@ -85,6 +85,19 @@ class Message(models.Model):
         return f"message {self.pk}"
 
 
+class StoredBlob(models.Model):
+    """A small encrypted blob kept in the database (apps.messaging.blobs); larger ones are files."""
+
+    name = models.CharField(max_length=80, primary_key=True)
+    data = models.BinaryField()
+
+    class Meta:
+        verbose_name = "bloc chiffré"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Attachment(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     position = models.PositiveSmallIntegerField()

@@ -220,9 +220,11 @@ def do_submit_message(outgoing: Outgoing, *, acting_user: Any) -> Message:
     domain = outgoing.mailbox.domain
     message_id = mime.new_message_id(domain)
     headers = _headers(outgoing, message_id, acting_user, now)
-    stored = _store_streams(outgoing, pk, data_key, headers)
+    stored: _Stored | None = None
     try:
         with transaction.atomic():
+            # Inside the transaction: small blobs are rows that commit with the message (one WAL flush).
+            stored = _store_streams(outgoing, pk, data_key, headers)
             message = _create_message(outgoing, pk, data_key, message_id, headers, stored, acting_user, now)
             deliveries = _create_deliveries(message, addresses, outgoing.resolved, hold=outgoing.hold)
             _file_sent_copy(message, outgoing, data_key, acting_user, stored)
@@ -244,7 +246,8 @@ def do_submit_message(outgoing: Outgoing, *, acting_user: Any) -> Message:
                 remote = [d.pk for d in deliveries if not d.is_local]
                 transaction.on_commit(lambda: enqueue_deliveries(ids, remote_ids=remote))
     except BaseException:
-        storage.discard([stored.raw, *(s for _, s in stored.attachments)])
+        if stored is not None:  # files written for a transaction that did not commit
+            storage.discard([stored.raw, *(s for _, s in stored.attachments)])
         raise
     return message
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+import time
+
+from celery import current_app, shared_task
+from django.conf import settings
 
 from apps.messaging import wake
 from apps.messaging.services_batch import do_deliver_next_batch
@@ -30,7 +33,10 @@ def deposit_queued() -> int:
         claimed = do_deliver_next_batch()
         if not claimed:
             return done
+        wake.hold()  # we claim again below: submitters need not publish another task meanwhile
         done += claimed
+        if claimed < settings.DELIVERY_BATCH_SIZE and not current_app.conf.task_always_eager:
+            time.sleep(settings.DELIVERY_BATCH_LINGER_MS / 1000)  # let the next batch gather
     wake.wake()  # still busy: a fresh task takes over, so one task never holds a worker child for ever
     return done
 

@@ -65,6 +65,17 @@ def clear() -> None:
         client.delete(_flag())
 
 
+def hold() -> None:
+    """Called by a depositor that will claim again (it found work): submitters need not publish meanwhile.
+
+    Safe for the same reason as `wake`: the depositor clears the flag before its next claim, and stops
+    only after a claim that followed a clear found nothing.
+    """
+    client = _client()
+    if client is not None:
+        client.set(_flag(), b"1", ex=WAKE_TTL_SECONDS)
+
+
 def _forget_flag() -> None:
     try:
         clear()

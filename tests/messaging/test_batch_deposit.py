@@ -16,6 +16,7 @@ from apps.messaging import services_batch, wake
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy, MessageKind
 from apps.messaging.services import enqueue_deliveries
 from apps.messaging.services_batch import claim_batch, do_deliver_next_batch
+from apps.messaging.tasks import deposit_queued
 from tests.messaging.helpers import body_of, send, subject_of
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +218,27 @@ def test_the_claim_uses_the_partial_queue_index(alice_bal, cardio_bal, dr_alice)
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'delivery_local_queue'")
         (definition,) = cursor.fetchone()
     assert "WHERE" in definition and "queued" in definition and "is_local" in definition
+
+
+def test_a_depositor_that_found_work_holds_the_flag_so_submitters_do_not_publish(celery_queue):
+    wake.hold()
+    wake.wake()
+    assert celery_queue.pending() == []  # the working depositor claims again: no second task
+
+    wake.clear()
+    wake.wake()
+    assert [t.name for t in celery_queue.pending()] == ["apps.messaging.tasks.deposit_queued"]
+
+
+def test_the_depositor_task_empties_the_queue_batch_after_batch_and_leaves_the_flag_clear(
+    settings, celery_queue, alice_bal, cardio_bal, dr_alice
+):
+    settings.DELIVERY_BATCH_SIZE = 2
+    settings.DELIVERY_BATCH_LINGER_MS = 0
+    messages = _queued(5, alice_bal, dr_alice, [cardio_bal.address])
+
+    assert deposit_queued.apply().get() == 5
+
+    assert Delivery.objects.filter(message__in=messages, state=DeliveryState.DELIVERED).count() == 5
+    wake.wake()  # the flag was left clear: the next submission publishes at once
+    assert [t.name for t in celery_queue.pending()] == ["apps.messaging.tasks.deposit_queued"]

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _own_blob_store(settings, tmp_path: Path) -> Path:
     settings.MESSAGE_STORE_DIR = tmp_path / "blobs"
+    settings.MESSAGE_INLINE_MAX_BYTES = 0  # every blob a file, so the files can be inspected
     return settings.MESSAGE_STORE_DIR
 
 
