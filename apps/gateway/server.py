@@ -377,11 +377,8 @@ class GatewayHandler:
             return
         if len(raw) <= services.inline_max_bytes():
             entry = services.prepare_spool_entry(raw, envelope, spool_id)  # in memory: ~0.1 ms for 20 KB
-        else:  # a blob written and fsync'd: file I/O stays off the event loop
-            loop = asyncio.get_running_loop()
-            entry = await loop.run_in_executor(
-                self.executor, services.prepare_spool_entry, raw, envelope, spool_id
-            )
+        else:  # a blob written and fsync'd: file (or database) I/O stays off the event loop
+            entry = await self._db(services.prepare_spool_entry, raw, envelope, spool_id)
         await self.spool_writer.spool(entry)
 
     def _received_header(
@@ -435,13 +432,13 @@ class GatewayServer:
         self.config = config
         self.executor = ThreadPoolExecutor(max_workers=config.db_threads, thread_name_prefix="gateway-db")
         # Group commit needs PostgreSQL (one multi-row statement over psycopg); SQLite commits one by one.
-        self.spool_writer = SpoolWriter() if connections["default"].vendor == "postgresql" else None
         self.handler = GatewayHandler(
-            self.executor,
-            hostname=config.hostname,
-            max_recipients=config.max_recipients,
-            spool_writer=self.spool_writer,
+            self.executor, hostname=config.hostname, max_recipients=config.max_recipients
         )
+        self.spool_writer = (
+            SpoolWriter(self.handler._db) if connections["default"].vendor == "postgresql" else None
+        )
+        self.handler.spool_writer = self.spool_writer
         self.servers: list[asyncio.AbstractServer] = []
         self.port = 0
         self.smtps_port = 0

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,7 +46,10 @@ def connection_params() -> dict[str, Any]:
 
 
 class SpoolWriter:
-    def __init__(self) -> None:
+    """`run_db(fn, *args)` runs `fn` in a database thread (removing a blob may touch the database)."""
+
+    def __init__(self, run_db: Callable[..., Awaitable[Any]]) -> None:
+        self._run_db = run_db
         self._pending: list[tuple[services.SpoolEntry, asyncio.Future[None]]] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -68,7 +72,7 @@ class SpoolWriter:
     async def spool(self, entry: services.SpoolEntry) -> None:
         """Return once `entry` is committed; raise when its batch failed (nothing of it was stored)."""
         if self._stopped:
-            entry.discard()
+            await self._discard([entry])
             raise RuntimeError("gateway: the spool writer is stopped")
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
@@ -94,12 +98,9 @@ class SpoolWriter:
                     self._busy = False
 
     async def _commit_batch(self, batch: list[tuple[services.SpoolEntry, asyncio.Future[None]]]) -> None:
-        live = []
-        for entry, future in batch:
-            if future.cancelled():  # the session is gone before its turn: no 250 owed, nothing kept
-                entry.discard()
-            else:
-                live.append((entry, future))
+        live = [(entry, future) for entry, future in batch if not future.cancelled()]
+        # A session gone before its turn is owed no 250: nothing of its message is kept.
+        await self._discard([entry for entry, future in batch if future.cancelled()])
         if not live:
             return
         try:
@@ -111,8 +112,8 @@ class SpoolWriter:
                     await self._commit_batch([one])
                 return
             logger.exception("gateway: could not commit a batch of %d message(s)", len(live))
-            for entry, future in live:
-                entry.discard()
+            await self._discard([entry for entry, _ in live])
+            for _entry, future in live:
                 if not future.done():
                     future.set_exception(exc)
             return
@@ -137,6 +138,14 @@ class SpoolWriter:
         with self._publish_lock:
             ids, self._to_publish = self._to_publish, []
         services.enqueue_ingest_batch(ids)
+
+    async def _discard(self, entries: list[services.SpoolEntry]) -> None:
+        for entry in entries:
+            if entry.blob:  # a large message's blob (small ones were only in memory)
+                try:
+                    await self._run_db(entry.discard)
+                except Exception:  # an orphan blob without its key is unreadable: a clean-up job's work
+                    logger.exception("gateway: could not remove blob %s", entry.blob)
 
     def _connection_failed(self, exc: Exception) -> bool:
         return self._conn is None or self._conn.broken or isinstance(exc, psycopg.OperationalError)

@@ -69,9 +69,8 @@ def test_it_answers_451_while_the_database_is_down_and_250_once_it_is_back(
     liste_blanche, alice_bal, pki, connect, throwaway_postgres: ThrowawayPostgres, settings, tmp_path
 ):
     settings.MESSAGE_STORE_DIR = tmp_path / "store"  # a store of its own: blobs are counted below
-    settings.GATEWAY_SPOOL_INLINE_BYTES = (
-        0  # the large-message path, where a blob is written before the commit
-    )
+    # The large-message path, where a blob file is written before the commit (and must go on failure).
+    settings.GATEWAY_SPOOL_INLINE_BYTES = settings.MESSAGE_INLINE_MAX_BYTES = 0
     _copy_test_database(throwaway_postgres)
     with _database_at(throwaway_postgres), GatewayServer(gateway_config(pki)).running() as gateway:
         session = connect(gateway.port)

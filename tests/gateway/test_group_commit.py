@@ -28,6 +28,11 @@ pytestmark = pytest.mark.slow
 SENDER = f"dr.voisin@{PEER_DOMAIN}"
 ALICE = "alice.martin@demo.mssante.fr"
 SPOOL_TABLE = InboundMessage._meta.db_table
+BODIES = ["premier", "message 1", "message 2", "message 3"]
+
+
+def _blob_files() -> int:
+    return sum(1 for path in blobs.store_dir().rglob("*") if path.is_file())
 
 
 def _ready_session(connect, port: int) -> smtplib.SMTP:  # noqa: ANN001
@@ -44,19 +49,19 @@ def _send_data(pool: ThreadPoolExecutor, session: smtplib.SMTP, body: str) -> Fu
 
 def _queue_behind_a_blocked_batch(
     gateway: GatewayServer,
-    connect,
+    connect,  # noqa: ANN001
     pool: ThreadPoolExecutor,
-    count: int,  # noqa: ANN001
+    bodies: list[str],
 ) -> tuple[Future[tuple[int, bytes]], list[Future[tuple[int, bytes]]]]:
-    """While the spool table is locked: one message whose batch waits on the lock, then `count` sessions
-    gathered behind it (each has finished DATA and waits for its reply)."""
-    sessions = [_ready_session(connect, gateway.port) for _ in range(count + 1)]
+    """While the spool table is locked: the first message, whose batch waits on the lock, then the others
+    gathered behind it (each session has finished DATA and waits for its reply)."""
+    sessions = [_ready_session(connect, gateway.port) for _ in bodies]
     writer = gateway.spool_writer
     assert writer is not None
-    first = _send_data(pool, sessions[0], "premier")
+    first = _send_data(pool, sessions[0], bodies[0])
     wait_until(lambda: writer._busy, timeout=10, what="the first batch waiting on the lock")
-    rest = [_send_data(pool, session, f"message {i}") for i, session in enumerate(sessions[1:])]
-    wait_until(lambda: writer.waiting == count, timeout=10, what=f"{count} sessions waiting")
+    rest = [_send_data(pool, session, body) for session, body in zip(sessions[1:], bodies[1:], strict=True)]
+    wait_until(lambda: writer.waiting == len(rest), timeout=10, what=f"{len(rest)} sessions waiting")
     return first, rest
 
 
@@ -84,7 +89,7 @@ def test_sessions_finishing_together_are_committed_in_one_transaction_and_all_ge
 ):
     with GatewayServer(gateway_config(pki)).running() as gateway, ThreadPoolExecutor(8) as pool:
         with _spool_table_locked():
-            first, batch = _queue_behind_a_blocked_batch(gateway, connect, pool, 3)
+            first, batch = _queue_behind_a_blocked_batch(gateway, connect, pool, BODIES)
         replies = [first.result(timeout=20), *(future.result(timeout=20) for future in batch)]
         assert gateway.spool_writer is not None
         assert (gateway.spool_writer.batches, gateway.spool_writer.committed) == (2, 4)
@@ -125,7 +130,9 @@ def test_a_database_failure_during_a_batch_gives_every_session_451_and_stores_no
     liste_blanche, alice_bal, pki, connect, throwaway_postgres: ThrowawayPostgres, settings, tmp_path
 ):
     settings.MESSAGE_STORE_DIR = tmp_path / "store"
-    settings.GATEWAY_SPOOL_INLINE_BYTES = 300  # one large message in the batch: its blob must go too
+    # Small messages (in the row) and a large one (a blob file, which must go too) in the same batch.
+    settings.GATEWAY_SPOOL_INLINE_BYTES = 1000
+    settings.MESSAGE_INLINE_MAX_BYTES = 0
     _copy_test_database(throwaway_postgres)
     with (
         _database_at(throwaway_postgres),
@@ -133,12 +140,14 @@ def test_a_database_failure_during_a_batch_gives_every_session_451_and_stores_no
         ThreadPoolExecutor(8) as pool,
     ):
         with _spool_table_locked(throwaway_postgres.url):
-            first, batch = _queue_behind_a_blocked_batch(gateway, connect, pool, 3)
+            bodies = [*BODIES[:2], "Compte rendu long.\r\n" * 100, BODIES[3]]
+            first, batch = _queue_behind_a_blocked_batch(gateway, connect, pool, bodies)
+            assert _blob_files() == 1  # the long one's, written before its commit
             throwaway_postgres.stop()  # the database goes away under the blocked batch and the waiting one
         replies = [first.result(timeout=30), *(future.result(timeout=30) for future in batch)]
 
         assert [(code, text[:5]) for code, text in replies] == [(451, b"4.3.0")] * 4
-        assert not any(path.is_file() for path in blobs.store_dir().rglob("*"))  # no blob left behind
+        assert _blob_files() == 0  # no blob left behind
 
         throwaway_postgres.start()
         assert InboundMessage.objects.count() == 0  # nothing half-done
@@ -171,9 +180,12 @@ def test_a_row_postgresql_refuses_does_not_take_the_rest_of_its_batch_down(
         writer = gateway.spool_writer
         assert writer is not None
         with _spool_table_locked(throwaway_postgres.url):
-            first = _send_data(pool, sessions[0], "premier")
+            first = _send_data(pool, sessions[0], BODIES[0])
             wait_until(lambda: writer._busy, timeout=10, what="the first batch waiting on the lock")
-            batch = [_send_data(pool, session, f"message {i}") for i, session in enumerate(sessions[1:])]
+            batch = [
+                _send_data(pool, session, body)
+                for session, body in zip(sessions[1:], BODIES[1:], strict=True)
+            ]
             wait_until(lambda: writer.waiting == 3, timeout=10, what="3 sessions waiting")
         codes = [first.result(timeout=20)[0], *(future.result(timeout=20)[0] for future in batch)]
 

@@ -29,8 +29,8 @@ def spool_one(raw: bytes | None = None) -> InboundMessage:
 @pytest.fixture(params=["inline", "blob"])
 def storage(request, settings) -> str:  # noqa: ANN001
     """Small messages keep their ciphertext in the spool row, large ones in the blob store: both paths."""
-    if request.param == "blob":
-        settings.GATEWAY_SPOOL_INLINE_BYTES = 0
+    if request.param == "blob":  # a blob file, whatever the blob store keeps in the database
+        settings.GATEWAY_SPOOL_INLINE_BYTES = settings.MESSAGE_INLINE_MAX_BYTES = 0
     return request.param
 
 
