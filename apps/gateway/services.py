@@ -389,8 +389,9 @@ def do_sweep_spool(*, now: dt.datetime | None = None, limit: int = 500) -> list[
         )
         if ids:
             InboundMessage.objects.filter(pk__in=ids).update(enqueued_at=now)
-            for spool_id in ids:
-                transaction.on_commit(functools.partial(enqueue_ingest, spool_id), robust=True)
+            # One publish for them all: after a long broker outage a sweep may find hundreds.
+            batch = [str(pk) for pk in ids]
+            transaction.on_commit(functools.partial(enqueue_ingest_batch, batch), robust=True)
     if ids:
         logger.warning("gateway: re-queued %d spooled message(s) left unprocessed", len(ids))
     return [str(pk) for pk in ids]

@@ -39,7 +39,9 @@ CONNECT_TIMEOUT = 10
 def connection_params() -> dict[str, Any]:
     """psycopg's arguments for the default database, read at each connect (tests redirect it)."""
     params = dict(connections["default"].get_connection_params())
-    for django_only in ("cursor_factory", "context", "prepare_threshold"):
+    # Django's cursor class and adapters stay Django's; its prepare_threshold (None: no prepared statements,
+    # for transaction-mode poolers, unless the deployment enables them) is kept.
+    for django_only in ("cursor_factory", "context"):
         params.pop(django_only, None)
     params.setdefault("connect_timeout", CONNECT_TIMEOUT)
     return params

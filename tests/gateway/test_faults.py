@@ -145,11 +145,11 @@ def test_it_loses_nothing_while_the_broker_is_down_the_sweeper_delivers_later(
     settings.GATEWAY_SPOOL_STUCK_AFTER = 0
     assert services.do_sweep_spool() == [str(spool.pk)]
     [queued] = celery_queue.pending()
-    assert (queued.name, queued.args) == ("apps.gateway.tasks.ingest_inbound", [str(spool.pk)])
+    assert (queued.name, queued.args) == ("apps.gateway.tasks.ingest_inbound_batch", [[str(spool.pk)]])
 
-    from apps.gateway.tasks import ingest_inbound
+    from apps.gateway.tasks import ingest_inbound_batch
 
-    ingest_inbound.apply(args=queued.args)
+    ingest_inbound_batch.apply(args=queued.args)
     spool.refresh_from_db()
     assert spool.state == SpoolState.INGESTED
     message = Message.objects.get(idempotency_key=f"smtp:{spool.pk}")
