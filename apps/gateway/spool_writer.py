@@ -32,7 +32,8 @@ from apps.gateway import services
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 200  # rows per statement: bounds the statement's size (20 KB messages: 4 MB)
+MAX_BATCH = 200  # rows per statement (18 parameters each, under PostgreSQL's 65,535)
+MAX_BATCH_BYTES = 16 * 1024 * 1024  # ciphertext per statement: large row-held messages make small batches
 CONNECT_TIMEOUT = 10
 
 
@@ -92,12 +93,23 @@ class SpoolWriter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                batch = self._take_batch()
                 self._busy = True
                 try:
                     await self._commit_batch(batch)
                 finally:
                     self._busy = False
+
+    def _take_batch(self) -> list[tuple[services.SpoolEntry, asyncio.Future[None]]]:
+        """The oldest pending messages, up to MAX_BATCH rows and MAX_BATCH_BYTES (one at least)."""
+        count, size = 0, 0
+        for entry, _future in self._pending[:MAX_BATCH]:
+            size += len(entry.ciphertext or b"")
+            if count and size > MAX_BATCH_BYTES:
+                break
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
 
     async def _commit_batch(self, batch: list[tuple[services.SpoolEntry, asyncio.Future[None]]]) -> None:
         live = [(entry, future) for entry, future in batch if not future.cancelled()]

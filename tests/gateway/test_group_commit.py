@@ -192,3 +192,27 @@ def test_a_row_postgresql_refuses_does_not_take_the_rest_of_its_batch_down(
         assert codes == [250, 250, 451, 250]
         assert InboundMessage.objects.count() == 3
         assert not InboundMessage.objects.filter(helo="mx.refuse.fr").exists()
+
+
+def test_a_batch_is_bounded_in_rows_and_bytes_and_takes_at_least_one_message():
+    import datetime as dt
+    import uuid
+
+    from apps.gateway import spool_writer
+    from apps.gateway.services import SpoolEntry, SpoolEnvelope
+
+    def entry(size: int) -> SpoolEntry:
+        envelope = SpoolEnvelope(sender=SENDER, recipients=[ALICE], peer_dn="CN=x")
+        now = dt.datetime.now(dt.UTC)
+        return SpoolEntry(uuid.uuid4(), envelope, size, "0" * 64, b"k", b"c" * size, "", now)
+
+    async def never(*args: object) -> None:
+        raise AssertionError("no database work to take a batch")
+
+    writer = spool_writer.SpoolWriter(never)
+    half = spool_writer.MAX_BATCH_BYTES // 2
+    writer._pending = [(entry(size), None) for size in (half, half, 1, 3 * half, 10)]  # type: ignore[misc]
+    assert [len(writer._take_batch()) for _ in range(3)] == [2, 1, 1]  # bytes cap; a huge one goes alone
+    assert len(writer._take_batch()) == 1 and writer.waiting == 0
+    writer._pending = [(entry(10), None) for _ in range(spool_writer.MAX_BATCH + 5)]  # type: ignore[misc]
+    assert (len(writer._take_batch()), writer.waiting) == (spool_writer.MAX_BATCH, 5)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 
 import pytest
 
 from apps.gateway.models import InboundMessage, SpoolState
+from apps.gateway.server import GatewayServer
 from apps.gateway.services import open_plaintext
 from apps.mailboxes.models import Mailbox
-from apps.mailboxes.services import do_suspend_mailbox
+from apps.mailboxes.services import do_reactivate_mailbox, do_suspend_mailbox
 from apps.messaging.recipient_policies import Refusal, register, unregister
-from tests.gateway.conftest import OTHER_DOMAIN, PEER_DOMAIN, sample_message
+from tests.gateway.conftest import OTHER_DOMAIN, PEER_DOMAIN, gateway_config, sample_message
 
 pytestmark = pytest.mark.slow
 
@@ -255,3 +257,24 @@ def test_it_offers_starttls_size_and_no_auth(gateway, alice_bal):
         assert not session.has_extn("auth")  # operators authenticate by certificate only
     finally:
         session.close()
+
+
+def test_it_reuses_an_accepted_recipient_for_a_bounded_time_and_never_a_refusal(
+    liste_blanche, pki, connect, alice_bal, settings
+):
+    settings.GATEWAY_DECISION_REUSE_SECONDS = 0.5  # production: 1 s, with the liste blanche snapshot
+    with GatewayServer(gateway_config(pki)).running() as gateway:
+        session = connect(gateway.port)
+        assert (session.mail(SENDER)[0], session.rcpt(ALICE)[0]) == (250, 250)
+        session.rset()
+        do_suspend_mailbox(alice_bal, reason="test", acting_user=None)
+
+        # Within the window the acceptance stands (the deposit applies the BAL's state again)...
+        assert (session.mail(SENDER)[0], session.rcpt(ALICE)[0]) == (250, 250)
+        session.rset()
+        time.sleep(0.6)
+        # ...after it the suspension is seen; a refusal is never reused.
+        assert (session.mail(SENDER)[0], session.rcpt(ALICE)[0]) == (250, 550)
+        session.rset()
+        do_reactivate_mailbox(alice_bal, acting_user=None)
+        assert (session.mail(SENDER)[0], session.rcpt(ALICE)[0]) == (250, 250)
