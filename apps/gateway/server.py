@@ -217,6 +217,8 @@ class _Transaction:
     peer_dn: str = ""
     declared_size: int = 0
     subject: x509.Name | None = None  # the client certificate's, once MAIL has looked at it
+    trace_prefix: str = ""  # the Received line up to the spool id, for `trace_helo`
+    trace_helo: str | None = None
 
 
 class GatewayHandler:
@@ -384,17 +386,36 @@ class GatewayHandler:
     def _received_header(
         self, session: Session, envelope: Envelope, spool_id: uuid.UUID, ssl_object: ssl.SSLObject | None
     ) -> bytes:
-        """The trace line RFC 5321 §4.4 asks every receiving server to prepend."""
-        helo = replies.ascii_text(session.host_name or "unknown")[:200]
-        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else "unknown"
+        """The trace line RFC 5321 §4.4 asks every receiving server to prepend (its fixed part is made once
+        per session and HELO name: it showed in the event loop's profile)."""
+        state = self._state(session)
+        if not state.trace_prefix or state.trace_helo != session.host_name:
+            helo = replies.ascii_text(session.host_name or "unknown")[:200]
+            peer_ip = session.peer[0] if isinstance(session.peer, tuple) else "unknown"
+            state.trace_prefix = (
+                f"Received: from {helo} ([{peer_ip}])\r\n\tby {self.hostname} with ESMTPS"
+                f" ({describe_session(ssl_object)}) id "
+            )
+            state.trace_helo = session.host_name
         recipient = envelope.rcpt_tos[0] if len(envelope.rcpt_tos) == 1 else ""
         line = (
-            f"Received: from {helo} ([{peer_ip}])\r\n\tby {self.hostname} with ESMTPS"
-            f" ({describe_session(ssl_object)}) id {spool_id}"
+            f"{state.trace_prefix}{spool_id}"
             + (f"\r\n\tfor <{recipient}>" if recipient else "")
-            + f"; {formatdate(localtime=False)}\r\n"
+            + f"; {_rfc5322_now()}\r\n"
         )
         return line.encode("ascii", "replace")
+
+
+_date_of_second: tuple[int, str] = (0, "")
+
+
+def _rfc5322_now() -> str:
+    """`formatdate()` of the current second, made once a second."""
+    global _date_of_second
+    second = int(time.time())
+    if _date_of_second[0] != second:
+        _date_of_second = (second, formatdate(second, localtime=False))
+    return _date_of_second[1]
 
 
 def _printable(text: str) -> str:
