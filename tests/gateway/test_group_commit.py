@@ -16,6 +16,8 @@ import pytest
 from django.db import connection, transaction
 
 from apps.audit.models import AuditEvent
+from apps.audit.services import do_seal_pending
+from apps.audit.verify import verify_chain
 from apps.gateway.models import InboundMessage
 from apps.gateway.server import GatewayServer
 from apps.messaging import blobs
@@ -118,6 +120,9 @@ def test_sessions_finishing_together_are_committed_in_one_transaction_and_all_ge
         "peer_ip": "127.0.0.1",
     }
     assert event.actor_label.startswith("CN=mx.hopital-voisin.fr")
+    # Written by the gateway's own statement, the events seal into the journal's chain like any other.
+    assert do_seal_pending() >= 4
+    assert verify_chain().first_break is None
     # At most one ingest task per batch (batches committed during a publish share the next), each message
     # in exactly one.
     published = [task.args[0] for task in celery_queue.pending()]
