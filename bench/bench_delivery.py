@@ -123,7 +123,7 @@ class Workers:
             argv = [*launcher, "worker",
                     "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--pool=prefork", "-c", str(concurrency),
                     "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", node,
-                    "--loglevel=WARNING"]  # fmt: skip
+                    f"--loglevel={os.environ.get('BENCH_WORKER_LOGLEVEL', 'WARNING')}"]  # fmt: skip
             log = (log_dir / f"{node.split('@')[0]}.log").open("ab")
             self.processes.append(
                 subprocess.Popen(
@@ -229,7 +229,10 @@ def submit_share(job: tuple) -> tuple[int, float, float, list[str], float]:
         except Exception as exc:  # noqa: BLE001 — counted and shown, the run then fails
             errors.append(f"{number}: {exc!r}"[:300])
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return sent, elapsed, peak_rss_mib(), errors, cpu + own_backend_cpu()
+    backend = own_backend_cpu()
+    print(f"  submitter {index}: {cpu / max(sent, 1) * 1000:.2f} ms CPU/message in Python, "
+          f"{backend / max(sent, 1) * 1000:.2f} ms in its PostgreSQL backend", flush=True)  # fmt: skip
+    return sent, elapsed, peak_rss_mib(), errors, cpu + backend
 
 
 def own_backend_cpu() -> float:
@@ -345,6 +348,8 @@ def setup_environment(options: argparse.Namespace) -> dict:
         "CELERY_QUEUE_PREFIX": "bench-delivery-",
         "DB_CONN_MAX_AGE": "60",
         "LISTE_BLANCHE_PROCESS_CACHE": "1",
+        # Production keeps a worker child's connection across tasks (settings: 1000 outside tests).
+        "CELERY_DB_REUSE_MAX": str(options.db_reuse),
         "MESSAGE_STORE_DIR": str(DATA / ("delivery-store-smoke" if options.smoke else "delivery-store")),
         "DJANGO_SETTINGS_MODULE": "mssante_web.settings",
         "LOG_LEVEL": "WARNING",
@@ -430,7 +435,11 @@ def main() -> int:
     parser.add_argument("--worker-processes", type=int, default=1, help="celery worker subprocesses")
     parser.add_argument("--concurrency", type=int, default=3, help="prefork children per worker")
     parser.add_argument(
-        "--db-reuse", type=int, default=0, metavar="N", help="run workers with CELERY_DB_REUSE_MAX=N"
+        "--db-reuse",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="workers' CELERY_DB_REUSE_MAX (production default 1000; 0: a connection per task, as in tests)",
     )
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="py-spy for SECONDS")
     options = parser.parse_args()

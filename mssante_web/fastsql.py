@@ -48,7 +48,10 @@ def _insert_sql(model: type[models.Model], rows: int, vendor: str) -> str:
     fields = _insert_fields(model)
     quote = connections[router.db_for_write(model)].ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in fields)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * rows)
+    # Ciphertext columns go in PostgreSQL's binary format (%b): no hex escaping on either side.
+    binary = vendor == "postgresql"
+    marks = ["%b" if binary and f.get_internal_type() == "BinaryField" else "%s" for f in fields]
+    values = ", ".join(["(" + ", ".join(marks) + ")"] * rows)
     returning = _auto_pk(model)
     tail = f" RETURNING {quote(str(returning.column))}" if returning is not None else ""
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {values}{tail}"  # noqa: S608

@@ -168,6 +168,13 @@ def delete_blob(name: str) -> None:
         StoredBlob.objects.filter(name=name).delete()
 
 
+def exists(name: str) -> bool:
+    """Whether a blob of that name is stored, of either kind."""
+    from apps.messaging.models import StoredBlob
+
+    return bool(name) and (path_of(name).exists() or StoredBlob.objects.filter(name=name).exists())
+
+
 def count_blobs() -> int:
     """How many blobs the store holds, of both kinds (tests: nothing left behind)."""
     from apps.messaging.models import StoredBlob

@@ -16,6 +16,7 @@ all-`email.policy` writer.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import re
 import secrets
 import string
@@ -286,6 +287,26 @@ def _write_body(out: Writable, text: str, html: str | None) -> None:
     out.write(f"--{boundary}--\r\n".encode())
 
 
+@dataclass(frozen=True)
+class WrittenPart:
+    """Where an attachment's base64 body lies in the written message (byte offsets), and the size and
+    SHA-256 of its decoded bytes: the attachment is stored once, inside the raw message."""
+
+    start: int
+    end: int
+    size: int
+    sha256: str
+
+
+class _Offset:
+    def __init__(self, out: Writable) -> None:
+        self.out, self.offset = out, 0
+
+    def write(self, data: bytes) -> None:
+        self.offset += len(data)
+        self.out.write(data)
+
+
 def write_message(
     out: Writable,
     *,
@@ -293,24 +314,61 @@ def write_message(
     text: str,
     html: str | None = None,
     attachments: Iterable[PartSource] = (),
-) -> None:
-    """Write a whole message. `headers` are (name, value) pairs; MIME-Version and Content-* are added."""
+) -> list[WrittenPart]:
+    """Write a whole message. `headers` are (name, value) pairs; MIME-Version and Content-* are added.
+    Returns where each attachment was written."""
     attachments = list(attachments)
-    out.write(_header_block([*headers, ("MIME-Version", "1.0")]))
+    counted = _Offset(out)
+    counted.write(_header_block([*headers, ("MIME-Version", "1.0")]))
     if not attachments:
-        _write_body(out, text, html)
-        return
+        _write_body(counted, text, html)
+        return []
     boundary = _boundary()
-    out.write(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode())
-    out.write(b"Ce message est au format MIME.\r\n")
-    out.write(f"--{boundary}\r\n".encode())
-    _write_body(out, text, html)
+    counted.write(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode())
+    counted.write(b"Ce message est au format MIME.\r\n")
+    counted.write(f"--{boundary}\r\n".encode())
+    _write_body(counted, text, html)
+    parts = []
     for source in attachments:
-        out.write(f"\r\n--{boundary}\r\n".encode())
-        out.write(_attachment_head(source))
-        for lines in _base64_lines(source.chunks()):
-            out.write(lines)
-    out.write(f"\r\n--{boundary}--\r\n".encode())
+        counted.write(f"\r\n--{boundary}\r\n".encode())
+        counted.write(_attachment_head(source))
+        parts.append(_write_base64(counted, source.chunks()))
+    counted.write(f"\r\n--{boundary}--\r\n".encode())
+    return parts
+
+
+def _write_base64(counted: _Offset, chunks: Iterable[bytes]) -> WrittenPart:
+    start, digest, size = counted.offset, hashlib.sha256(), 0
+
+    def hashed() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+
+    for lines in _base64_lines(hashed()):
+        counted.write(lines)
+    return WrittenPart(start, counted.offset, size, digest.hexdigest())
+
+
+def base64_slice(chunks: Iterable[bytes], start: int, end: int) -> Iterator[bytes]:
+    """The decoded bytes of the base64 text at [start, end) of a stream of chunks (line breaks dropped),
+    decoded as it streams: reading an attachment from the raw message never holds it whole."""
+    position, pending = 0, b""
+    for chunk in chunks:
+        low, high = max(start - position, 0), min(end - position, len(chunk))
+        position += len(chunk)
+        if high > low:
+            pending += chunk[low:high].translate(None, b"\r\n")
+            usable = len(pending) - len(pending) % 4
+            if usable:
+                yield binascii.a2b_base64(pending[:usable])
+                pending = pending[usable:]
+        if position >= end:
+            break
+    if pending:
+        yield binascii.a2b_base64(pending)
 
 
 def date_header(value) -> str:  # noqa: ANN001 (an aware datetime)

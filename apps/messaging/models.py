@@ -105,7 +105,11 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=200)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
-    blob = models.CharField(max_length=80)
+    # Received mail: the attachment's own encrypted stream. Submitted mail: empty, and the attachment is
+    # the base64 body at [raw_start, raw_end) of the message's raw MIME (stored once; ADR 0014).
+    blob = models.CharField(max_length=80, blank=True, default="")
+    raw_start = models.BigIntegerField(null=True, blank=True)
+    raw_end = models.BigIntegerField(null=True, blank=True)
     content_id = models.CharField(max_length=200, blank=True, default="")
     is_inline = models.BooleanField(default=False)
 
@@ -117,6 +121,11 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return f"pièce jointe {self.position} du message {self.message_id}"
+
+    def raw_range(self, raw_blob: str) -> tuple[str, int, int] | None:
+        if self.raw_start is None or self.raw_end is None:
+            return None
+        return raw_blob, self.raw_start, self.raw_end
 
 
 class FolderRole(models.TextChoices):

@@ -35,6 +35,7 @@ class AttachmentInfo:
     size: int
     blob: str
     message_id: Any
+    raw: tuple[str, int, int] | None = None  # (raw blob, start, end): stored inside the raw message
 
     @property
     def is_pdf(self) -> bool:
@@ -97,10 +98,13 @@ def list_attachments(copy: MessageCopy, data_key: bytes) -> list[AttachmentInfo]
     found = []
     for row in Attachment.objects.filter(message_id=copy.message_id).order_by("position"):
         name = content.open_text(data_key, copy.message_id, f"filename-{row.position}", row.filename_enc)
-        found.append(
-            AttachmentInfo(row.position, name, row.content_type, row.size, row.blob, copy.message_id)
-        )
+        found.append(_info(copy, row, name))
     return found
+
+
+def _info(copy: MessageCopy, row: Attachment, name: str) -> AttachmentInfo:
+    raw = row.raw_range(copy.message.raw_blob)
+    return AttachmentInfo(row.position, name, row.content_type, row.size, row.blob, copy.message_id, raw)
 
 
 def get_attachment(copy: MessageCopy, position: int) -> AttachmentInfo | None:
@@ -112,14 +116,14 @@ def get_attachment(copy: MessageCopy, position: int) -> AttachmentInfo | None:
     if row is None:
         return None
     name = content.open_text(data_key, copy.message_id, f"filename-{position}", row.filename_enc)
-    return AttachmentInfo(position, name, row.content_type, row.size, row.blob, copy.message_id)
+    return _info(copy, row, name)
 
 
 def attachment_chunks(copy: MessageCopy, attachment: AttachmentInfo) -> Iterator[bytes]:
     """The decrypted bytes, segment by segment (64 KiB): a download never holds the file in memory."""
     data_key = content.data_key_of_copy(copy)
-    return storage.read_stream(
-        copy.message_id, f"attachment-{attachment.position}", attachment.blob, data_key
+    return storage.read_attachment(
+        copy.message_id, attachment.position, attachment.blob, attachment.raw, data_key
     )
 
 

@@ -180,30 +180,21 @@ def _headers(outgoing: Outgoing, message_id: str, acting_user: Any, now: Any) ->
 @dataclass
 class _Stored:
     raw: storage.StoredStream
-    attachments: list[tuple[mime.PartSource, storage.StoredStream]]
+    attachments: list[tuple[mime.PartSource, mime.WrittenPart]]
 
 
 def _store_streams(outgoing: Outgoing, pk: uuid.UUID, data_key: bytes, headers: list) -> _Stored:
-    done: list[tuple[mime.PartSource, storage.StoredStream]] = []
-    try:
-        for position, source in enumerate(outgoing.attachments):
-            stored = storage.write_stream(
-                pk, f"attachment-{position}", source.chunks(), data_key, limit=settings.MESSAGE_MAX_BYTES
-            )
-            done.append((source, stored))
-        raw = storage.write_raw_message(
-            pk,
-            data_key,
-            limit=settings.MESSAGE_MAX_BYTES,
-            headers=headers,
-            text=outgoing.text,
-            html=outgoing.html,
-            attachments=outgoing.attachments,
-        )
-    except BaseException:
-        storage.discard(s for _, s in done)
-        raise
-    return _Stored(raw, done)
+    """The raw message, encrypted; each attachment is stored once, inside it (read back by its range)."""
+    raw, parts = storage.write_raw_message(
+        pk,
+        data_key,
+        limit=settings.MESSAGE_MAX_BYTES,
+        headers=headers,
+        text=outgoing.text,
+        html=outgoing.html,
+        attachments=outgoing.attachments,
+    )
+    return _Stored(raw, list(zip(outgoing.attachments, parts, strict=True)))
 
 
 def do_submit_message(outgoing: Outgoing, *, acting_user: Any) -> Message:
@@ -247,7 +238,7 @@ def do_submit_message(outgoing: Outgoing, *, acting_user: Any) -> Message:
                 transaction.on_commit(lambda: enqueue_deliveries(ids, remote_ids=remote))
     except BaseException:
         if stored is not None:  # files written for a transaction that did not commit
-            storage.discard([stored.raw, *(s for _, s in stored.attachments)])
+            storage.discard([stored.raw])
         raise
     return message
 
@@ -301,11 +292,12 @@ def _create_message(
             position=position,
             filename_enc=content.seal_text(data_key, pk, f"filename-{position}", source.filename),
             content_type=source.content_type or "application/octet-stream",
-            size=s.size,
-            sha256=s.sha256,
-            blob=s.blob,
+            size=part.size,
+            sha256=part.sha256,
+            raw_start=part.start,
+            raw_end=part.end,
         )
-        for position, (source, s) in enumerate(stored.attachments)
+        for position, (source, part) in enumerate(stored.attachments)
     ]
     fastsql.insert(attachments)
     return message

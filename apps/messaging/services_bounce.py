@@ -43,7 +43,7 @@ def do_system_message(
         ("In-Reply-To", in_reply_to),
         ("Auto-Submitted", "auto-replied"),
     ]
-    raw = storage.write_raw_message(
+    raw, _parts = storage.write_raw_message(
         pk, data_key, limit=settings.MESSAGE_MAX_BYTES, headers=headers, text=text, html=None, attachments=[]
     )
     message = Message.objects.create(

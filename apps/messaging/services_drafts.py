@@ -134,8 +134,12 @@ def _forwarded_parts(copy: MessageCopy, keying: DraftKeying) -> list[UploadedPar
             name = content.open_text(
                 message_key, message.pk, f"filename-{attachment.position}", attachment.filename_enc
             )
-            chunks = storage.read_stream(
-                message.pk, f"attachment-{attachment.position}", attachment.blob, message_key
+            chunks = storage.read_attachment(
+                message.pk,
+                attachment.position,
+                attachment.blob,
+                attachment.raw_range(message.raw_blob),
+                message_key,
             )
             parts.append(
                 UploadedPart(name, attachment.content_type, write_attachment(keying, chunks, limit=None))

@@ -15,7 +15,7 @@ from typing import Any
 from apps.crypto.stream import StreamEncryptor, TooLarge, iter_decrypted
 from apps.messaging import blobs
 from apps.messaging.content import stream_aad
-from apps.messaging.mime import PartSource, write_message
+from apps.messaging.mime import PartSource, WrittenPart, base64_slice, write_message
 
 
 class MessageTooLarge(Exception):
@@ -76,7 +76,8 @@ def write_raw_message(
     text: str,
     html: str | None,
     attachments: list[PartSource],
-) -> StoredStream:
+) -> tuple[StoredStream, list[WrittenPart]]:
+    """The raw message, attachments included (stored once: `read_attachment` reads them back from it)."""
     name = blobs.new_name()
     try:
         with blobs.writer(name) as handle:
@@ -84,17 +85,28 @@ def write_raw_message(
                 handle, data_key, aad=stream_aad(message_id, "raw"), max_plaintext_bytes=limit
             )
             counting = _Counting(encryptor)
-            write_message(counting, headers=headers, text=text, html=html, attachments=attachments)
+            parts = write_message(counting, headers=headers, text=text, html=html, attachments=attachments)
             result = encryptor.close()
     except TooLarge as exc:
         raise MessageTooLarge(exc.limit) from None
-    return StoredStream(name, counting.size, result.sha256)
+    return StoredStream(name, counting.size, result.sha256), parts
 
 
 def read_stream(message_id: object, part: str, blob: str, data_key: bytes) -> Iterator[bytes]:
     """Authenticated plaintext chunks of a stored stream (for downloads and re-sending)."""
     with blobs.open_blob(blob) as handle:
         yield from iter_decrypted(handle, data_key, aad=stream_aad(message_id, part))
+
+
+def read_attachment(
+    message_id: object, position: int, blob: str, raw: tuple[str, int, int] | None, data_key: bytes
+) -> Iterator[bytes]:
+    """An attachment's plaintext: its own stream (received mail), or its base64 body sliced from the raw
+    message (submitted mail: `raw` = (raw blob, start, end))."""
+    if blob or raw is None:
+        return read_stream(message_id, f"attachment-{position}", blob, data_key)
+    raw_blob, start, end = raw
+    return base64_slice(read_stream(message_id, "raw", raw_blob, data_key), start, end)
 
 
 def sha256_of_chunks(chunks: Iterable[bytes]) -> str:

@@ -192,7 +192,8 @@ def test_it_holds_a_json_submission_with_a_base64_attachment(lab_mailbox, lab_to
     attachment = message.attachments.get()
     key = content.data_key_of_copy(sent)
     assert content.open_text(key, message.pk, "filename-0", attachment.filename_enc) == "cr.pdf"
-    assert b"".join(storage.read_stream(message.pk, "attachment-0", attachment.blob, key)) == PDF
+    raw = attachment.raw_range(message.raw_blob)
+    assert b"".join(storage.read_attachment(message.pk, 0, attachment.blob, raw, key)) == PDF
     assert not MessageCopy.objects.filter(message=message, mailbox=alice_bal).exists()  # nothing sent yet
     event = AuditEvent.objects.get(action="api.message_submitted", target_id=str(message.pk))
     assert event.mailbox_id == lab_mailbox.pk and event.actor_label.startswith("logiciel ")
