@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0007_stored_blob'),
+        ("messaging", "0007_stored_blob"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='attachment',
-            name='raw_end',
+            model_name="attachment",
+            name="raw_end",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='raw_start',
+            model_name="attachment",
+            name="raw_start",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='attachment',
-            name='blob',
-            field=models.CharField(blank=True, default='', max_length=80),
+            model_name="attachment",
+            name="blob",
+            field=models.CharField(blank=True, default="", max_length=80),
         ),
     ]
