@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 200  # rows per statement (18 parameters each, under PostgreSQL's 65,535)
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # ciphertext per statement: large row-held messages make small batches
 CONNECT_TIMEOUT = 10
+IDLE_CHECK_SECONDS = 5.0
 
 
 def connection_params() -> dict[str, Any]:
@@ -57,6 +58,7 @@ class SpoolWriter:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._used_at = 0.0  # loop time of the connection's last use
         # A broker that hangs delays publishes, never the SMTP replies. Ids committed while a publish is
         # under way go out together in the next one.
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-publish")
@@ -164,15 +166,32 @@ class SpoolWriter:
     def _connection_failed(self, exc: Exception) -> bool:
         return self._conn is None or self._conn.broken or isinstance(exc, psycopg.OperationalError)
 
-    async def _execute(self, entries: list[services.SpoolEntry]) -> None:
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        """The writer's connection; after an idle spell it is checked first (a server restarted meanwhile
+        would otherwise cost the next batch its 250s), as Django's CONN_HEALTH_CHECKS does."""
+        loop = asyncio.get_running_loop()
+        if (
+            self._conn is not None
+            and not self._conn.closed
+            and loop.time() - self._used_at > IDLE_CHECK_SECONDS
+        ):
+            try:
+                await self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                await self.close_connection()
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(**connection_params(), autocommit=True)
             # The 250 promises the message survives a crash: no role or database setting may relax it.
             await self._conn.execute("SET synchronous_commit TO on")
+        self._used_at = loop.time()
+        return self._conn
+
+    async def _execute(self, entries: list[services.SpoolEntry]) -> None:
+        conn = await self._connection()
         try:
-            await services.do_spool_batch(self._conn, entries)
+            await services.do_spool_batch(conn, entries)
         except Exception:
-            if self._conn.broken:  # dropped: the next batch reconnects
+            if conn.broken:  # dropped: the next batch reconnects
                 await self.close_connection()
             raise
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -221,3 +222,23 @@ def test_a_batch_is_bounded_in_rows_and_bytes_and_takes_at_least_one_message():
     assert len(writer._take_batch()) == 1 and writer.waiting == 0
     writer._pending = [(entry(10), None) for _ in range(spool_writer.MAX_BATCH + 5)]  # type: ignore[misc]
     assert (len(writer._take_batch()), writer.waiting) == (spool_writer.MAX_BATCH, 5)
+
+
+def test_after_a_database_restart_during_an_idle_spell_the_next_message_is_accepted_at_once(
+    liste_blanche, alice_bal, pki, connect, throwaway_postgres: ThrowawayPostgres, monkeypatch
+):
+    from apps.gateway import server, spool_writer
+
+    # Connections are re-checked after this much idleness (5 s in production): shortened for the test.
+    monkeypatch.setattr(server, "CONNECTION_CHECK_SECONDS", 0.3)
+    monkeypatch.setattr(spool_writer, "IDLE_CHECK_SECONDS", 0.3)
+    _copy_test_database(throwaway_postgres)
+    with _database_at(throwaway_postgres), GatewayServer(gateway_config(pki)).running() as gateway:
+        session = connect(gateway.port)
+        assert session.sendmail(SENDER, [ALICE], sample_message(SENDER, ALICE, body="avant")) == {}
+        throwaway_postgres.stop()
+        throwaway_postgres.start()  # the writer's connection is now dead, unknown to it
+        time.sleep(0.5)
+
+        assert session.sendmail(SENDER, [ALICE], sample_message(SENDER, ALICE, body="apres")) == {}
+        assert InboundMessage.objects.count() == 2
