@@ -37,7 +37,7 @@ class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.NORMAL)
     origin = models.CharField(max_length=12, choices=Origin.choices)
-    message_id = models.CharField("Message-ID", max_length=998, db_index=True)
+    message_id = models.CharField("Message-ID", max_length=998)
     in_reply_to = models.CharField(max_length=998, blank=True, default="")
     references = models.TextField(blank=True, default="")
     sender_address = models.CharField(max_length=254)
@@ -70,16 +70,26 @@ class Message(models.Model):
     wants_read_receipt = models.BooleanField(default=False)
     # MSSanté markers kept in clear because rules depend on them (ADR 0007).
     is_fin = models.BooleanField("clôture [FIN]", default=False)
-    patient_ins = models.CharField(
-        "patient concerné (INS)", max_length=15, blank=True, default="", db_index=True
-    )
+    patient_ins = models.CharField("patient concerné (INS)", max_length=15, blank=True, default="")
     mss_headers = models.JSONField("en-têtes X-MSS-* non sensibles", default=dict, blank=True)
     transit_key_wrap = models.BinaryField(null=True, blank=True)
     # Set by entry points that may run twice (SMTP spool ingestion, API with an idempotency key).
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         verbose_name = "message"
+        # Equality lookups only (no LIKE): plain indexes, partial where most rows are empty.
+        indexes = [
+            models.Index(fields=["message_id"], name="message_msgid"),
+            models.Index(fields=["patient_ins"], name="message_patient_ins", condition=~Q(patient_ins="")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                name="message_idempotency_key",
+                condition=Q(idempotency_key__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"message {self.pk}"
@@ -168,8 +178,12 @@ class QueueStatus(models.TextChoices):
 class MessageCopy(models.Model):
     """A message as one BAL holds it: folder, flags, thread, work-queue state, its wrap of the data key."""
 
-    mailbox = models.ForeignKey("mailboxes.Mailbox", on_delete=models.CASCADE, related_name="copies")
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="copies")
+    # No single-column indexes on these two: the keyset indexes lead with the BAL and `copy_message`
+    # covers the message (every index costs each of the two copies written per message).
+    mailbox = models.ForeignKey(
+        "mailboxes.Mailbox", on_delete=models.CASCADE, related_name="copies", db_index=False
+    )
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="copies", db_index=False)
     # RESTRICT, not PROTECT: a folder with copies cannot be deleted alone, but a whole BAL (folders and
     # copies together) can.
     folder = models.ForeignKey(Folder, on_delete=models.RESTRICT, related_name="copies")
@@ -182,21 +196,29 @@ class MessageCopy(models.Model):
     is_read = models.BooleanField(default=False)
     is_flagged = models.BooleanField(default=False)
     is_answered = models.BooleanField(default=False)
-    thread_root = models.BigIntegerField(
-        "fil (id de la première copie)", null=True, blank=True, db_index=True
-    )
+    thread_root = models.BigIntegerField("fil (id de la première copie)", null=True, blank=True)
     previous_folder = models.ForeignKey(
-        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     # Blind search index: HMAC tokens of the subject, body and attachment names (ADR 0008).
     search_tokens = SearchVectorField(null=True, blank=True)
     # Organisational BAL as a work queue.
     queue_status = models.CharField(max_length=12, choices=QueueStatus.choices, default=QueueStatus.NEW)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     answered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     answered_at = models.DateTimeField(null=True, blank=True)
 
@@ -206,6 +228,12 @@ class MessageCopy(models.Model):
             models.Index(fields=["mailbox", "folder", "-received_at", "-id"], name="copy_folder_keyset"),
             models.Index(fields=["mailbox", "-received_at", "-id"], name="copy_mailbox_keyset"),
             models.Index(fields=["message"], name="copy_message"),
+            # Mostly-empty columns: partial indexes, so the usual copy (no thread parent, never trashed,
+            # unassigned, unanswered) adds no entry to them.
+            *(
+                models.Index(fields=[name], name=f"copy_{name}", condition=Q(**{f"{name}__isnull": False}))
+                for name in ("thread_root", "previous_folder", "assignee", "answered_by")
+            ),
         ]
 
     def __str__(self) -> str:
