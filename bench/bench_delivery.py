@@ -91,8 +91,8 @@ def prepare(senders: int, recipients: int) -> tuple[list[int], list[str]]:
     addresses = [bal(f"bench.reception{i}", 2000 + i).address for i in range(recipients)]
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE messaging_messagecopy, messaging_delivery, messaging_attachment, messaging_message "
-            "CASCADE"
+            "TRUNCATE messaging_messagecopy, messaging_delivery, messaging_attachment, messaging_message, "
+            "messaging_storedblob, audit_auditevent CASCADE"
         )
     Mailbox.objects.filter(address__startswith="bench.").update(used_bytes=0, quota_warning_level=0)
     shutil.rmtree(settings.MESSAGE_STORE_DIR, ignore_errors=True)
