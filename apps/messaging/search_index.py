@@ -100,25 +100,40 @@ def lexemes(text: str) -> set[str]:
     return lexemes_many([text])[0]
 
 
+# word -> its lexemes under `mssante_fr` (one, or none for a stop word). The text is split on every
+# non-alphanumeric character before PostgreSQL sees it, so each word is stemmed on its own and the memo is
+# exact: a letter's words are mostly known already, and known words need no round trip. Per process,
+# bounded (a few MB); a change of the text search configuration needs a restart of the processes.
+_LEXEMES: dict[str, tuple[str, ...]] = {}
+_LEXEMES_MAX = 50_000
+
+
 def lexemes_many(texts: list[str]) -> list[set[str]]:
-    """The lexemes of each text, in one round trip (the batch depositor indexes a whole batch at once)."""
+    """The lexemes of each text; words not met before are stemmed by PostgreSQL in one round trip."""
     # Split on every non-alphanumeric first: file names (2024_CR_DUPONT.pdf), addresses and URLs would
     # otherwise be single opaque tokens to the PostgreSQL parser.
-    found = [" ".join(words(text[:MAX_BODY_CHARS])) for text in texts]
+    split = [words(text[:MAX_BODY_CHARS]) for text in texts]
     if connection.vendor != "postgresql":
-        return [set(text.split()) for text in found]
-    out: list[set[str]] = [set() for _ in texts]
-    if not any(found):
-        return out
+        return [set(found) for found in split]
+    needed = {word for found in split for word in found}
+    known = {word: _LEXEMES[word] for word in needed if word in _LEXEMES}
+    missing = needed - known.keys()
+    if missing:
+        learned = _stem(sorted(missing))
+        known.update(learned)
+        if len(_LEXEMES) + len(learned) > _LEXEMES_MAX:
+            _LEXEMES.clear()
+        _LEXEMES.update(learned)
+    return [{lexeme for word in found for lexeme in known[word]} for found in split]
+
+
+def _stem(words_: list[str]) -> dict[str, tuple[str, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT t.n, unnest(tsvector_to_array(to_tsvector('mssante_fr', t.body))) "
-            "FROM unnest(%s::text[]) WITH ORDINALITY AS t(body, n)",
-            [found],
+            "SELECT w, tsvector_to_array(to_tsvector('mssante_fr', w)) FROM unnest(%s::text[]) AS w",
+            [words_],
         )
-        for number, lexeme in cursor.fetchall():
-            out[number - 1].add(lexeme)
-    return out
+        return {word: tuple(found) for word, found in cursor.fetchall()}
 
 
 def prefixes(text: str) -> set[str]:

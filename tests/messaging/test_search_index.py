@@ -149,3 +149,77 @@ def test_build_tokens_are_the_former_tokens(body: str, prefix_text: list[str]):
     assert build_tokens(mailbox_key, full_text=[body], prefix_text=prefix_text) == expected
     if body:
         assert expected  # the comparison means something
+
+
+_VOCABULARY = [
+    *[
+        "le",
+        "la",
+        "les",
+        "des",
+        "patiente",
+        "Patient",
+        "hospitalisée",
+        "hospitalisation",
+        "cœur",
+        "cardiaque",
+        "insuffisance",
+    ],
+    *[
+        "ÉCHOGRAPHIE",
+        "échographies",
+        "14",
+        "2024",
+        "12h30",
+        "cr_2024",
+        "a1c",
+        "hba1c",
+        "mg/l",
+        "0,5",
+        "ordonnances",
+        "ordonnance",
+    ],
+    *[
+        "aux",
+        "Mme",
+        "M.",
+        "Dupont-Martin",
+        "l'examen",
+        "d'entrée",
+        "jusqu'à",
+        "présent",
+        "naïf",
+        "Noël",
+        "être",
+        "été",
+        "était",
+    ],
+    *["sommes", "œdème", "x2", "3ème", "IRM", "scanner"],
+]
+
+
+def _whole_text_lexemes(text: str) -> set[str]:
+    """The former way: the whole (split) text stemmed by PostgreSQL at once."""
+    joined = " ".join(search_index.words(text))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unnest(tsvector_to_array(to_tsvector('mssante_fr', %s)))", [joined])
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.django_db
+@given(st.lists(st.lists(st.sampled_from(_VOCABULARY), max_size=25).map(" ".join), min_size=1, max_size=4))
+@settings(max_examples=40, deadline=None)
+def test_lexemes_word_by_word_are_those_of_the_whole_text(texts):
+    search_index._LEXEMES.clear()
+    cold = search_index.lexemes_many(texts)
+    warm = search_index.lexemes_many(texts)
+    assert cold == warm == [_whole_text_lexemes(text) for text in texts]
+
+
+@pytest.mark.django_db
+def test_known_words_cost_no_round_trip(django_assert_num_queries):
+    search_index._LEXEMES.clear()
+    search_index.lexemes_many(["Insuffisance cardiaque, échographie de contrôle"])
+    with django_assert_num_queries(0):
+        found = search_index.lexemes("ÉCHOGRAPHIE cardiaque : insuffisance")
+    assert found == {"echograph", "cardiaqu", "insuffis"}
