@@ -63,7 +63,7 @@ DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 12)
 DELIVERY_BATCH_SIZE = env_int("DELIVERY_BATCH_SIZE", 64)
 # After a batch smaller than DELIVERY_BATCH_SIZE, the depositor waits this long before claiming again, so
 # a steady stream of submissions is deposited in batches rather than one task run per message.
-DELIVERY_BATCH_LINGER_MS = env_int("DELIVERY_BATCH_LINGER_MS", 100)
+DELIVERY_BATCH_LINGER_MS = env_int("DELIVERY_BATCH_LINGER_MS", 250)
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
