@@ -235,18 +235,23 @@ class GatewayHandler:
         self.max_recipients = max_recipients
         self.spool_writer = spool_writer
         self.reuse_seconds = decision_reuse_seconds()
-        self._accepted: dict[tuple[Any, ...], tuple[float, Any]] = {}  # key -> (until, decision)
+        # key -> (until, decision, the declared size it was accepted for)
+        self._accepted: dict[tuple[Any, ...], tuple[float, Any, int]] = {}
 
-    def _reused(self, key: tuple[Any, ...]) -> Any:
-        """The accepted decision remembered for `key` if still fresh, else None."""
+    def _reused(self, key: tuple[Any, ...], size: int = 0) -> Any:
+        """The accepted decision remembered for `key` if still fresh and made for a size at least `size`,
+        else None. What is accepted for a size is accepted for any smaller one: the quota and the size
+        limits of the recipient policies only ever refuse what is too large."""
         found = self._accepted.get(key)
-        return found[1] if found is not None and found[0] > time.monotonic() else None
+        if found is None or found[0] <= time.monotonic() or size > found[2]:
+            return None
+        return found[1]
 
-    def _remember(self, key: tuple[Any, ...], decision: Any) -> None:
+    def _remember(self, key: tuple[Any, ...], decision: Any, size: int = 0) -> None:
         if self.reuse_seconds > 0:
             if len(self._accepted) > 10_000:  # bounded: expired keys are not swept one by one
                 self._accepted.clear()
-            self._accepted[key] = (time.monotonic() + self.reuse_seconds, decision)
+            self._accepted[key] = (time.monotonic() + self.reuse_seconds, decision, size)
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -322,13 +327,13 @@ class GatewayHandler:
             return str(replies.TOO_MANY_RECIPIENTS)
         sender = "" if envelope.mail_from == "<>" else (envelope.mail_from or "")
         size = self._state(session).declared_size
-        key = ("rcpt", sender, address, size)
+        key = ("rcpt", sender, address)
         try:
-            decision = self._reused(key)
+            decision = self._reused(key, size)
             if decision is None:
                 decision = await self._db(policies.check_inbound_recipient, sender, address, size=size)
                 if decision.refusal is None:
-                    self._remember(key, decision)
+                    self._remember(key, decision, size)
         except Exception:
             logger.exception("gateway: recipient check failed, answering 451")
             return str(replies.TEMPORARY_FAILURE)

@@ -278,3 +278,23 @@ def test_it_reuses_an_accepted_recipient_for_a_bounded_time_and_never_a_refusal(
         session.rset()
         do_reactivate_mailbox(alice_bal, acting_user=None)
         assert (session.mail(SENDER)[0], session.rcpt(ALICE)[0]) == (250, 250)
+
+
+def test_an_accepted_recipient_is_reused_only_for_a_message_no_larger(
+    liste_blanche, pki, connect, alice_bal, settings
+):
+    settings.GATEWAY_DECISION_REUSE_SECONDS = 30
+    with GatewayServer(gateway_config(pki)).running() as gateway:
+        session = connect(gateway.port)
+
+        def rcpt_with_size(size: int) -> int:
+            session.rset()
+            assert session.mail(SENDER, options=[f"SIZE={size}"])[0] == 250
+            return session.rcpt(ALICE)[0]
+
+        assert rcpt_with_size(1000) == 250
+        do_suspend_mailbox(alice_bal, reason="test", acting_user=None)
+        # What was accepted for 1,000 bytes is for 500 (quota and size limits only refuse what is larger)...
+        assert rcpt_with_size(500) == 250
+        # ...a larger message is checked again, and meets the suspension.
+        assert rcpt_with_size(2000) == 550
