@@ -51,8 +51,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(pki_dir: Path) -> dict[str, Path]:
-    """PKI files, the liste blanche entry of the peer and the receiving BAL (idempotent)."""
+def recipients(count: int) -> list[str]:
+    """The receiving BALs: one (the default), or `count` distinct ones (--recipients)."""
+    return [RECIPIENT] if count <= 1 else [f"bench.smtp.{n}@demo.mssante.fr" for n in range(count)]
+
+
+def prepare(pki_dir: Path, count: int = 1) -> dict[str, Path]:
+    """PKI files, the liste blanche entry of the peer and the receiving BALs (idempotent)."""
     import django
 
     django.setup()
@@ -85,6 +90,16 @@ def prepare(pki_dir: Path) -> dict[str, Path]:
             do_create_nominative_mailbox(
                 owner=owner, address=Address("bench.smtp", "demo.mssante.fr"), acting_user=None
             )
+    owner = Mailbox.objects.get(address=RECIPIENT).owner
+    existing = set(
+        Mailbox.objects.filter(address__startswith="bench.smtp.").values_list("address", flat=True)
+    )
+    for address in recipients(count):
+        if address not in existing and address != RECIPIENT:
+            local = address.split("@")[0]
+            do_create_nominative_mailbox(
+                owner=owner, address=Address(local, "demo.mssante.fr"), acting_user=None
+            )
     InboundMessage.objects.all().delete()  # blobs of earlier runs are left to the store's clean-up
     return {name: pki_dir / name for name in ("ca.crt", "server.crt", "server.key", "peer.crt", "peer.key")}
 
@@ -100,9 +115,9 @@ def message(client: int, index: int) -> bytes:
     return head + body
 
 
-def client_run(args: tuple[int, int, int, dict[str, str], float]) -> tuple[int, list[float], list[str]]:
+def client_run(args: tuple) -> tuple[int, list[float], list[str]]:
     """One client: one mutual-TLS session, `count` messages; returns (accepted, latencies, errors)."""
-    client, count, port, files, start_at = args
+    client, count, port, files, start_at, to = args
     context = ssl.create_default_context(cafile=files["ca.crt"])
     context.load_cert_chain(files["peer.crt"], files["peer.key"])
     payloads = [message(client, index) for index in range(count)]
@@ -115,10 +130,11 @@ def client_run(args: tuple[int, int, int, dict[str, str], float]) -> tuple[int, 
         session.ehlo(PEER_SUBJECT["CN"])
         session.starttls(context=context)
         session.ehlo(PEER_SUBJECT["CN"])
-        for payload in payloads:
+        for index, payload in enumerate(payloads):
             started = time.perf_counter()
             try:
-                session.sendmail(SENDER, [RECIPIENT], payload)
+                # Many recipients: each message to the next one, so few meet a recently checked address.
+                session.sendmail(SENDER, [to[(client * count + index) % len(to)]], payload)
                 accepted += 1
             except smtplib.SMTPException as exc:
                 errors.append(repr(exc)[:200])
@@ -190,6 +206,12 @@ def main() -> int:
     parser.add_argument(
         "--gateway-processes", type=int, default=2, help="run_smtp --processes (one per core)"
     )
+    parser.add_argument(
+        "--recipients",
+        type=int,
+        default=1,
+        help="distinct receiving BALs, messages spread over them (1: every message to the same BAL)",
+    )
     options = parser.parse_args()
     clients, total = (2, 20) if options.smoke else (options.clients, options.messages)
     url = os.environ.get("BENCH_SMTP_DATABASE_URL", DEFAULT_DB + ("_smoke" if options.smoke else ""))
@@ -209,7 +231,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     DATA.mkdir(parents=True, exist_ok=True)
     ensure_database(url, env)
-    files = prepare(DATA / "pki-smtp")
+    files = prepare(DATA / "pki-smtp", options.recipients)
+    to = recipients(options.recipients)
     from django.db import connections
 
     connections.close_all()  # the client processes are forked: no shared database socket
@@ -220,7 +243,9 @@ def main() -> int:
     try:
         share = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
         start_at = time.time() + 1.0
-        jobs = [(i, share[i], port, {k: str(v) for k, v in files.items()}, start_at) for i in range(clients)]
+        jobs = [
+            (i, share[i], port, {k: str(v) for k, v in files.items()}, start_at, to) for i in range(clients)
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with multiprocessing.get_context("fork").Pool(clients) as pool:
             results = pool.map(client_run, jobs)
@@ -245,9 +270,10 @@ def main() -> int:
     p50, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
     report = [
         f"- Machine: {load}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- Command: `.venv/bin/python bench/bench_smtp_inbound.py{' --smoke' if options.smoke else ''}` "
+        f"- Command: `.venv/bin/python bench/bench_smtp_inbound.py{' --smoke' if options.smoke else ''}"
+        f"{f' --recipients {options.recipients}' if options.recipients > 1 else ''}` "
         f"({clients} clients, {total} messages of {MESSAGE_BYTES // 1024} KB, STARTTLS + client certificate, "
-        f"{options.gateway_processes} gateway process(es))",
+        f"{options.gateway_processes} gateway process(es), {len(to)} receiving BAL(s))",
         "",
         "| Figure | Value |",
         "|---|---|",
