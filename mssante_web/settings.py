@@ -295,6 +295,12 @@ GATEWAY_CERT_FILE = env("GATEWAY_CERT_FILE", "")
 GATEWAY_KEY_FILE = env("GATEWAY_KEY_FILE", "")
 # PEM bundles of the CAs whose client certificates are accepted (the IGC-Santé chain in production).
 GATEWAY_CA_FILES = env_list("GATEWAY_CA_FILES", [])
+# Spooled messages up to this size keep their ciphertext in the spool row: the commit is their only fsync.
+GATEWAY_SPOOL_INLINE_BYTES = env_int("GATEWAY_SPOOL_INLINE_BYTES", 512 * 1024)
+# Seconds an accepted MAIL FROM / RCPT TO decision is reused per gateway process (refusals never are);
+# unset: 1 s with the per-process liste blanche snapshot (production), else 0 (ADR 0009).
+if env("GATEWAY_DECISION_REUSE_SECONDS", ""):
+    GATEWAY_DECISION_REUSE_SECONDS = float(env("GATEWAY_DECISION_REUSE_SECONDS", "0") or 0)
 # Outbound to other operators: routing table ("domain=host:port", "*" = smarthost) before MX lookups; the
 # remote's certificate is verified against GATEWAY_OUTBOUND_CA_FILES (default: GATEWAY_CA_FILES).
 GATEWAY_ROUTES = env_list("GATEWAY_ROUTES", [])
