@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.crypto import keys as crypto_keys
 from apps.crypto.envelope import DecryptionError
@@ -17,24 +17,27 @@ from apps.mailboxes.models import MailboxKey
 
 _TTL = 30.0
 _cache: dict[int, tuple[float, int, bytes]] = {}
+# Keys this process created in a transaction that has not committed (yet): never served from the cache.
+_pending: set[int] = set()
 
 
 class MailboxKeyDestroyed(DecryptionError):
     """The BAL's key no longer exists (BAL deleted): its copies can never be read again."""
 
 
-def _create(mailbox_id: int) -> tuple[int, bytes]:
+def _create(mailbox_id: int) -> tuple[int, bytes, bool]:
     key = crypto_keys.new_mailbox_key()
     wrapped = crypto_keys.wrap_mailbox_key(key, mailbox_id=mailbox_id)
     try:
         with transaction.atomic():
             MailboxKey.objects.create(mailbox_id=mailbox_id, version=1, wrapped=wrapped)
-    except IntegrityError:  # another process created it first: use theirs
+    except IntegrityError:  # another process created it first (and committed): use theirs
         return _load(mailbox_id, create=False)
-    return 1, key
+    return 1, key, True
 
 
-def _load(mailbox_id: int, *, create: bool) -> tuple[int, bytes]:
+def _load(mailbox_id: int, *, create: bool) -> tuple[int, bytes, bool]:
+    """(version, key, created here)."""
     row = (
         MailboxKey.objects.filter(mailbox_id=mailbox_id)
         .order_by("-version")
@@ -46,7 +49,14 @@ def _load(mailbox_id: int, *, create: bool) -> tuple[int, bytes]:
             return _create(mailbox_id)
         raise MailboxKeyDestroyed(f"BAL {mailbox_id}: no key (deleted BAL, copies unreadable)")
     version, wrapped = row
-    return version, crypto_keys.unwrap_mailbox_key(bytes(wrapped), mailbox_id=mailbox_id)
+    return version, crypto_keys.unwrap_mailbox_key(bytes(wrapped), mailbox_id=mailbox_id), False
+
+
+def in_open_transaction() -> bool:
+    """Inside a transaction that may still roll back. A test case's own wrapping transaction stands for
+    autocommit (Django marks it `_from_testcase`): rows the code under test made are as good as committed
+    once its own blocks have exited."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
 def mailbox_key(mailbox_id: int, *, create: bool = True) -> tuple[int, bytes]:
@@ -55,11 +65,26 @@ def mailbox_key(mailbox_id: int, *, create: bool = True) -> tuple[int, bytes]:
     hit = _cache.get(mailbox_id)
     if hit is not None and hit[0] > now:
         return hit[1], hit[2]
-    version, key = _load(mailbox_id, create=create)
+    version, key, created = _load(mailbox_id, create=create)
+    if created and in_open_transaction():
+        # Made inside a transaction that may still roll back: caching it now would hand this process a
+        # key the database never kept, and copies wrapped with it could never be opened anywhere else.
+        _pending.add(mailbox_id)
+        transaction.on_commit(lambda: _committed(mailbox_id, version, key))
+    elif mailbox_id not in _pending or not in_open_transaction():
+        _committed(mailbox_id, version, key)  # read back outside its making transaction: it was kept
+    return version, key
+
+
+def _committed(mailbox_id: int, version: int, key: bytes) -> None:
+    _pending.discard(mailbox_id)
+    _store(mailbox_id, version, key)
+
+
+def _store(mailbox_id: int, version: int, key: bytes) -> None:
     if len(_cache) > 10_000:
         _cache.clear()
-    _cache[mailbox_id] = (now + _TTL, version, key)
-    return version, key
+    _cache[mailbox_id] = (time.monotonic() + _TTL, version, key)
 
 
 def forget_mailbox_key(mailbox_id: int) -> None:
@@ -76,3 +101,4 @@ def destroy_mailbox_key(mailbox_id: int) -> int:
 
 def clear_cache() -> None:
     _cache.clear()
+    _pending.clear()

@@ -28,6 +28,8 @@ def ensure_folders(mailbox_id: int) -> dict[str, Folder]:
 
 
 _ids: dict[tuple[int, str], int] = {}
+# Folders this process created in a transaction that has not committed (yet): never cached (see keys.py).
+_pending: set[int] = set()
 
 
 def system_folder(mailbox_id: int, role: str) -> Folder:
@@ -36,16 +38,40 @@ def system_folder(mailbox_id: int, role: str) -> Folder:
 
 
 def system_folder_id(mailbox_id: int, role: str) -> int:
-    """Cached per process: system folders live as long as their BAL (never renamed, moved or deleted)."""
+    """Cached per process: system folders live as long as their BAL (never renamed, moved or deleted).
+    Never cached from a transaction that may still roll back the folder's creation (see mailboxes.keys)."""
+    from apps.mailboxes.keys import in_open_transaction
+
     key = (mailbox_id, role)
     found = _ids.get(key)
-    if found is None:
-        found = system_folder(mailbox_id, role).pk
-        if len(_ids) > 50_000:
-            _ids.clear()
-        _ids[key] = found
-    return found
+    if found is not None:
+        return found
+    folder = Folder.objects.filter(mailbox_id=mailbox_id, role=role).first()
+    if folder is None:
+        folder = ensure_folders(mailbox_id)[role]
+        if in_open_transaction():
+            _pending.add(mailbox_id)
+            transaction.on_commit(lambda: _committed(mailbox_id))
+            return folder.pk
+    if mailbox_id not in _pending or not in_open_transaction():
+        _pending.discard(mailbox_id)
+        _store(key, folder.pk)
+    return folder.pk
+
+
+def _committed(mailbox_id: int) -> None:
+    _pending.discard(mailbox_id)
+    rows = Folder.objects.filter(mailbox_id=mailbox_id).exclude(role=FolderRole.CUSTOM)
+    for folder_id, role in rows.values_list("pk", "role"):
+        _store((mailbox_id, role), folder_id)
+
+
+def _store(key: tuple[int, str], folder_id: int) -> None:
+    if len(_ids) > 50_000:
+        _ids.clear()
+    _ids[key] = folder_id
 
 
 def clear_cache() -> None:
     _ids.clear()
+    _pending.clear()

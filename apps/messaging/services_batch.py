@@ -83,11 +83,21 @@ def do_deliver_claimed(ids: list[int]) -> None:
             do_fail_delivery(delivery.pk, code=refusal.code, reason=refusal.message)
     if not accepted:
         return
+    _prepare_mailboxes({_mailbox_of(d) for d in accepted})
     try:
         do_deposit_many(accepted)
     except Exception:
         logger.exception("batch of %d deliveries failed: handed to the per-delivery task", len(accepted))
         _hand_over([d.pk for d in accepted])
+
+
+def _prepare_mailboxes(mailbox_ids: set[int]) -> None:
+    """A BAL's key and folders are made on first use: make them here, each committed on its own, not inside
+    the batch's transaction, where two batches creating keys for two BALs in opposite orders deadlocked
+    (and a rolled-back creation must never be what a process has cached)."""
+    for mailbox_id in sorted(mailbox_ids):
+        mailbox_key(mailbox_id)
+        system_folder_id(mailbox_id, FolderRole.INBOX)
 
 
 def _screen(deliveries: list[Delivery]) -> list[tuple[Delivery, Refusal | None]]:

@@ -10,6 +10,9 @@ from tests.patients.conftest import PAUL_ADDRESS, PAUL_INS
 
 
 def _count(django_assert_max_num_queries, client, url: str, limit: int) -> None:
+    # A first request reads back the BAL keys the services made inside their own transactions (cached only
+    # once known to be committed: apps.mailboxes.keys); the measured one is the steady state.
+    assert client.get(url).status_code == 200
     with django_assert_max_num_queries(limit):
         assert client.get(url).status_code == 200
 
