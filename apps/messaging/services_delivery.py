@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -55,7 +55,11 @@ def do_deliver(delivery_id: int) -> str:
         "message", "message__from_mailbox", "message__sent_by", "recipient_mailbox"
     ).get(pk=delivery_id)
     if delivery.is_local:
-        return _deliver_local(delivery)
+        try:
+            return _deliver_local(delivery)
+        except DatabaseError:  # a lost connection, a deadlock: retried with back-off, never left "sending"
+            logger.exception("delivery %s: database error during the deposit", delivery.pk)
+            return _requeue_or_fail(delivery, "Erreur temporaire lors du dépôt ; nouvel essai prévu.")
     return _deliver_remote(delivery)
 
 

@@ -242,3 +242,27 @@ def test_the_depositor_task_empties_the_queue_batch_after_batch_and_leaves_the_f
     assert Delivery.objects.filter(message__in=messages, state=DeliveryState.DELIVERED).count() == 5
     wake.wake()  # the flag was left clear: the next submission publishes at once
     assert [t.name for t in celery_queue.pending()] == ["apps.messaging.tasks.deposit_queued"]
+
+
+def test_a_database_error_in_a_single_deposit_is_retried_not_left_sending(
+    monkeypatch, alice_bal, cardio_bal, dr_alice
+):
+    from django.db import OperationalError
+
+    from apps.messaging import services_delivery
+    from apps.messaging.transports import TemporaryFailure
+
+    message = send(alice_bal, dr_alice, [cardio_bal.address], deliver=False, subject="Coupure")
+    delivery = Delivery.objects.get(message=message)
+
+    def broken(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services_delivery, "do_deposit", broken)
+    with pytest.raises(TemporaryFailure):
+        services_delivery.do_deliver(delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.QUEUED and delivery.next_attempt_at > timezone.now()
+    assert "nouvel essai" in delivery.error_text
+    assert not MessageCopy.objects.filter(mailbox=cardio_bal, message=message).exists()
