@@ -83,8 +83,8 @@ def do_deliver_claimed(ids: list[int]) -> None:
             do_fail_delivery(delivery.pk, code=refusal.code, reason=refusal.message)
     if not accepted:
         return
-    _prepare_mailboxes({_mailbox_of(d) for d in accepted})
     try:
+        _prepare_mailboxes({_mailbox_of(d) for d in accepted})
         do_deposit_many(accepted)
     except Exception:
         logger.exception("batch of %d deliveries failed: handed to the per-delivery task", len(accepted))
