@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from apps.gateway import policies, replies, services
 from apps.gateway.spool_writer import SpoolWriter
@@ -98,6 +98,18 @@ def _run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         close_old_connections()  # a broken connection is dropped: the next call reconnects
         _thread_state.checked_at = 0.0
         raise
+
+
+def _run_db_read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`_run_db` for a read (MAIL FROM, RCPT TO checks): a connection left stale by a PostgreSQL restart is
+    replaced and the read run once more, so the first command after the database is back gets its true
+    answer, not a spurious 4xx."""
+    try:
+        return _run_db(fn, *args, **kwargs)
+    except (OperationalError, InterfaceError):
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+        return _run_db(fn, *args, **kwargs)
 
 
 class GatewaySMTP(SMTP):
@@ -257,6 +269,10 @@ class GatewayHandler:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(_run_db, fn, *args, **kwargs))
 
+    async def _db_read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(_run_db_read, fn, *args, **kwargs))
+
     @staticmethod
     def _ssl_object(server: SMTP) -> ssl.SSLObject | None:
         transport = server.transport
@@ -315,7 +331,7 @@ class GatewayHandler:
         if self._reused(key):
             return None
         assert state.subject is not None
-        refusal = await self._db(policies.check_sender, sender, state.subject)
+        refusal = await self._db_read(policies.check_sender, sender, state.subject)
         if refusal is None:
             self._remember(key, True)
         return refusal
@@ -331,7 +347,7 @@ class GatewayHandler:
         try:
             decision = self._reused(key, size)
             if decision is None:
-                decision = await self._db(policies.check_inbound_recipient, sender, address, size=size)
+                decision = await self._db_read(policies.check_inbound_recipient, sender, address, size=size)
                 if decision.refusal is None:
                     self._remember(key, decision, size)
         except Exception:
