@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import OperationalError, connection
 
+from apps.gateway import server
 from apps.gateway.server import _run_db, _run_db_read
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,6 +28,12 @@ def _kill(pid: int) -> None:
         autocommit=True,
     ) as admin:  # fmt: skip
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.fixture(autouse=True)
+def _just_checked(monkeypatch):
+    """As between two checks of the thread's connection (every few seconds): it is used as it is."""
+    monkeypatch.setattr(server._thread_state, "checked_at", time.monotonic(), raising=False)
 
 
 def test_a_read_on_a_stale_connection_is_run_again_on_a_new_one():
