@@ -43,10 +43,6 @@ OUT = ROOT / "bench" / "out"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mssante_bench"
 DOMAIN = "demo.mssante.fr"
 PDF_BYTES = 72_000  # base64 in the MIME message: ~97 KB, so ~100 KB messages with the letter
-REUSE_LAUNCHER = (
-    "import sys; from mssante_web.celery import app; "
-    "app.conf['CELERY_DB_REUSE_MAX'] = int(sys.argv[1]); app.worker_main(sys.argv[2:])"
-)
 PY_SPY = os.environ.get("PY_SPY", shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy")
 
 
@@ -109,16 +105,14 @@ def purge_queue() -> None:
 class Workers:
     """`celery worker` subprocesses in their own process groups, stopped (then killed) at the end."""
 
-    def __init__(self, count: int, concurrency: int, env: dict, log_dir: Path, db_reuse: int) -> None:
+    def __init__(self, count: int, concurrency: int, env: dict, log_dir: Path) -> None:
         from django.conf import settings
 
         self.nodes = [f"bench-delivery-{i}-{os.getpid()}@localhost" for i in range(count)]
         self.processes: list[subprocess.Popen] = []
-        # `--db-reuse N` starts the same worker with Celery's CELERY_DB_REUSE_MAX set: without it, Celery's
-        # Django fixup closes the database connection before and after every task.
+        # CELERY_DB_REUSE_MAX comes from the environment (`--db-reuse`): at 0, Celery's Django fixup closes
+        # the database connection before and after every task.
         launcher = [sys.executable, "-m", "celery", "-A", "mssante_web"]
-        if db_reuse:
-            launcher = [sys.executable, "-c", REUSE_LAUNCHER, str(db_reuse)]
         for node in self.nodes:
             argv = [*launcher, "worker",
                     "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--pool=prefork", "-c", str(concurrency),
@@ -373,7 +367,7 @@ def run(options: argparse.Namespace, env: dict) -> dict:
     sender_ids, recipients = prepare(options.submitters, options.recipients)
     purge_queue()
     OUT.mkdir(parents=True, exist_ok=True)
-    workers = Workers(options.worker_processes, options.concurrency, env, OUT, options.db_reuse)
+    workers = Workers(options.worker_processes, options.concurrency, env, OUT)
     try:
         workers.wait_ready()
         workers_cpu = workers.cpu_seconds()

@@ -24,17 +24,25 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, prefetch_related_objects
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
-from apps.audit.services import build_event, record_events
+from apps.audit.services import record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
 from apps.messaging import content, search_index
 from apps.messaging.folders import system_folder_id
-from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
+from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import Refusal
+from apps.messaging.services_delivery import (
+    delivered_event,
+    do_fail_delivery,
+    drop_transit_keys,
+    index_texts,
+    new_copy,
+    recipient_context,
+)
 from mssante_web import fastsql
 
 logger = logging.getLogger(__name__)
@@ -68,8 +76,6 @@ def do_deliver_next_batch(limit: int | None = None) -> int:
 
 def do_deliver_claimed(ids: list[int]) -> None:
     """Deliver deliveries this worker claimed (state sending)."""
-    from apps.messaging.services_delivery import do_fail_delivery
-
     deliveries = list(
         Delivery.objects.filter(pk__in=ids, state=DeliveryState.SENDING)
         .select_related("message", "message__from_mailbox", "message__sent_by", "recipient_mailbox")
@@ -102,8 +108,6 @@ def _prepare_mailboxes(mailbox_ids: set[int]) -> None:
 
 def _screen(deliveries: list[Delivery]) -> list[tuple[Delivery, Refusal | None]]:
     """The recipient rules for each delivery; deposits earlier in the batch count against the quota."""
-    from apps.messaging.services_delivery import _context
-
     mailboxes: dict[int, Any] = {}
     out: list[tuple[Delivery, Refusal | None]] = []
     for delivery in deliveries:
@@ -115,7 +119,7 @@ def _screen(deliveries: list[Delivery]) -> list[tuple[Delivery, Refusal | None]]
         mailbox = mailboxes.setdefault(delivery.recipient_mailbox_id, delivery.recipient_mailbox)
         assert mailbox is not None  # noqa: S101 — the id is set, so the row was selected with it
         delivery.recipient_mailbox = mailbox
-        refusal = check_recipient(_context(delivery))
+        refusal = check_recipient(recipient_context(delivery))
         if refusal is None:
             mailbox.used_bytes += delivery.message.size
         out.append((delivery, refusal))
@@ -127,26 +131,26 @@ def do_deposit_many(deliveries: list[Delivery]) -> int:
     with transaction.atomic():
         mine = _mark_delivered([d.pk for d in deliveries])
         todo = [d for d in deliveries if d.pk in mine]
-        terms = _terms_of([d.message for d in todo])
-        fastsql.insert([_copy_for(d, terms[d.message_id]) for d in todo])
-        record_events([_delivered_event(d) for d in todo])
+        index = _index_of([d.message for d in todo])
+        fastsql.insert([new_copy(d.message, _mailbox_of(d), *index[d.message_id], delivery=d) for d in todo])
+        record_events([delivered_event(d) for d in todo])
         usage: dict[int, int] = defaultdict(int)
         for delivery in todo:
             usage[_mailbox_of(delivery)] += delivery.message.size
         for mailbox_id in sorted(usage):  # a fixed lock order: two batches never deadlock on BAL rows
             do_add_usage(mailbox_id, usage[mailbox_id])
-        _drop_transit_keys(list({d.message_id for d in todo}))
+        drop_transit_keys(list({d.message_id for d in todo}))
     return len(todo)
 
 
-def _terms_of(messages: list[Message]) -> dict[Any, search_index.Terms]:
-    """Each message's search terms, tokenised once for the batch (one round trip, whatever its size)."""
-    from apps.messaging.services_delivery import index_texts
-
+def _index_of(messages: list[Message]) -> dict[Any, tuple[bytes, search_index.Terms]]:
+    """Each message's data key and search terms, once for the batch however many of its recipients it
+    holds (one stemming round trip for the lot)."""
     unique = list({m.pk: m for m in messages}.values())
     prefetch_related_objects([m for m in unique if m.has_attachments], "attachments")
-    texts = [index_texts(m, content.data_key_in_transit(m)) for m in unique]
-    return dict(zip([m.pk for m in unique], search_index.terms_many(texts), strict=True))
+    keys = [content.data_key_in_transit(m) for m in unique]
+    terms = search_index.terms_many([index_texts(m, key) for m, key in zip(unique, keys, strict=True)])
+    return {m.pk: (key, found) for m, key, found in zip(unique, keys, terms, strict=True)}
 
 
 def _mark_delivered(ids: list[int]) -> set[int]:
@@ -170,56 +174,10 @@ def _mark_delivered(ids: list[int]) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _copy_for(delivery: Delivery, terms: search_index.Terms) -> MessageCopy:
-    from apps.messaging.services_delivery import _thread_root
-
-    message, mailbox_id = delivery.message, _mailbox_of(delivery)
-    data_key = content.data_key_in_transit(message)
-    _version, key = mailbox_key(mailbox_id)
-    return MessageCopy(
-        mailbox_id=mailbox_id,
-        message=message,
-        folder_id=system_folder_id(mailbox_id, FolderRole.INBOX),
-        delivery=delivery,
-        data_key_wrap=content.wrap_for_mailbox(data_key, message.pk, mailbox_id),
-        received_at=timezone.now(),
-        thread_root=_thread_root(mailbox_id, message),
-        search_tokens=search_index.tokens_for(key, terms),
-    )
-
-
 def _mailbox_of(delivery: Delivery) -> int:
     if delivery.recipient_mailbox_id is None:  # screened out before any deposit
         raise ValueError(f"delivery {delivery.pk} has no BAL")
     return delivery.recipient_mailbox_id
-
-
-def _delivered_event(delivery: Delivery) -> Any:
-    return build_event(
-        "message.delivered",
-        mailbox=delivery.message.from_mailbox,
-        target=delivery.message,
-        details={"recipient": delivery.recipient},
-        actor_label="plateforme",
-    )
-
-
-def _drop_transit_keys(message_ids: list[Any]) -> None:
-    """Forget the transit key of each message none of whose deliveries is still in transit.
-
-    The message rows are locked first (in primary-key order): two batches finishing the last two
-    deliveries of one message would otherwise each still see the other's delivery in transit and both
-    keep the key.
-    """
-    from apps.messaging.services import TRANSIT_STATES
-
-    if not message_ids:
-        return
-    list(Message.objects.select_for_update().filter(pk__in=message_ids).order_by("pk").values_list("pk"))
-    in_transit = Delivery.objects.filter(message_id=OuterRef("pk"), state__in=TRANSIT_STATES)
-    Message.objects.filter(pk__in=message_ids, transit_key_wrap__isnull=False).exclude(
-        Exists(in_transit)
-    ).update(transit_key_wrap=None)
 
 
 def _hand_over(ids: list[int]) -> None:

@@ -14,10 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from apps.audit.services import record_event
+from apps.audit.models import AuditEvent
+from apps.audit.services import build_event, record_event, record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
 from apps.messaging import content, search_index
@@ -32,6 +33,7 @@ from apps.messaging.transports import (
     read_receipt_sender,
     remote_transport,
 )
+from mssante_web import fastsql
 
 logger = logging.getLogger(__name__)
 RETRY_DELAYS = [30, 60, 300, 900, 1800, 3600]
@@ -99,7 +101,8 @@ def _requeue_or_fail(delivery: Delivery, reason: str) -> str:
     raise TemporaryFailure(reason)
 
 
-def _context(delivery: Delivery) -> RecipientContext:
+def recipient_context(delivery: Delivery) -> RecipientContext:
+    """The recipient rules' view of a delivery at deposit (the batch depositor screens with it too)."""
     message = delivery.message
     return RecipientContext(
         sender_address=message.sender_address,
@@ -117,7 +120,7 @@ def _context(delivery: Delivery) -> RecipientContext:
 
 
 def _deliver_local(delivery: Delivery) -> str:
-    refusal: Refusal | None = check_recipient(_context(delivery))
+    refusal: Refusal | None = check_recipient(recipient_context(delivery))
     mailbox_id = delivery.recipient_mailbox_id
     if refusal is None and mailbox_id is None:  # deleted since submission (address reused or not)
         refusal = Refusal(
@@ -146,24 +149,36 @@ def _set_delivered(delivery: Delivery) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(
         state=DeliveryState.DELIVERED, state_changed_at=now, delivered_at=now, error_text=""
     )
-    record_event(
+    record_events([delivered_event(delivery)])
+    drop_transit_keys([delivery.message_id])
+
+
+def delivered_event(delivery: Delivery) -> AuditEvent:
+    return build_event(
         "message.delivered",
         mailbox=delivery.message.from_mailbox,
         target=delivery.message,
         details={"recipient": delivery.recipient},
         actor_label="plateforme",
     )
-    _drop_transit_key_if_done(delivery.message_id)
 
 
-def _drop_transit_key_if_done(message_id: Any) -> None:
+def drop_transit_keys(message_ids: list[Any]) -> None:
+    """Forget the transit key of each message none of whose deliveries is still in transit.
+
+    The message rows are locked first (in primary-key order): two deliveries (or batches) finishing the
+    last two deliveries of one message would otherwise each still see the other in transit and both keep
+    the key.
+    """
     from apps.messaging.services import TRANSIT_STATES
 
-    # Two deliveries of one message finishing at once would each still see the other pending and keep the
-    # key: the message row lock serialises them, so the last one sees every other delivery final.
-    Message.objects.select_for_update().filter(pk=message_id).values_list("pk", flat=True).first()
-    if not Delivery.objects.filter(message_id=message_id, state__in=TRANSIT_STATES).exists():
-        Message.objects.filter(pk=message_id).update(transit_key_wrap=None)
+    if not message_ids:
+        return
+    list(Message.objects.select_for_update().filter(pk__in=message_ids).order_by("pk").values_list("pk"))
+    in_transit = Delivery.objects.filter(message_id=OuterRef("pk"), state__in=TRANSIT_STATES)
+    Message.objects.filter(pk__in=message_ids, transit_key_wrap__isnull=False).exclude(
+        Exists(in_transit)
+    ).update(transit_key_wrap=None)
 
 
 def do_deposit(
@@ -175,30 +190,36 @@ def do_deposit(
 ) -> MessageCopy:
     """Put a copy of `message` in a BAL: wrap its data key for the BAL, index it, count its size."""
     data_key = content.data_key_in_transit(message)
+    (terms,) = search_index.terms_many([index_texts(message, data_key)])
+    copy = new_copy(message, mailbox_id, data_key, terms, delivery=delivery, folder_role=folder_role)
+    fastsql.insert([copy])
+    do_add_usage(mailbox_id, message.size)
+    return copy
+
+
+def new_copy(
+    message: Message,
+    mailbox_id: int,
+    data_key: bytes,
+    terms: search_index.Terms,
+    *,
+    delivery: Delivery | None,
+    folder_role: str = FolderRole.INBOX,
+) -> MessageCopy:
+    """The copy a deposit inserts (unsaved): the data key wrapped for the BAL, its thread, its tokens."""
+    from apps.messaging.services_copies import thread_root_for
+
     _version, key = mailbox_key(mailbox_id)
-    copy = MessageCopy.objects.create(
+    return MessageCopy(
         mailbox_id=mailbox_id,
         message=message,
         folder_id=system_folder_id(mailbox_id, folder_role),
         delivery=delivery,
         data_key_wrap=content.wrap_for_mailbox(data_key, message.pk, mailbox_id),
         received_at=timezone.now(),
-        thread_root=_thread_root(mailbox_id, message),
-        search_tokens=_tokens(message, data_key, key),
+        thread_root=thread_root_for(mailbox_id, message),
+        search_tokens=search_index.tokens_for(key, terms),
     )
-    do_add_usage(mailbox_id, message.size)
-    return copy
-
-
-def _thread_root(mailbox_id: int, message: Message) -> int | None:
-    from apps.messaging.services_copies import thread_root_for
-
-    return thread_root_for(mailbox_id, message)
-
-
-def _tokens(message: Message, data_key: bytes, mailbox_key_: bytes) -> str:
-    full_text, prefix_text = index_texts(message, data_key)
-    return search_index.build_tokens(mailbox_key_, full_text=full_text, prefix_text=prefix_text)
 
 
 def index_texts(message: Message, data_key: bytes) -> tuple[list[str], list[str]]:
@@ -249,7 +270,7 @@ def do_fail_delivery(delivery_id: int, *, code: str, reason: str, remote_detail:
             actor_label="plateforme",
         )
         do_bounce(delivery)
-        _drop_transit_key_if_done(delivery.message_id)
+        drop_transit_keys([delivery.message_id])
 
 
 def do_record_read(copy: MessageCopy, *, user: Any) -> None:

@@ -44,12 +44,9 @@ def test_a_failed_write_leaves_nothing(settings, tmp_path):
     settings.MESSAGE_STORE_DIR = tmp_path / "store"
     settings.MESSAGE_INLINE_MAX_BYTES = 0
     name = blobs.new_name()
-    try:
-        with blobs.writer(name) as handle:
-            handle.write(b"partiel")
-            raise RuntimeError("coupure")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError), blobs.writer(name) as handle:
+        handle.write(b"partiel")
+        raise RuntimeError("coupure")
     assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
 
 
