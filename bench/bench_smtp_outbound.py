@@ -381,7 +381,7 @@ def one_run(
     gateway_cpu = cpu_of(b.server.pid)
     names = [url.rsplit("/", 1)[1] for url in (b.database_url, env["DATABASE_URL"])]
     database_cpu = backends_cpu(names)
-    workers = Workers(options.worker_processes, options.concurrency, worker_env, OUT, 0)
+    workers = Workers(options.worker_processes, options.concurrency, worker_env, OUT)
     profiler = None
     try:
         workers.wait_ready()
