@@ -29,6 +29,15 @@ SECRET_KEY = env("SECRET_KEY") or (_INSECURE_DEV_KEY if (DEV or TESTING) else ""
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY (or SECRET_KEY_FILE) must be set outside `make run` and tests")
 
+
+def _master_key_source() -> dict[str, str | None]:
+    """Master keys for apps.crypto.keys, read when the key ring is (re)loaded, not when settings load: a
+    rotation adds MASTER_KEYS and reloads the ring (docs/decisions/0007-encryption-at-rest.md)."""
+    return {"MASTER_KEYS": env("MASTER_KEYS"), "MASTER_KEY": env("MASTER_KEY")}
+
+
+MASTER_KEY_SOURCE = _master_key_source
+
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if (DEV or TESTING) else []
 )
@@ -364,9 +373,14 @@ ACCOUNT_SIGNUP_ENABLED = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_PREVENT_ENUMERATION = True
+# Failed authentications are counted by the platform's one limiter (mssante_lib.ratelimit, through
+# apps.accounts.attempts): per login ("key") and per client address ("ip"). The web login and the mail
+# clients (SMTP submission, IMAP: application passwords and PSC tokens) have separate budgets.
+LOGIN_FAILED_RATE = env("LOGIN_FAILED_RATE", "5/5m/key,20/5m/ip") or "5/5m/key"
+APP_PASSWORD_FAILED_RATE = env("APP_PASSWORD_FAILED_RATE", "5/5m/key,20/5m/ip") or "5/5m/key"
 ACCOUNT_RATE_LIMITS = {
-    # allauth counts failed logins per account+IP and refuses further attempts with a French message.
-    "login_failed": env("LOGIN_FAILED_RATE", "5/5m/key,20/5m/ip") or "5/5m/key",
+    # The same rule for allauth's record; the adapter counts with apps.accounts.attempts, not allauth.
+    "login_failed": LOGIN_FAILED_RATE,
     "login": "30/m/ip",
     "reauthenticate": "10/m/user",
 }
@@ -400,6 +414,10 @@ SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {
         "APPS": [],
     }
 }
+# messaging's transport beyond the platform (apps/messaging/transports.py): the SMTP gateway.
+MESSAGING_TRANSPORT = "apps.gateway.transport.GatewayTransport"
+# The annuaire lookup the PSC login uses (apps.accounts sits below apps.annuaire: the project wires it).
+PSC_PROFESSIONAL_LOOKUP = "apps.annuaire.selectors.get_professional_by_national_id"
 # PSC_ISSUER: the issuer, or the full discovery URL (PSC: …/.well-known/wallet-openid-configuration).
 PSC_ISSUER = env("PSC_ISSUER")
 if PSC_ISSUER:

@@ -12,10 +12,9 @@ from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from apps.accounts import services
+from apps.accounts import attempts, services
 from apps.accounts.selectors import STRONG_AUTH_SESSION_KEY, STRONG_FACTOR_TYPES, has_strong_factor
 
 LOCKOUT_MESSAGE = (
@@ -46,11 +45,23 @@ class AccountAdapter(DefaultAccountAdapter):
         # A password login never inherits the strong-authentication mark of an earlier PSC login.
         if hasattr(request, "session"):
             request.session.pop(STRONG_AUTH_SESSION_KEY, None)
-        try:
-            super().pre_authenticate(request, **credentials)
-        except ValidationError:
-            services.do_record_lockout(identifier=str(credentials.get("email") or ""))
-            raise
+        login = str(credentials.get("email") or credentials.get("username") or "")
+        self._login_usage = attempts.consume_attempt(
+            attempts.WEB_LOGIN, login, request.META.get("REMOTE_ADDR")
+        )
+        if not self._login_usage:
+            services.do_record_lockout(identifier=login)
+            raise self.validation_error("too_many_login_attempts")
+
+    def _rollback_login_failed_rl_usage(self) -> None:
+        # allauth calls this after a successful authentication: only failures use the budget.
+        usage = getattr(self, "_login_usage", None)
+        if usage is not None:
+            usage.rollback()
+
+    def _delete_login_attempts_cached_email(self, request: HttpRequest, **credentials: Any) -> None:
+        # After a successful password reset (itself rate limited): the account starts afresh.
+        attempts.clear_attempts(attempts.WEB_LOGIN, str(credentials.get("email") or ""))
 
     def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
         """No second password prompt for the first factor enrolment right after logging in.

@@ -7,10 +7,9 @@ of who is who, and scraping it is a real threat, so queries are also rate limite
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
-from django.utils import timezone
 
 from apps.accounts.models import UserKind
+from mssante_lib import ratelimit
 
 DIRECTORY_KINDS = frozenset({UserKind.PROFESSIONAL, UserKind.STAFF, UserKind.OPERATOR_ADMIN})
 
@@ -23,14 +22,5 @@ def can_search_directory(user) -> bool:
 
 def check_search_rate(user) -> bool:
     """Count one query for `user` in the current minute; False once the per-minute budget is spent."""
-    limit = settings.ANNUAIRE_SEARCH_RATE_PER_MINUTE
-    minute = timezone.now().strftime("%Y%m%d%H%M")
-    key = f"annuaire:rate:{user.pk}:{minute}"
-    # add() then incr() is atomic on Redis: parallel requests of one user cannot both slip under the limit.
-    cache.add(key, 0, timeout=90)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=90)
-        count = 1
-    return count <= limit
+    rule = ratelimit.Rule(limit=settings.ANNUAIRE_SEARCH_RATE_PER_MINUTE, period=60, scope="user")
+    return ratelimit.consume("annuaire_search", [rule], {"user": user.pk}).allowed

@@ -18,7 +18,7 @@ from apps.audit import context
 from apps.audit.chain import CHAIN_FIELDS, CHAIN_LOCK_ID, GENESIS_SEAL, compute_seal
 from apps.audit.models import AuditAnchor, AuditEvent, Outcome
 from apps.audit.verify import verify_chain
-from mssante_web import fastsql
+from mssante_lib import fastsql
 
 # Keys that must never reach the journal even if a caller passes them by mistake: content stays out.
 _FORBIDDEN_DETAIL_KEYS = frozenset(

@@ -146,13 +146,16 @@ def master_key_ring() -> MasterKeyRing:
     """The process-wide ring, read once from settings/environment (`reload_master_key_ring` to re-read)."""
     from django.conf import settings
 
-    from mssante_web.env import env
-
     dev_or_test = bool(getattr(settings, "DEV", False) or getattr(settings, "TESTING", False))
-    master_keys = getattr(settings, "MASTER_KEYS", None) or env("MASTER_KEYS")
+    # The project hands the keys in: explicit settings first, then its `MASTER_KEY_SOURCE` callable (which
+    # reads the environment and *_FILE secrets when called, so a rotation only needs a reload, not a restart
+    # of the settings module). crypto itself never reads the environment.
+    source = getattr(settings, "MASTER_KEY_SOURCE", None)
+    from_source: dict[str, str | None] = source() if callable(source) else {}
+    master_keys = getattr(settings, "MASTER_KEYS", None) or from_source.get("MASTER_KEYS")
     if isinstance(master_keys, list | tuple):
         master_keys = ",".join(master_keys)
-    master_key = getattr(settings, "MASTER_KEY", None) or env("MASTER_KEY")
+    master_key = getattr(settings, "MASTER_KEY", None) or from_source.get("MASTER_KEY")
     if master_keys or master_key:
         ring = MasterKeyRing.parse(master_keys, master_key)
         if ring.contains_dev_key() and not dev_or_test:

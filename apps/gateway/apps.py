@@ -5,9 +5,5 @@ class GatewayConfig(AppConfig):
     name = "apps.gateway"
     label = "gateway"
     verbose_name = "Passerelle SMTP"
-
-    def ready(self) -> None:
-        # Outbound transport, S/MIME opener, DSN/MDN handling plugged into messaging (apps/gateway/wiring.py).
-        from apps.gateway import wiring
-
-        wiring.register()
+    # Outbound transport, S/MIME opener and DSN/MDN handling reach messaging through the setting
+    # MESSAGING_TRANSPORT = "apps.gateway.transport.GatewayTransport" (apps/messaging/transports.py).

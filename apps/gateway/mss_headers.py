@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 
+from apps.messaging import policies
+from apps.messaging.policies import FIN_MARKER, is_fin_mes, is_fin_subject
+
 X_MSS_CODECDA = "X-MSS-CODECDA"
 X_MSS_INS = "X-MSS-INS"
 X_MSS_NIL = "X-MSS-NIL"
@@ -19,7 +22,6 @@ X_MSS_MES = "X-MSS-MES"
 # Headers a relay, a forward or a re-signature must carry over unchanged.
 MSS_HEADERS = (X_MSS_CODECDA, X_MSS_INS, X_MSS_NIL, X_MSS_MES)
 
-FIN_MARKER = "[FIN]"
 XDM_PREFIX = "XDM/1.0/DDM+"
 XDM_ARCHIVE_NAME = "IHE_XDM.ZIP"
 KO_PREFIX = "[KO Intégration système !]"
@@ -56,12 +58,11 @@ def read_mss_headers(message: Message) -> MssHeaders:
         codes += [code.strip() for code in str(value).split(",") if _TOKEN.match(code.strip())]
     ins = {"O": True, "N": False}.get(str(message.get(X_MSS_INS, "")).strip().upper())
     nil = str(message.get(X_MSS_NIL, "")).strip()
-    mes = [str(value).strip().upper() for value in message.get_all(X_MSS_MES) or ()]
     return MssHeaders(
         cda_codes=tuple(dict.fromkeys(codes)),
         ins_qualified=ins if codes else None,
         nil=nil if _TOKEN.match(nil) else None,
-        closes_exchange="FIN" in mes,
+        closes_exchange=is_fin_mes(message.get_all(X_MSS_MES) or ()),
     )
 
 
@@ -90,15 +91,9 @@ def copy_mss_headers(source: Message, target: EmailMessage | Message) -> None:
 # ------------------------------------------------------------------------------------------------- [FIN]
 
 
-def is_fin_subject(subject: str | None) -> bool:
-    """True when the subject contains `[FIN]`, brackets and capitals, anywhere (`Re: Résultats [FIN]`
-    closes; `[fin]`, `[Fin]` and `FIN` alone do not). `subject` must already be RFC 2047-decoded."""
-    return subject is not None and FIN_MARKER in subject
-
-
 def closes_exchange(message: Message) -> bool:
     """A professional closes a patient thread with `X-MSS-MES: FIN` (preferred) or `[FIN]` in the subject."""
-    return read_mss_headers(message).closes_exchange or is_fin_subject(str(message.get("Subject", "")))
+    return policies.closes_exchange(str(message.get("Subject", "")), message.items())
 
 
 def with_fin(subject: str) -> str:

@@ -16,7 +16,7 @@ from django.conf import settings
 from apps.gateway.replies import BAD_RECIPIENT_SYNTAX, BAD_SENDER_SYNTAX, reply
 from apps.mailboxes.models import Mailbox
 from apps.mailboxes.quotas import check_quota
-from apps.messaging.recipient_policies import RecipientContext, check_recipient
+from apps.messaging.recipient_policies import RecipientContext, check_registered_policies
 from apps.trust.dn import dn_from_x509_name, reversed_dn
 from apps.trust.models import OperatorCertificateDN
 from apps.trust.names import InvalidAddress, InvalidDomainName, normalise_domain, parse_address
@@ -110,7 +110,7 @@ def check_inbound_recipient(sender: str, recipient: str, *, size: int = 0) -> Re
         size=size,
         stage="inbound",
     )
-    refusal = check_recipient(context)
+    refusal = check_registered_policies(context)
     if refusal is not None:
         return RecipientDecision(
             address, mailbox.pk, reply(refusal.smtp_code, refusal.smtp_enhanced, refusal.message)

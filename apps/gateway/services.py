@@ -31,6 +31,7 @@ from apps.crypto.envelope import DecryptionError, aad_for
 from apps.crypto.stream import StreamEncryptor, decrypt_stream
 from apps.gateway.models import InboundMessage, SpoolState
 from apps.messaging import blobs
+from mssante_lib.jobs import enqueue
 
 if TYPE_CHECKING:
     import psycopg
@@ -244,20 +245,16 @@ async def do_spool_batch(conn: psycopg.AsyncConnection[Any], entries: list[Spool
 
 def enqueue_ingest(spool_id: uuid.UUID | str) -> None:
     """Publish the ingest task; a broker failure is only logged: the row is safe and the sweeper retries."""
-    from apps.gateway.tasks import ingest_inbound
-
     try:
-        ingest_inbound.apply_async(args=[str(spool_id)], retry=False)
+        enqueue("apps.gateway.tasks.ingest_inbound", str(spool_id), retry=False)
     except Exception:
         logger.warning("gateway: could not enqueue ingest of %s (broker down?); the sweeper will", spool_id)
 
 
 def enqueue_ingest_batch(spool_ids: list[str]) -> None:
     """One publish for the messages of a group commit (a publish costs ~0.8 ms of CPU); same failure rule."""
-    from apps.gateway.tasks import ingest_inbound_batch
-
     try:
-        ingest_inbound_batch.apply_async(args=[spool_ids], retry=False)
+        enqueue("apps.gateway.tasks.ingest_inbound_batch", spool_ids, retry=False)
     except Exception:
         logger.warning(
             "gateway: could not enqueue ingest of %d message(s) (broker down?); the sweeper will",

@@ -27,12 +27,18 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from django.db import close_old_connections
 
 from apps.accounts.app_passwords import check_app_password
+from apps.accounts.attempts import MAIL_CLIENT, consume_attempt
 from apps.gateway.replies import ascii_text
 from apps.gateway.submission_parse import submit_raw
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 INVALID = "535 5.7.8 Authentication credentials invalid"
+
+
+def too_many_attempts(seconds: int) -> str:
+    # RFC 4954 §6: 454 4.7.0 for a temporary authentication failure; ASCII text, as every reply here.
+    return f"454 4.7.0 Trop de tentatives d'authentification echouees : reessayez dans {seconds} s"
 
 
 def _db(fn: Callable[..., T], *args: Any) -> T:
@@ -68,12 +74,24 @@ class SubmissionHandler:
         answer = await server.challenge_auth("")
         return answer if isinstance(answer, bytes) else None
 
-    async def _check_password(self, login: str, password: str) -> AuthResult:
-        user = await self._run(check_app_password, login, password)
+    async def _authenticate(self, server: SMTP, login: str, check: Callable[[], Any]) -> AuthResult:
+        """Every AUTH mechanism: the failed-attempt budget of mail clients first (apps.accounts.attempts),
+        then the credential; a success gives its attempt back."""
+        peer = getattr(server.session, "peer", None)
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        usage = await self._run(consume_attempt, MAIL_CLIENT, login, ip)
+        if not usage:
+            logger.info("submission: AUTH refused for %r, too many failures", login[:100])
+            return AuthResult(success=False, handled=False, message=too_many_attempts(usage.retry_after))
+        user = await self._run(check)
         if user is None:
             logger.info("submission: AUTH refused for %r", login[:100])
             return AuthResult(success=False, handled=False, message=INVALID)
+        await self._run(usage.rollback)
         return AuthResult(success=True, auth_data=user)
+
+    async def _check_password(self, server: SMTP, login: str, password: str) -> AuthResult:
+        return await self._authenticate(server, login, functools.partial(check_app_password, login, password))
 
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
         blob = await self._blob(server, args)
@@ -81,7 +99,7 @@ class SubmissionHandler:
         if len(parts) != 3:
             return AuthResult(success=False, handled=False, message="501 5.5.2 Malformed AUTH PLAIN")
         return await self._check_password(
-            parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
+            server, parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
         )
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -90,7 +108,7 @@ class SubmissionHandler:
         if not isinstance(login, bytes) or not isinstance(password, bytes):
             return AuthResult(success=False, handled=False, message="501 5.5.2 Malformed AUTH LOGIN")
         return await self._check_password(
-            login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+            server, login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
         )
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -98,10 +116,9 @@ class SubmissionHandler:
 
         blob = await self._blob(server, args)
         email, token = _xoauth2_user(blob or b"")
-        user = await self._run(user_for_access_token, email, token) if token else None
-        if user is None:
+        if not token:
             return AuthResult(success=False, handled=False, message=INVALID)
-        return AuthResult(success=True, auth_data=user)
+        return await self._authenticate(server, email, functools.partial(user_for_access_token, email, token))
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

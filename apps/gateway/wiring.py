@@ -1,4 +1,5 @@
-"""What the gateway plugs into messaging at start-up (messaging never imports the gateway).
+"""What the gateway provides to messaging through `GatewayTransport` (apps/gateway/transport.py; messaging
+never imports the gateway).
 
 - remote transport: outbound SMTP (`outbound.send_delivery`), messages signed with the operator's S/MIME
   certificate when one is configured (`SMIME_CERT_FILE`/`SMIME_KEY_FILE`);
@@ -227,14 +228,3 @@ _STATUS = {
 
 def _status(code: str) -> str:
     return _STATUS.get(code, "5.7.1" if code.startswith("patient") else "5.0.0")
-
-
-def register() -> None:
-    from apps.gateway.outbound import send_delivery
-    from apps.messaging import transports
-
-    transports.register_remote_transport(send_delivery)
-    transports.register_inbound_opener(open_inbound)
-    transports.register_report_handler(handle_report)
-    transports.register_read_receipt_sender(send_read_receipt)
-    transports.register_remote_bouncer(send_dsn)

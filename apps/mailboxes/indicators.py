@@ -40,6 +40,7 @@ from apps.mailboxes.models import (
     MonthlyIndicator,
     MonthlyMailboxIndicator,
 )
+from apps.mailboxes.signals import collect_message_counts
 
 KIND_FIELDS = {
     "PER": "bals_nominative",
@@ -86,30 +87,6 @@ def _kind_of(kind: str, is_cabinet: bool) -> str:
 # --- Counting ---------------------------------------------------------------------------------------------
 
 
-def _messages_sent(start: dt.datetime, end: dt.datetime) -> dict[int, int]:
-    from apps.messaging.models import Message, MessageKind
-
-    rows = (
-        Message.objects.filter(kind=MessageKind.NORMAL, from_mailbox__isnull=False, sent_at__gte=start)
-        .filter(sent_at__lt=end)
-        .values("from_mailbox")
-        .annotate(n=Count("pk"))
-    )
-    return {row["from_mailbox"]: row["n"] for row in rows}
-
-
-def _messages_received(start: dt.datetime, end: dt.datetime) -> dict[int, int]:
-    from apps.messaging.models import MessageCopy, MessageKind
-
-    rows = (
-        MessageCopy.objects.filter(is_outgoing=False, message__kind=MessageKind.NORMAL)
-        .filter(received_at__gte=start, received_at__lt=end)
-        .values("mailbox")
-        .annotate(n=Count("pk"))
-    )
-    return {row["mailbox"]: row["n"] for row in rows}
-
-
 def _logins(start: dt.datetime, end: dt.datetime) -> Counter[int]:
     rows = (
         AuditEvent.objects.filter(action="auth.login", occurred_at__gte=start, occurred_at__lt=end)
@@ -148,9 +125,10 @@ class MonthCounts:
 
 def _counts(month: dt.date) -> MonthCounts:
     start, end = month_bounds(month)
+    messages = collect_message_counts(start, end)  # answered by messaging (mailboxes/signals.py)
     return MonthCounts(
-        sent=_messages_sent(start, end),
-        received=_messages_received(start, end),
+        sent=messages.sent,
+        received=messages.received,
         logins=_logins(start, end),
         software=_software_uses(start, end),
         members=_members(),

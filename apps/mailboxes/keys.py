@@ -102,3 +102,38 @@ def destroy_mailbox_key(mailbox_id: int) -> int:
 def clear_cache() -> None:
     _cache.clear()
     _pending.clear()
+
+
+# --- Master key rotation ------------------------------------------------------------------------------------
+
+REWRAP_BATCH = 500
+
+
+def count_stale_mailbox_keys(ring: crypto_keys.MasterKeyRing) -> int:
+    rows = MailboxKey.objects.values_list("wrapped", flat=True).iterator()
+    return sum(1 for wrapped in rows if crypto_keys.needs_rewrap(bytes(wrapped), ring=ring))
+
+
+def do_rewrap_mailbox_keys(ring: crypto_keys.MasterKeyRing, *, actor_label: str) -> int:
+    """Rewrap every BAL key still under an older master key with the current one, in journaled batches.
+    A row changed meanwhile (same key rewrapped by a concurrent run) is left as the other run wrote it."""
+    from apps.audit.services import record_event
+
+    rows = MailboxKey.objects.order_by("pk").values_list("pk", "mailbox_id", "wrapped")
+    stale = [
+        (pk, mailbox_id, bytes(w))
+        for pk, mailbox_id, w in rows.iterator()
+        if crypto_keys.needs_rewrap(bytes(w), ring=ring)
+    ]
+    for start in range(0, len(stale), REWRAP_BATCH):
+        batch = stale[start : start + REWRAP_BATCH]
+        with transaction.atomic():
+            for pk, mailbox_id, wrapped in batch:
+                new = crypto_keys.rewrap_mailbox_key(wrapped, mailbox_id=mailbox_id, ring=ring)
+                MailboxKey.objects.filter(pk=pk, wrapped=wrapped).update(wrapped=new)
+            record_event(
+                "crypto.master_key_rotated",
+                actor_label=actor_label,
+                details={"rewrapped": len(batch), "kid": ring.current_kid},
+            )
+    return len(stale)

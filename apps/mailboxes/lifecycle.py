@@ -46,6 +46,7 @@ from apps.mailboxes.models import (
     NoticeClosure,
     StructureAdmin,
 )
+from apps.mailboxes.signals import mailbox_deleting
 
 logger = logging.getLogger(__name__)
 
@@ -492,18 +493,10 @@ def do_delete_inactive_mailbox(mailbox_id: int, *, today: dt.date) -> bool:
         }
         record_event("mailbox.lifecycle_deleted", mailbox=mailbox, target=mailbox, details=details)
         destroy_mailbox_key(mailbox.pk)
-        _delete_copies(mailbox.pk)
+        mailbox_deleting.send(sender=Mailbox, mailbox_id=mailbox.pk)
         do_delete_mailbox(mailbox, acting_user=None)
     logger.info("lifecycle: BAL %s deleted after inactivity since %s", mailbox_id, details["inactive_since"])
     return True
-
-
-def _delete_copies(mailbox_id: int) -> None:
-    """The BAL's copies go before the BAL: a copy's folder is a PROTECT key, which would stop the cascade.
-    Messaging depends on mailboxes, so its model is imported here, lazily, to delete rows only."""
-    from apps.messaging.models import MessageCopy
-
-    MessageCopy.objects.filter(mailbox_id=mailbox_id).delete()
 
 
 def _still_due(notice: LifecycleNotice, today: dt.date) -> bool:

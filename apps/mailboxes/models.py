@@ -194,7 +194,7 @@ class Mailbox(models.Model):
     @property
     def quota_usage(self) -> Any:
         """Used and allowed bytes, for templates (`mailboxes/_quota.html`); reads only this row."""
-        from apps.mailboxes.quotas import get_quota_usage
+        from apps.mailboxes.usage import get_quota_usage
 
         return get_quota_usage(self)
 

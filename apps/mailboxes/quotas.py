@@ -9,10 +9,8 @@ so the next crossing warns again (docs/decisions/0012-mailbox-lifecycle.md).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
@@ -20,27 +18,18 @@ from django.template.defaultfilters import filesizeformat
 from apps.audit.services import changes, record_event
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.policies import can_administer_structure, is_operator_admin
+from apps.mailboxes.usage import (  # noqa: F401 (part of this module's API: messaging calls quotas.quota_of)
+    DEFAULT_QUOTA_BYTES,
+    WARNING_LEVELS,
+    QuotaUsage,
+    get_quota_usage,
+    level_for,
+    quota_of,
+)
+from mssante_lib.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_QUOTA_BYTES = 5 * 1024**3
-WARNING_LEVELS = (80, 95)
 MAX_QUOTA_BYTES = 1024**5  # 1 Pio: a typo guard, not a business limit
-
-
-def quota_of(mailbox: Mailbox) -> int:
-    if mailbox.quota_bytes is not None:
-        return int(mailbox.quota_bytes)
-    return int(getattr(settings, "MAILBOX_DEFAULT_QUOTA_BYTES", DEFAULT_QUOTA_BYTES))
-
-
-def level_for(used: int, quota: int) -> int:
-    """The highest warning threshold (0, 80, 95) that `used` bytes reach under `quota`."""
-    reached = 0
-    for level in WARNING_LEVELS:
-        if quota <= 0 or used * 100 >= quota * level:
-            reached = level
-    return reached
 
 
 def do_add_usage(mailbox_id: int, delta: int) -> None:
@@ -89,8 +78,6 @@ def _sync_warning_level(mailbox_id: int) -> None:
 
 
 def _announce(mailbox: Mailbox, level: int) -> None:
-    from apps.mailboxes.tasks import send_quota_warning_task
-
     record_event(
         "mailbox.quota_warning",
         mailbox=mailbox,
@@ -98,7 +85,7 @@ def _announce(mailbox: Mailbox, level: int) -> None:
         details={"level": level, "used_bytes": mailbox.used_bytes, "quota_bytes": quota_of(mailbox)},
     )
     mailbox_id = mailbox.pk
-    transaction.on_commit(lambda: send_quota_warning_task.delay(mailbox_id, level))
+    enqueue_on_commit("apps.mailboxes.tasks.send_quota_warning", mailbox_id, level)
 
 
 def check_quota(mailbox: Mailbox, incoming_size: int) -> str | None:
@@ -109,39 +96,6 @@ def check_quota(mailbox: Mailbox, incoming_size: int) -> str | None:
 
 
 # --- Usage as shown to people ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QuotaUsage:
-    used_bytes: int
-    quota_bytes: int
-    is_default: bool
-
-    @property
-    def percent(self) -> int:
-        if self.quota_bytes <= 0:
-            return 100
-        return min(100, self.used_bytes * 100 // self.quota_bytes)
-
-    @property
-    def level(self) -> str:
-        """ "ok", "warning" (80 %), "critical" (95 %) or "full"."""
-        if self.used_bytes >= self.quota_bytes:
-            return "full"
-        return {0: "ok", 80: "warning", 95: "critical"}[level_for(self.used_bytes, self.quota_bytes)]
-
-    @property
-    def free_bytes(self) -> int:
-        return max(0, self.quota_bytes - self.used_bytes)
-
-
-def get_quota_usage(mailbox: Mailbox) -> QuotaUsage:
-    """What `mailboxes/_quota.html` shows (BAL page, webmail): no query, the counter is on the row."""
-    return QuotaUsage(
-        used_bytes=max(0, int(mailbox.used_bytes)),
-        quota_bytes=quota_of(mailbox),
-        is_default=mailbox.quota_bytes is None,
-    )
 
 
 # --- Administration ----------------------------------------------------------------------------------------

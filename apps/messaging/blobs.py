@@ -108,7 +108,7 @@ class _Buffered:
     def commit(self) -> None:
         if self.file is None:
             from apps.messaging.models import StoredBlob
-            from mssante_web import fastsql
+            from mssante_lib import fastsql
 
             fastsql.insert([StoredBlob(name=self.name, data=b"".join(self.chunks))])
             return

@@ -9,6 +9,7 @@ recipient policies (MSS-C rules from the patients app).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,40 @@ from apps.mailboxes.models import Mailbox, MailboxKind, MailboxStatus
 from apps.mailboxes.policies import access_mailbox
 from apps.mailboxes.quotas import check_quota
 from apps.messaging.models import MessageCopy
-from apps.messaging.recipient_policies import RecipientContext, Refusal
-from apps.messaging.recipient_policies import check_recipient as check_registry
+from apps.messaging.recipient_policies import RecipientContext, Refusal, check_registered_policies
 from apps.trust.names import InvalidAddress, parse_address
 from apps.trust.policies import check_address_allowed
-from mssante_web import fastsql
+from mssante_lib import fastsql
+
+# --- [FIN]: a professional closes an exchange with a patient (Ref#2 ECO.2.2.8, docs/mssante.md §5) -------
+FIN_MARKER = "[FIN]"
+X_MSS_MES = "X-MSS-MES"
+
+
+def is_fin_subject(subject: str | None) -> bool:
+    """`[FIN]` in capitals with its brackets, anywhere in the (RFC 2047-decoded) subject: `Re: Résultats
+    [FIN]` closes; `[fin]`, `[Fin]` and `FIN` alone do not."""
+    return subject is not None and FIN_MARKER in subject
+
+
+def is_fin_mes(values: Iterable[object]) -> bool:
+    """One of the `X-MSS-MES` header values is `FIN` (spaces and case of another operator tolerated)."""
+    return any(str(value).strip().upper() == "FIN" for value in values)
+
+
+Headers = Mapping[str, object] | Iterable[tuple[str, object]]
+
+
+def is_fin_header(headers: Headers) -> bool:
+    """`headers`: a mapping, or (name, value) pairs such as `email.message.Message.items()` (repeats kept)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return is_fin_mes(value for name, value in items if name.lower() == X_MSS_MES.lower())
+
+
+def closes_exchange(subject: str | None, headers: Headers = ()) -> bool:
+    """THE [FIN] decision, for every entry point (composer, API, SMTP submission and gateway, patients):
+    `X-MSS-MES: FIN` (preferred by MES) or `[FIN]` in the subject ends the exchange."""
+    return is_fin_subject(subject) or is_fin_header(headers)
 
 
 @dataclass(frozen=True)
@@ -97,11 +127,11 @@ def check_recipient(context: RecipientContext) -> Refusal | None:
         if recipient.mailbox is None:
             # A registered policy may know the address better (an MSS-C patient: unknown INS, bad key)
             # and give the sender its precise automatic return.
-            return check_registry(context) or check_local_mailbox(recipient, context.size)
+            return check_registered_policies(context) or check_local_mailbox(recipient, context.size)
         refusal = check_local_mailbox(recipient, context.size)
         if refusal is not None:
             return refusal
-    return check_registry(context)
+    return check_registered_policies(context)
 
 
 def check_sender_allowed(address: str) -> Refusal | None:

@@ -62,7 +62,7 @@ def registered() -> list[str]:
     return sorted(_policies)
 
 
-def check_recipient(context: RecipientContext) -> Refusal | None:
+def check_registered_policies(context: RecipientContext) -> Refusal | None:
     """The first refusal of any registered policy, or None when every policy lets the recipient through."""
     for name in sorted(_policies):
         refusal = _policies[name](context)

@@ -21,6 +21,7 @@ from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.messaging import content, mime, search_index, storage
+from apps.messaging.constants import DELIVER_TASK
 from apps.messaging.folders import system_folder_id
 from apps.messaging.models import (
     Attachment,
@@ -31,13 +32,19 @@ from apps.messaging.models import (
     MessageCopy,
     Origin,
 )
-from apps.messaging.policies import can_send_from, check_recipient, normalise_address
+from apps.messaging.policies import (
+    can_send_from,
+    check_recipient,
+    closes_exchange,
+    is_fin_subject,
+    normalise_address,
+)
 from apps.messaging.recipient_policies import RecipientContext
-from apps.messaging.text import is_fin_subject, make_snippet, references_of
-from mssante_web import fastsql
+from apps.messaging.text import make_snippet, references_of
+from mssante_lib import fastsql
+from mssante_lib.jobs import enqueue
 
 logger = logging.getLogger(__name__)
-TRANSIT_STATES = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.HELD)
 
 
 class SubmissionRefused(Exception):
@@ -279,7 +286,7 @@ def _create_message(
         raw_blob=stored.raw.blob,
         has_attachments=bool(stored.attachments),
         wants_read_receipt=outgoing.read_receipt,
-        is_fin=is_fin_subject(outgoing.subject) or outgoing.mss_headers.get("X-MSS-MES", "") == "FIN",
+        is_fin=closes_exchange(outgoing.subject, outgoing.mss_headers),
         patient_ins=outgoing.patient_ins,
         mss_headers={k: v for k, v in outgoing.mss_headers.items() if k.upper().startswith("X-MSS-")},
         transit_key_wrap=content.wrap_transit(data_key, pk),
@@ -366,7 +373,6 @@ def enqueue_deliveries(delivery_ids: list[int], *, remote_ids: list[int] | None 
     `delivery_ids` bound to another operator) is looked up when the caller does not know it.
     """
     from apps.messaging import wake
-    from apps.messaging.tasks import deliver_message_task
 
     if not delivery_ids:
         return
@@ -383,7 +389,7 @@ def enqueue_deliveries(delivery_ids: list[int], *, remote_ids: list[int] | None 
         wake.wake()
     for delivery_id in sorted(remote):
         try:
-            deliver_message_task.delay(delivery_id)
+            enqueue(DELIVER_TASK, delivery_id)
         except Exception:  # noqa: BLE001 — kombu raises many kinds when Redis is down
             logger.warning("delivery %s: broker unavailable, left to the sweeper", delivery_id, exc_info=True)
             return

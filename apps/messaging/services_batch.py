@@ -31,6 +31,7 @@ from apps.audit.services import record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
 from apps.messaging import content, search_index
+from apps.messaging.constants import DELIVER_TASK
 from apps.messaging.folders import system_folder_id
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message
 from apps.messaging.policies import check_recipient
@@ -43,7 +44,8 @@ from apps.messaging.services_delivery import (
     new_copy,
     recipient_context,
 )
-from mssante_web import fastsql
+from mssante_lib import fastsql
+from mssante_lib.jobs import enqueue
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_BATCH_FAILURE = 30
@@ -182,8 +184,6 @@ def _mailbox_of(delivery: Delivery) -> int:
 
 def _hand_over(ids: list[int]) -> None:
     """Give claimed deliveries back to the per-delivery task (its own retries and back-off)."""
-    from apps.messaging.tasks import deliver_message_task
-
     now = timezone.now()
     later = now + dt.timedelta(seconds=RETRY_AFTER_BATCH_FAILURE)
     Delivery.objects.filter(pk__in=ids, state=DeliveryState.SENDING).update(
@@ -191,7 +191,7 @@ def _hand_over(ids: list[int]) -> None:
     )
     for delivery_id in ids:
         try:
-            deliver_message_task.apply_async((delivery_id,), countdown=RETRY_AFTER_BATCH_FAILURE)
+            enqueue(DELIVER_TASK, delivery_id, countdown=RETRY_AFTER_BATCH_FAILURE)
         except Exception:  # noqa: BLE001 — the sweeper re-queues what could not be published
             logger.warning("delivery %s: broker unavailable, left to the sweeper", delivery_id)
             return

@@ -19,6 +19,7 @@ from apps.mailboxes.quotas import do_add_usage
 from apps.messaging import content, mime, search_index, storage
 from apps.messaging.folders import system_folder
 from apps.messaging.models import Delivery, FolderRole, Message, MessageCopy, MessageKind, Origin
+from apps.messaging.transports import get_transport
 
 SYSTEM_LOCAL_PART = "mailer-daemon"
 
@@ -94,11 +95,8 @@ def do_bounce(delivery: Delivery) -> MessageCopy | None:
     message = delivery.message
     mailbox = message.from_mailbox
     if mailbox is None:  # a remote sender: the gateway answers with a DSN to its return path
-        from apps.messaging.transports import remote_bouncer
-
-        send = remote_bouncer()
-        if send is not None and message.return_path:
-            send(delivery)
+        if message.return_path:
+            get_transport().bounce_remote(delivery)
         return None
     subject = content.open_text(
         content.data_key_in_transit(message), message.pk, "subject", message.subject_enc

@@ -178,7 +178,7 @@ def _delete_blobs(names: list[str]) -> None:
 
 def _collect_orphans(candidates: set[Any]) -> list[str]:
     """Delete messages no copy holds and no pending delivery needs; return their blob names."""
-    from apps.messaging.services import TRANSIT_STATES
+    from apps.messaging.constants import TRANSIT_STATES
 
     orphans = (
         Message.objects.filter(pk__in=candidates, copies__isnull=True)
@@ -264,7 +264,7 @@ def do_purge_orphan_messages(*, limit: int = 500) -> int:
     Their content was already unreadable (the BAL key is gone); this frees the space. Messages still needed
     by a pending delivery are kept.
     """
-    from apps.messaging.services import TRANSIT_STATES
+    from apps.messaging.constants import TRANSIT_STATES
 
     candidates = set(
         Message.objects.filter(copies__isnull=True)

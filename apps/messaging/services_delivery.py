@@ -27,17 +27,11 @@ from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, 
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import RecipientContext, Refusal
 from apps.messaging.text import references_of
-from apps.messaging.transports import (
-    PermanentFailure,
-    TemporaryFailure,
-    read_receipt_sender,
-    remote_transport,
-)
-from mssante_web import fastsql
+from apps.messaging.transports import PermanentFailure, TemporaryFailure, get_transport
+from mssante_lib import fastsql
 
 logger = logging.getLogger(__name__)
 RETRY_DELAYS = [30, 60, 300, 900, 1800, 3600]
-NO_TRANSPORT = "Aucun acheminement vers cet opérateur n'est disponible pour le moment ; nouvel essai prévu."
 
 
 def claim(delivery_id: int) -> bool:
@@ -66,11 +60,8 @@ def do_deliver(delivery_id: int) -> str:
 
 
 def _deliver_remote(delivery: Delivery) -> str:
-    send = remote_transport()
     try:
-        if send is None:
-            raise TemporaryFailure(NO_TRANSPORT)
-        send(delivery)
+        get_transport().send(delivery)
     except PermanentFailure as exc:
         do_fail_delivery(delivery.pk, code=exc.code, reason=str(exc), remote_detail=exc.remote_detail)
         return DeliveryState.FAILED
@@ -170,7 +161,7 @@ def drop_transit_keys(message_ids: list[Any]) -> None:
     last two deliveries of one message would otherwise each still see the other in transit and both keep
     the key.
     """
-    from apps.messaging.services import TRANSIT_STATES
+    from apps.messaging.constants import TRANSIT_STATES
 
     if not message_ids:
         return
@@ -282,9 +273,8 @@ def do_record_read(copy: MessageCopy, *, user: Any) -> None:
     if copy.delivery_id is not None:
         Delivery.objects.filter(pk=copy.delivery_id, read_at__isnull=True).update(read_at=timezone.now())
         return
-    send = read_receipt_sender()
-    if send is not None:  # a remote sender: the gateway sends an MDN
-        transaction.on_commit(lambda: send(copy, user))
+    transport = get_transport()  # a remote sender: the gateway sends an MDN
+    transaction.on_commit(lambda: transport.send_read_receipt(copy, user))
 
 
 def do_sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:

@@ -316,9 +316,9 @@ def outgoing_of(draft: Draft, data_key: bytes) -> Outgoing:
 
 
 def _fin_subject(subject: str) -> str:
-    from apps.messaging.text import is_fin_subject
+    from apps.messaging.policies import FIN_MARKER, is_fin_subject
 
-    return subject if is_fin_subject(subject) else f"{subject} [FIN]".strip()
+    return subject if is_fin_subject(subject) else f"{subject} {FIN_MARKER}".strip()
 
 
 def do_send_draft(draft: Draft, *, acting_user: Any) -> Message:

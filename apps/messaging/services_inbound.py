@@ -25,9 +25,9 @@ from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
 from apps.messaging import content, storage
 from apps.messaging.models import Attachment, Delivery, DeliveryState, Message, MessageKind, Origin
-from apps.messaging.policies import resolve_recipient
-from apps.messaging.text import is_fin_subject, make_snippet, message_ids
-from apps.messaging.transports import inbound_opener, report_handler
+from apps.messaging.policies import closes_exchange, resolve_recipient
+from apps.messaging.text import make_snippet, message_ids
+from apps.messaging.transports import get_transport
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
@@ -127,10 +127,7 @@ def _xdm_patient_ins(parsed: EmailMessage) -> str:
 def _open(raw: BinaryIO) -> tuple[EmailMessage, str, str]:
     """The parsed readable message and its S/MIME verification (the gateway's opener, when registered)."""
     raw.seek(0)
-    opener = inbound_opener()
-    if opener is None:
-        return BytesParser(policy=policy.default).parse(raw), "", ""
-    readable, state, label = opener(raw.read())
+    readable, state, label = get_transport().open_inbound(raw.read())
     return BytesParser(policy=policy.default).parsebytes(readable), state, label
 
 
@@ -152,10 +149,9 @@ def do_receive_message(
         if existing is not None:
             return existing
     parsed, signature_state, signature_label = _open(raw)
-    if handle_reports and parsed.get_content_type() == "multipart/report":
-        handler = report_handler()
-        if handler is not None and handler(parsed):
-            return None
+    is_report = handle_reports and parsed.get_content_type() == "multipart/report"
+    if is_report and get_transport().handle_report(parsed):
+        return None
     pk, data_key = uuid.uuid4(), new_data_key()
     raw.seek(0)
     stored_raw = storage.write_stream(pk, "raw", iter(lambda: raw.read(_CHUNK), b""), data_key)
@@ -227,7 +223,7 @@ def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields
         ),
         has_attachments=bool(stored),
         wants_read_receipt=bool(header_text(parsed, "Disposition-Notification-To")),
-        is_fin=is_fin_subject(subject) or mss.get("X-MSS-MES", "").strip().upper() == "FIN",
+        is_fin=closes_exchange(subject, mss),
         mss_headers=mss,
         patient_ins=_xdm_patient_ins(parsed),
         **fields,

@@ -148,7 +148,7 @@ def do_reject_message(message: Message, *, reason: str, acting_user: Any) -> boo
 
 
 def _drop_transit_key_if_settled(message: Message) -> None:
-    from apps.messaging.services import TRANSIT_STATES
+    from apps.messaging.constants import TRANSIT_STATES
 
     if not Delivery.objects.filter(message=message, state__in=TRANSIT_STATES).exists():
         Message.objects.filter(pk=message.pk).update(transit_key_wrap=None)

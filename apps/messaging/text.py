@@ -1,4 +1,4 @@
-"""Small text rules shared by messaging: snippets, [FIN] subjects, reply subjects, References."""
+"""Small text rules shared by messaging: snippets, reply subjects, References."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ from typing import Any
 
 SNIPPET_CHARS = 160
 _SPACES = re.compile(r"\s+")
-# [FIN] in capitals with its brackets, anywhere in the subject (docs/mssante.md §5); "[fin]" does not close.
-_FIN = re.compile(r"\[FIN\]")
 _REPLY_PREFIX = re.compile(r"^\s*((re|tr|fwd?|réf)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _MSGID = re.compile(r"<[^<>\s]+>")
 
 
 def make_snippet(text: str) -> str:
     return _SPACES.sub(" ", text or "").strip()[:SNIPPET_CHARS]
-
-
-def is_fin_subject(subject: str) -> bool:
-    return bool(_FIN.search(subject or ""))
 
 
 def base_subject(subject: str) -> str:

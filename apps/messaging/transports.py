@@ -1,14 +1,24 @@
-"""Remote transports and report handlers that the gateway plugs in (messaging never imports gateway).
+"""The transport beyond this platform: one typed interface, its implementation named by a setting.
 
-`remote_transport(delivery)` sends one delivery to another operator and returns None on success or raises
-`TemporaryFailure` / `PermanentFailure`; `read_receipt_sender(copy, user)` returns an MDN to a remote sender.
-Without a registered transport, remote deliveries are retried then bounced with a clear reason.
+messaging never imports the gateway (docs/design.md §1): `settings.MESSAGING_TRANSPORT` names the class
+(`apps.gateway.transport.GatewayTransport` in every configuration of this project), loaded once per process
+and re-read when a test changes the setting. Without one, `LocalOnlyTransport` keeps mail inside the
+platform: remote deliveries are retried then bounced with a clear reason, inbound mail is parsed as received,
+reports and receipts to remote senders are not sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol, runtime_checkable
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+NO_TRANSPORT = "Aucun acheminement vers cet opérateur n'est disponible pour le moment ; nouvel essai prévu."
 
 
 class TemporaryFailure(Exception):
@@ -24,55 +34,70 @@ class PermanentFailure(Exception):
         self.remote_detail = remote_detail
 
 
-_remote: dict[str, Callable[[Any], None]] = {}
-_mdn: dict[str, Callable[[Any, Any], None]] = {}
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one delivery of a batch: `failure` is None once the remote accepted it."""
+
+    delivery_id: int
+    failure: TemporaryFailure | PermanentFailure | None = None
 
 
-def register_remote_transport(send: Callable[[Any], None]) -> None:
-    _remote["default"] = send
+@runtime_checkable
+class Transport(Protocol):
+    def send(self, delivery: Any) -> None:
+        """Send one delivery to another operator; raise `TemporaryFailure` or `PermanentFailure`."""
+
+    def send_batch(self, deliveries: Sequence[Any]) -> list[SendResult]:
+        """Send deliveries bound to ONE destination (same remote domain) over as few connections as the
+        remote allows; one result per delivery, in order (the outbound connection pool implements it)."""
+
+    def open_inbound(self, raw: bytes) -> tuple[bytes, str, str]:
+        """(readable bytes, signature state, French label): S/MIME layers removed before parsing."""
+
+    def handle_report(self, parsed: Any) -> bool:
+        """Apply a DSN/MDN about one of our messages; False when it is not about ours."""
+
+    def send_read_receipt(self, copy: Any, user: Any) -> None:
+        """An MDN to the remote sender of a received copy that asked for one (RFC 8098)."""
+
+    def bounce_remote(self, delivery: Any) -> None:
+        """A DSN to the remote sender of a received message that could not be deposited (RFC 3464)."""
 
 
-def register_read_receipt_sender(send: Callable[[Any, Any], None]) -> None:
-    _mdn["default"] = send
+class LocalOnlyTransport:
+    """No route beyond the platform (a deployment without the gateway app)."""
+
+    def send(self, delivery: Any) -> None:
+        raise TemporaryFailure(NO_TRANSPORT)
+
+    def send_batch(self, deliveries: Sequence[Any]) -> list[SendResult]:
+        return [SendResult(d.pk, TemporaryFailure(NO_TRANSPORT)) for d in deliveries]
+
+    def open_inbound(self, raw: bytes) -> tuple[bytes, str, str]:
+        return raw, "", ""
+
+    def handle_report(self, parsed: Any) -> bool:
+        return False
+
+    def send_read_receipt(self, copy: Any, user: Any) -> None:
+        return None
+
+    def bounce_remote(self, delivery: Any) -> None:
+        return None
 
 
-def remote_transport() -> Callable[[Any], None] | None:
-    return _remote.get("default")
+@lru_cache(maxsize=1)
+def get_transport() -> Transport:
+    path = getattr(settings, "MESSAGING_TRANSPORT", "")
+    transport = import_string(path)() if path else LocalOnlyTransport()
+    if not isinstance(transport, Transport):
+        raise TypeError(f"MESSAGING_TRANSPORT={path!r} does not implement messaging's Transport interface")
+    return transport
 
 
-def read_receipt_sender() -> Callable[[Any, Any], None] | None:
-    return _mdn.get("default")
+def _reload(*, setting: str, **_: Any) -> None:
+    if setting == "MESSAGING_TRANSPORT":
+        get_transport.cache_clear()
 
 
-_reports: dict[str, Callable[[Any], bool]] = {}
-
-
-def register_report_handler(handle: Callable[[Any], bool]) -> None:
-    """`handle(parsed_email) -> bool`: True when a DSN/MDN was about one of our messages and was applied."""
-    _reports["default"] = handle
-
-
-def report_handler() -> Callable[[Any], bool] | None:
-    return _reports.get("default")
-
-
-_inbound: dict[str, Callable[[bytes], Any]] = {}
-_remote_bounce: dict[str, Callable[[Any], None]] = {}
-
-
-def register_inbound_opener(open_: Callable[[bytes], Any]) -> None:
-    """`open_(raw) -> (readable_bytes, signature_state, signature_label)`: S/MIME layers removed."""
-    _inbound["default"] = open_
-
-
-def inbound_opener() -> Callable[[bytes], Any] | None:
-    return _inbound.get("default")
-
-
-def register_remote_bouncer(send: Callable[[Any], None]) -> None:
-    """`send(delivery)`: a DSN to the remote sender of a received message that could not be deposited."""
-    _remote_bounce["default"] = send
-
-
-def remote_bouncer() -> Callable[[Any], None] | None:
-    return _remote_bounce.get("default")
+setting_changed.connect(_reload, dispatch_uid="messaging.transports.reload")

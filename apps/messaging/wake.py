@@ -19,6 +19,9 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.messaging.constants import DEPOSIT_TASK
+from mssante_lib.jobs import enqueue
+
 logger = logging.getLogger("apps.messaging.services")
 WAKE_TTL_SECONDS = 10
 
@@ -36,7 +39,7 @@ def _client_for(url: str) -> Any:
 
 
 def _client() -> Any | None:
-    from mssante_web.celery import app
+    from celery import current_app as app
 
     url = str(app.conf.broker_url or "")
     if app.conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
@@ -46,13 +49,11 @@ def _client() -> Any | None:
 
 def wake() -> None:
     """Make sure a batch depositor runs after the caller's (committed) deliveries; never raises."""
-    from apps.messaging.tasks import deposit_queued
-
     try:
         client = _client()
         if client is not None and not client.set(_flag(), b"1", nx=True, ex=WAKE_TTL_SECONDS):
             return  # a task is published and has not claimed yet: it will see our deliveries
-        deposit_queued.delay()
+        enqueue(DEPOSIT_TASK)
     except Exception:  # noqa: BLE001 — redis-py and kombu raise many kinds when Redis is down
         logger.warning("local deliveries: broker unavailable, left to the sweeper", exc_info=True)
         _forget_flag()

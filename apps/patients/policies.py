@@ -15,7 +15,6 @@ can therefore start a thread with a patient. ADR 0011 lists where each rule is e
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -36,24 +35,6 @@ from apps.patients.threads import thread_state
 
 # "25 Mo total" for the national MES (docs/mssante.md §5); a setting may lower it for tests.
 DEFAULT_PATIENT_MAX_BYTES = 25 * 1024 * 1024
-# [FIN], capitals and brackets, anywhere in the subject: "Re: Résultats [FIN]" closes, "[fin]" does not.
-_FIN_SUBJECT = re.compile(r"\[FIN\]")
-FIN_HEADER = "x-mss-mes"
-
-
-# --- [FIN] ------------------------------------------------------------------------------------------------
-def is_fin_subject(subject: str) -> bool:
-    return bool(_FIN_SUBJECT.search(subject or ""))
-
-
-def is_fin_header(headers: Mapping[str, str]) -> bool:
-    return any(
-        name.lower() == FIN_HEADER and str(value).strip().upper() == "FIN" for name, value in headers.items()
-    )
-
-
-def closes_thread(subject: str, headers: Mapping[str, str] | None = None) -> bool:
-    return is_fin_subject(subject) or is_fin_header(headers or {})
 
 
 # --- the French causes (they become the automatic return) -------------------------------------------------

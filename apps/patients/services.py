@@ -22,6 +22,7 @@ from apps.messaging.models import Delivery, DeliveryState
 from apps.patients.addresses import patient_address
 from apps.patients.models import PatientProfile, ProfileState
 from apps.patients.policies import refuse_closed_profile
+from mssante_lib.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,6 @@ def do_activate_profile(profile: PatientProfile, *, acting_user: Any) -> Patient
 def do_close_profile(profile: PatientProfile, *, acting_user: Any) -> PatientProfile:
     """Close the space: nothing more is delivered (professionals get an automatic return), on commit the
     messages still waiting for it go back to their senders and the patient gets a notice outside."""
-    from apps.patients import tasks
-
     with transaction.atomic():
         locked = _locked(profile)
         if locked.state == ProfileState.CLOSED:
@@ -109,8 +108,8 @@ def do_close_profile(profile: PatientProfile, *, acting_user: Any) -> PatientPro
             details={"previous": previous},
         )
         profile_id = locked.pk
-        transaction.on_commit(lambda: tasks.return_pending_deliveries_task.delay(profile_id))
-        transaction.on_commit(lambda: tasks.notify_profile_closed_task.delay(profile_id))
+        enqueue_on_commit("apps.patients.tasks.return_pending_deliveries_task", profile_id)
+        enqueue_on_commit("apps.patients.tasks.notify_profile_closed_task", profile_id)
     return locked
 
 

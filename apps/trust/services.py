@@ -22,6 +22,7 @@ from apps.trust import alerts, sources
 from apps.trust.models import ListeBlancheRefresh, OperatorCertificateDN, RefreshStatus, TrustedDomain
 from apps.trust.parser import ListeBlancheFormatError, ParsedDomain, ParsedList, parse_liste_blanche
 from apps.trust.policies import bump_liste_blanche_version
+from mssante_lib.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -283,11 +284,9 @@ def do_import_liste_blanche(
 
 def do_request_liste_blanche_refresh(*, acting_user) -> None:  # noqa: ANN001
     """An operator admin asks for a refresh now: audited, then the task runs once the request commits."""
-    from apps.trust.tasks import import_liste_blanche as import_liste_blanche_task
-
     with transaction.atomic():
         record_event(
             "trust.refresh_requested", actor=acting_user, details={"source": settings.LISTE_BLANCHE_URL}
         )
         actor_id = acting_user.pk
-        transaction.on_commit(lambda: import_liste_blanche_task.delay(actor_id=actor_id))
+        enqueue_on_commit("apps.trust.tasks.import_liste_blanche", task_kwargs={"actor_id": actor_id})

@@ -9,7 +9,6 @@ import pytest
 
 from apps.gateway.outbound import send_delivery
 from apps.gateway.pki import subject
-from apps.messaging import transports
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, MessageCopy
 from apps.messaging.services_delivery import do_deliver
 from apps.messaging.transports import TemporaryFailure
@@ -43,11 +42,7 @@ def remote(pki, peer_mx, settings):
         settings.GATEWAY_CA_FILES = [str(pki.ca.cert_path)]
         settings.GATEWAY_CERT_FILE = str(pki.server.cert_path)
         settings.GATEWAY_KEY_FILE = str(pki.server.key_path)
-        previous = transports.remote_transport()
-        transports.register_remote_transport(send_delivery)
         yield operator
-        if previous is not None:
-            transports.register_remote_transport(previous)
 
 
 def _only_delivery(message):

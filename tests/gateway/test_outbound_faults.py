@@ -28,9 +28,8 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.gateway.outbound import send_delivery
 from apps.gateway.pki import subject
-from apps.messaging import blobs, transports
+from apps.messaging import blobs
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.selectors_drafts import get_timeline
 from apps.messaging.services import enqueue_deliveries
@@ -86,11 +85,7 @@ def route(pki, settings):
     settings.GATEWAY_CA_FILES = [str(pki.ca.cert_path)]
     settings.GATEWAY_CERT_FILE = str(pki.server.cert_path)
     settings.GATEWAY_KEY_FILE = str(pki.server.key_path)
-    previous = transports.remote_transport()
-    transports.register_remote_transport(send_delivery)
     yield port
-    if previous is not None:
-        transports.register_remote_transport(previous)
 
 
 def _sweep_at(later: dt.datetime) -> list[int]:

@@ -12,14 +12,21 @@ from enum import StrEnum
 from typing import Any
 
 from allauth.socialaccount.models import SocialLogin
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 
 from apps.accounts.models import User
 from apps.accounts.psc.identity import PscIdentity
-from apps.annuaire.selectors import get_professional_by_national_id
 from apps.audit.models import Outcome
 from apps.audit.services import record_event
+
+
+def _professional_lookup() -> Any:
+    """The annuaire's `get_professional_by_national_id`, named by the setting `PSC_PROFESSIONAL_LOOKUP`:
+    accounts sits below the annuaire (everyone imports accounts), so the project wires the lookup in."""
+    return import_string(settings.PSC_PROFESSIONAL_LOOKUP)
 
 
 class Refusal(StrEnum):
@@ -102,7 +109,7 @@ def resolve_account(identity: PscIdentity) -> User:
     national_id = identity.national_id
     if not national_id:
         raise PscLoginRefused(Refusal.NATIONAL_ID_MISSING)
-    professional = get_professional_by_national_id(national_id, active_only=False)
+    professional = _professional_lookup()(national_id, active_only=False)
     if professional is None:
         raise PscLoginRefused(Refusal.NATIONAL_ID_UNKNOWN, national_id=national_id)
     if not professional.is_active:

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 
 from apps.mailboxes.models import ApplicationCredential, Mailbox, MailboxKind
 from apps.mailboxes.services_members import _stamp_credential_use as stamp_credential_use
 from apps.mailboxes.services_members import check_credential
 from apps.trust.dn import DNParseError, dn_equal
+from mssante_lib import ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -162,25 +160,17 @@ def authenticate(request: HttpRequest) -> ApiClient:
 
 
 def check_rate(client: ApiClient) -> dict[str, str]:
-    """Fixed one-minute window per credential in the shared cache (Redis): add() then incr() is atomic,
-    so parallel requests cannot all slip under the limit; over it, 429 with the seconds left. Returns the
-    RateLimit-* headers that tell the software its budget."""
+    """A one-minute window per credential (the platform's limiter, mssante_lib.ratelimit); over it, 429
+    with the seconds left. Returns the RateLimit-* headers that tell the software its budget."""
     limit = int(_setting("API_RATE_PER_MINUTE", 120))
-    now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    key = f"api:rate:{client.credential.prefix}:{window}"
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS * 2)
-        count = 1
-    if count > limit:
-        retry = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+    rule = ratelimit.Rule(limit=limit, period=RATE_WINDOW_SECONDS, scope="credential")
+    usage = ratelimit.consume("api", [rule], {"credential": client.credential.prefix})
+    if not usage:
+        retry = usage.retry_after
         raise ApiError(
             429,
             "rate_limited",
             f"Trop de requêtes : {limit} par minute au plus pour cet identifiant. Réessayez dans {retry} s.",
             headers={"Retry-After": str(retry), "RateLimit-Limit": str(limit), "RateLimit-Remaining": "0"},
         )
-    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(limit - count)}
+    return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(usage.remaining)}
