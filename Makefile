@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.installed-run-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install lint typecheck migrations-check bench bench-smoke totp ci clean
+.PHONY: run test install lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean
 
 # `make run` needs only the runtime dependencies (quicker first start); tests and linters add the dev extras.
 $(RUN_STAMP): pyproject.toml
@@ -45,8 +45,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## make lint-imports: the dependency contracts of docs/design.md (.importlinter; imports inside functions count).
+lint-imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
 typecheck: $(STAMP)
-	MSSANTE_TESTING=1 $(VENV)/bin/mypy apps mssante_web
+	MSSANTE_TESTING=1 $(VENV)/bin/mypy apps mssante_web mssante_lib
 
 migrations-check: $(STAMP)
 	MSSANTE_TESTING=1 DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(PY) manage.py makemigrations --check --dry-run

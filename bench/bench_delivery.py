@@ -7,7 +7,8 @@ real Celery worker processes through Redis; end-to-end messages/s and the submit
 2. `celery -A mssante_web worker` subprocesses (prefork) on Redis db 9 and a queue of their own, started
    and answering pings before the clock starts.
 3. Submitter processes (forked after Django start-up, like preloaded web workers) call
-   `apps.messaging.services.do_submit_message` for their share: each message has a generated French letter
+   `apps.messaging.delivery.submit.do_submit_message` for their share: each message has a generated French
+   letter
    and a distinct PDF (bench/datasets), from its own sender BAL to one of the recipient BALs.
 4. The clock runs from the first submission to the last Delivery in state `delivered` (its delivered_at);
    every delivery must be delivered exactly once (one inbox copy per delivery). Peak RSS (VmHWM) of each
@@ -194,8 +195,8 @@ def submit_share(job: tuple) -> tuple[int, float, float, list[str], float]:
     """One submitter: `count` messages from its sender BAL; (sent, seconds, peak RSS MiB, errors, CPU s)."""
     index, count, sender_id, recipients, start_at, first = job
     from apps.mailboxes.models import Mailbox
-    from apps.messaging.mime import PartSource
-    from apps.messaging.services import Outgoing, do_submit_message
+    from apps.messaging.delivery.submit import Outgoing, do_submit_message
+    from apps.messaging.store.mime import PartSource
     from bench.datasets.french import Correspondence
     from bench.datasets.pdf import make_pdf
 

@@ -4,7 +4,7 @@ through the HTTP views as a logged-in user.
 
 1. Generation (bench/datasets/french.py), skipped when the database already holds the same seed and size:
    rows are written with COPY, encrypted exactly as the services write them — a data key per message,
-   subject/snippet/body/headers/attachment names sealed with `apps.messaging.content.seal_text`/`seal_json`,
+   subject/snippet/body/headers/attachment names sealed with `store.content.seal_text`/`seal_json`,
    the key wrapped for the BAL with `content.wrap_for_mailbox`, and the blind-index tokens of
    `search_index.build_tokens`. To avoid one PostgreSQL round trip per message for the French stemming,
    each vocabulary word's lexemes are asked once (`search_index.lexemes`) and hashed once under the BAL's
@@ -76,7 +76,7 @@ def the_bal():
     from apps.annuaire.identifiers import compute_rpps_key
     from apps.mailboxes.models import Mailbox
     from apps.mailboxes.services import Address, do_create_nominative_mailbox
-    from apps.messaging.folders import ensure_folders
+    from apps.messaging.store.folders import ensure_folders
     from tests.factories import UserFactory, enrol_totp
     from tests.plugins.bals import professional_for
 
@@ -118,7 +118,7 @@ class TokenBook:
         """Ask PostgreSQL for the lexemes of the words not known yet (one query for all of them)."""
         from django.db import connection
 
-        from apps.messaging import search_index
+        from apps.messaging.store import search_index
 
         missing = sorted(w for w in words if w not in self.full)
         if not missing:
@@ -135,7 +135,7 @@ class TokenBook:
             self.prefix[word] = frozenset(token(self.key, "p", p) for p in search_index.prefixes(word))
 
     def tokens(self, full_text: list[str], prefix_text: list[str]) -> str:
-        from apps.messaging.search_index import words
+        from apps.messaging.store.search_index import words
 
         every = words(" ".join([*full_text, *prefix_text]))
         prefixed = [w for text in prefix_text for w in words(text)]
@@ -150,7 +150,7 @@ class TokenBook:
 
 def check_tokens_against_service(book: TokenBook, mailbox_key: bytes, letters, count: int = 40) -> None:
     """The composed tokens must equal what the deposit path stores (build_tokens), message for message."""
-    from apps.messaging.search_index import build_tokens
+    from apps.messaging.store.search_index import build_tokens
 
     for index in range(count):
         letter = letters.letter(index)
@@ -170,8 +170,8 @@ def received_at(index: int, size: int) -> datetime:
 def rows_for(index: int, size: int, letters, book: TokenBook, mailbox_id: int, folder_id: int):
     """The message, copy and attachment rows of message `index`, sealed like the services seal them."""
     from apps.crypto.keys import new_data_key
-    from apps.messaging import content
-    from apps.messaging.text import make_snippet
+    from apps.messaging.store import content
+    from apps.messaging.store.text import make_snippet
 
     letter = letters.letter(index)
     rng = random.Random(index)
@@ -243,7 +243,7 @@ def generate_chunk(job: tuple[int, int, int, int, int]) -> int:
 
 
 def _folded_vocabulary(vocabulary: list[str]) -> list[str]:
-    from apps.messaging.search_index import words
+    from apps.messaging.store.search_index import words
 
     return words(" ".join(vocabulary))
 
@@ -264,8 +264,8 @@ def dataset_state(size: int) -> str | None:
 def generate(size: int, mailbox, processes: int) -> float:
     from django.db import connection, connections
 
-    from apps.messaging.folders import system_folder
     from apps.messaging.models import FolderRole
+    from apps.messaging.store.folders import system_folder
 
     folder_id = system_folder(mailbox.pk, FolderRole.INBOX).pk
     with connection.cursor() as cursor:
@@ -326,7 +326,7 @@ def measure_lists(client, mailbox, rounds: int) -> dict[str, list[float]]:
     from django.urls import reverse
 
     from apps.messaging.models import MessageCopy
-    from apps.messaging.selectors import make_cursor
+    from apps.messaging.webmail.selectors import make_cursor
 
     inbox = reverse("messaging:inbox", args=[mailbox.pk])
     for _ in range(3):

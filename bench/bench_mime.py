@@ -4,10 +4,10 @@
 The delivery benchmark (bench_delivery.py) needs <= 10 ms of CPU per message across submit + deliver; this
 one isolates the two pure-Python steps of `do_submit_message` that do not depend on the database layout:
 
-- `apps.messaging.mime.write_message` of the benchmark's ~100 KB message (a generated French letter from
+- `apps.messaging.store.mime.write_message` of the benchmark's ~100 KB message (a generated French letter from
   bench/datasets/french.py, its headers as services._headers builds them, and a distinct 72 KB PDF from
   bench/datasets/pdf.py), written to a sink that only counts bytes;
-- `apps.messaging.search_index.build_tokens` of the same letter (body, subject, sender, recipient,
+- `apps.messaging.store.search_index.build_tokens` of the same letter (body, subject, sender, recipient,
   attachment name), with PostgreSQL's French stemming (one round trip, as at submission), plus its two
   Python halves: `words` (folding + splitting) and the HMAC of ~130 tokens.
 
@@ -86,7 +86,7 @@ def main() -> int:
     load = machine()
     setup(options)
 
-    from apps.messaging import mime, search_index
+    from apps.messaging.store import mime, search_index
     from bench.datasets.french import Correspondence
     from bench.datasets.pdf import make_pdf
 

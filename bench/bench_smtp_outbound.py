@@ -5,8 +5,8 @@ Operator A (demo.mssante.fr) is this process's database; operator B (hopital-b.t
 of the platform, as in tests/gateway/operator_b.py: its own PostgreSQL database, blob store, certificates
 and liste blanche, and its real gateway (`manage.py run_smtp`) in a child process.
 
-1. A submits N distinct ~20 KB French letters through `apps.messaging.services.do_submit_message` (forked
-   submitter processes) to BALs hosted by B.
+1. A submits N distinct ~20 KB French letters through `apps.messaging.delivery.submit.do_submit_message`
+   (forked submitter processes) to BALs hosted by B.
 2. A's real `celery worker` subprocesses (prefork, through Redis) deliver them with the real outbound
    transport (`apps.gateway.outbound`): one SMTP session per delivery, as the code does today, with
    STARTTLS, A's client certificate, B's certificate verified, and the S/MIME signature when configured.
@@ -263,7 +263,7 @@ def letter_text(number: int) -> str:
 def submit_share(job: tuple) -> tuple[int, list[str]]:
     index, first, count, sender_id, recipients, start_at = job
     from apps.mailboxes.models import Mailbox
-    from apps.messaging.services import Outgoing, do_submit_message
+    from apps.messaging.delivery.submit import Outgoing, do_submit_message
 
     sender = Mailbox.objects.select_related("owner").get(pk=sender_id)
     texts = [letter_text(number) for number in range(first, first + count)]
@@ -465,7 +465,7 @@ def breakdown(b: BenchOperatorB, senders: list[int], samples: int) -> Breakdown:
     route = outbound.routes_for(DOMAIN_B)[0]
     sender = Mailbox.objects.get(pk=senders[0]).address
     recipient = f"dr.b0@{DOMAIN_B}"
-    # Shaped as A stores a submitted letter: UTF-8 text in quoted-printable (apps.messaging.mime).
+    # Shaped as A stores a submitted letter: UTF-8 text in quoted-printable (apps.messaging.store.mime).
     letter = EmailMessage(policy=policy.SMTP)
     letter["From"], letter["To"], letter["Subject"] = sender, recipient, "Mesure"
     letter["Message-ID"] = f"<mesure@{DOMAIN_A}>"

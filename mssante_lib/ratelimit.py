@@ -5,7 +5,8 @@ submission's AUTH (apps.gateway.submission), the applicative API per credential 
 per person. Rules are written as allauth writes them, `"5/5m/key,20/5m/ip"`: at most 5 attempts in 5
 minutes per key (the login) and 20 per client address; a period is seconds or takes s, m, h or d.
 
-`cache.add()` then `cache.incr()` is atomic on Redis, so parallel requests cannot all slip under the limit.
+Windows slide (approximated from two fixed ones, see `consume`). `cache.add()` then `cache.incr()` is atomic
+on Redis, so parallel requests cannot all slip under the limit.
 A refused attempt is not counted (a caller hammering a closed door does not push the reopening back), and
 `Usage.rollback()` gives back an attempt that turned out to be legitimate (a successful login).
 """
@@ -74,34 +75,54 @@ def _count(key: str, period: int) -> int:
         return 1
 
 
+def _window(action: str, rule: Rule, value: object, index: int) -> str:
+    return f"rl:{action}:{rule.scope}:{value}:{rule.period}:{index}"
+
+
 def consume(
     action: str, rules: Sequence[Rule], values: Mapping[str, object], *, dry_run: bool = False
 ) -> Usage:
     """Count one attempt of `action` under every rule whose scope has a value; refuse it (and count nothing)
-    once any rule's window is full. A rule whose scope has no value (no client address known) is skipped."""
+    once any rule is exceeded. A rule whose scope has no value (no client address known) is skipped.
+
+    Sliding window, approximated from two fixed windows (the current one and the previous one weighted by
+    how much of it still lies within the last `period` seconds): no burst of twice the limit across a
+    window boundary, two cache keys per rule."""
     now = time.time()
     usage = Usage(allowed=True)
-    tightest: int | None = None
+    tightest: float | None = None
     for rule in rules:
         value = values.get(rule.scope)
         if value is None or value == "":
             continue
-        window = int(now // rule.period)
-        key = f"rl:{action}:{rule.scope}:{value}:{rule.period}:{window}"
+        index, elapsed = divmod(now, rule.period)
+        key = _window(action, rule, value, int(index))
         if dry_run:
-            count = int(cache.get(key) or 0) + 1
+            current = int(cache.get(key) or 0) + 1
         else:
-            count = _count(key, rule.period)
+            current = _count(key, rule.period)
             usage._counted.append(key)
+        previous = int(cache.get(_window(action, rule, value, int(index) - 1)) or 0)
+        weight = 1 - elapsed / rule.period
+        count = current + previous * weight
         if count > rule.limit:
             usage.allowed = False
-            usage.retry_after = max(usage.retry_after, max(1, math.ceil((window + 1) * rule.period - now)))
+            usage.retry_after = max(usage.retry_after, _retry_after(rule, current, previous, elapsed))
         if tightest is None or rule.limit - count < tightest:
             tightest, usage.limit = rule.limit - count, rule.limit
-    usage.remaining = max(0, tightest or 0)
+    usage.remaining = max(0, math.floor(tightest or 0))
     if not usage.allowed:
         usage.rollback()
     return usage
+
+
+def _retry_after(rule: Rule, current: int, previous: int, elapsed: float) -> int:
+    """Seconds until one more attempt fits: the window's end if the current window alone is full, else
+    until the previous window's weight has shrunk enough."""
+    if current > rule.limit or previous == 0:
+        return max(1, math.ceil(rule.period - elapsed))
+    fits_at = (1 - (rule.limit - current) / previous) * rule.period
+    return max(1, math.ceil(fits_at - elapsed))
 
 
 def clear(action: str, rules: Sequence[Rule], values: Mapping[str, object]) -> None:
@@ -110,4 +131,5 @@ def clear(action: str, rules: Sequence[Rule], values: Mapping[str, object]) -> N
     for rule in rules:
         value = values.get(rule.scope)
         if value is not None and value != "":
-            cache.delete(f"rl:{action}:{rule.scope}:{value}:{rule.period}:{int(now // rule.period)}")
+            index = int(now // rule.period)
+            cache.delete_many([_window(action, rule, value, index), _window(action, rule, value, index - 1)])

@@ -414,7 +414,7 @@ SOCIALACCOUNT_PROVIDERS: dict[str, dict] = {
         "APPS": [],
     }
 }
-# messaging's transport beyond the platform (apps/messaging/transports.py): the SMTP gateway.
+# messaging's transport beyond the platform (apps/messaging/delivery/transports.py): the SMTP gateway.
 MESSAGING_TRANSPORT = "apps.gateway.transport.GatewayTransport"
 # The annuaire lookup the PSC login uses (apps.accounts sits below apps.annuaire: the project wires it).
 PSC_PROFESSIONAL_LOOKUP = "apps.annuaire.selectors.get_professional_by_national_id"

@@ -19,7 +19,7 @@ def _fresh_mailbox_key_cache():
     """BAL keys and system folder ids are cached per process; a test's rolled-back rows must not serve
     the next test."""
     from apps.mailboxes.keys import clear_cache
-    from apps.messaging.folders import clear_cache as clear_folders
+    from apps.messaging.store.folders import clear_cache as clear_folders
 
     clear_cache()
     clear_folders()

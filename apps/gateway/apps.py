@@ -6,4 +6,4 @@ class GatewayConfig(AppConfig):
     label = "gateway"
     verbose_name = "Passerelle SMTP"
     # Outbound transport, S/MIME opener and DSN/MDN handling reach messaging through the setting
-    # MESSAGING_TRANSPORT = "apps.gateway.transport.GatewayTransport" (apps/messaging/transports.py).
+    # MESSAGING_TRANSPORT = "apps.gateway.transport.GatewayTransport" (apps/messaging/delivery/transports.py).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage, Message
 
 from apps.messaging import policies
-from apps.messaging.policies import FIN_MARKER, is_fin_mes, is_fin_subject
+from apps.messaging.policies import FIN_MARKER, FIN_VALUE, is_fin_mes, is_fin_subject
 
 X_MSS_CODECDA = "X-MSS-CODECDA"
 X_MSS_INS = "X-MSS-INS"
@@ -77,7 +77,7 @@ def write_mss_headers(message: EmailMessage | Message, headers: MssHeaders) -> N
     if headers.nil:
         message[X_MSS_NIL] = headers.nil
     if headers.closes_exchange:
-        message[X_MSS_MES] = "FIN"
+        message[X_MSS_MES] = FIN_VALUE
 
 
 def copy_mss_headers(source: Message, target: EmailMessage | Message) -> None:

@@ -22,9 +22,9 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.messaging import content, storage
+from apps.messaging.delivery.transports import PermanentFailure, TemporaryFailure
 from apps.messaging.models import MessageKind
-from apps.messaging.transports import PermanentFailure, TemporaryFailure
+from apps.messaging.store import content, storage
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from apps.crypto import keys
 from apps.crypto.envelope import DecryptionError, aad_for
 from apps.crypto.stream import StreamEncryptor, decrypt_stream
 from apps.gateway.models import InboundMessage, SpoolState
-from apps.messaging import blobs
+from apps.messaging.store import blobs
 from mssante_lib.jobs import enqueue
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ def do_ingest(spool_id: uuid.UUID | str) -> object | None:
     The row is locked for the whole ingest so two workers never run it at once, and the idempotency key makes
     a replay after a crash between the deposit and this commit return the already stored message.
     """
-    from apps.messaging.services import do_receive_message
+    from apps.messaging.delivery.inbound import do_receive_message
 
     spool = InboundMessage.objects.filter(pk=spool_id, state=SpoolState.RECEIVED).first()
     if spool is None:

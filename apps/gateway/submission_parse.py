@@ -9,14 +9,14 @@ from email.utils import getaddresses
 from typing import Any
 
 from apps.mailboxes.models import Mailbox
-from apps.messaging.mime import PartSource
+from apps.messaging.delivery.inbound import attachments_of, bodies_of, header_text
+from apps.messaging.delivery.submit import Outgoing, SubmissionRefused, do_submit_message
 from apps.messaging.models import MessageCopy, Origin
 from apps.messaging.policies import can_send_from, check_recipient
 from apps.messaging.recipient_policies import RecipientContext, Refusal
-from apps.messaging.services import Outgoing, SubmissionRefused, do_submit_message
-from apps.messaging.services_inbound import attachments_of, bodies_of, header_text
-from apps.messaging.storage import MessageTooLarge
-from apps.messaging.text import message_ids
+from apps.messaging.store.mime import PartSource
+from apps.messaging.store.storage import MessageTooLarge
+from apps.messaging.store.text import message_ids
 
 
 def _mailbox(address: str) -> Mailbox | None:

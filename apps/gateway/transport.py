@@ -1,4 +1,4 @@
-"""The gateway as messaging's `Transport` (apps/messaging/transports.py), named by the setting
+"""The gateway as messaging's `Transport` (apps/messaging/delivery/transports.py), named by the setting
 `MESSAGING_TRANSPORT`: outbound SMTP to other operators, S/MIME opening of inbound mail, DSN/MDN handling
 and the reports the platform sends to remote senders (apps/gateway/wiring.py)."""
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from apps.gateway import outbound, wiring
-from apps.messaging.transports import PermanentFailure, SendResult, TemporaryFailure
+from apps.messaging.delivery.transports import PermanentFailure, SendResult, TemporaryFailure
 
 
 class GatewayTransport:

@@ -117,8 +117,8 @@ def open_inbound(raw: bytes) -> tuple[bytes, str, str]:
 
 def handle_report(parsed: Any) -> bool:
     """Apply a DSN/MDN about one of our messages to its deliveries; False when it is not about ours."""
+    from apps.messaging.delivery.deliver import do_fail_delivery
     from apps.messaging.models import Delivery, Message
-    from apps.messaging.services_delivery import do_fail_delivery
 
     report = reports.parse_report(parsed)
     if report is None or not report.original_message_id:
@@ -161,7 +161,7 @@ def _reason_for(address: str, entry: Any) -> str:
 
 
 def _original(copy: Any) -> Any:
-    from apps.messaging import content, storage
+    from apps.messaging.store import content, storage
 
     message = copy.message
     data_key = content.data_key_of_copy(copy)
@@ -178,7 +178,7 @@ def _reporting_ua() -> str:
 
 def send_read_receipt(copy: Any, user: Any) -> None:
     """An MDN to a remote sender who asked for one, unless RFC 8098 wants the user asked first."""
-    from apps.messaging.services_bounce import do_send_report
+    from apps.messaging.delivery.bounce import do_send_report
 
     original = _original(copy)
     request = reports.mdn_request(original, envelope_sender=copy.message.return_path)
@@ -192,8 +192,8 @@ def send_read_receipt(copy: Any, user: Any) -> None:
 
 def send_dsn(delivery: Any) -> None:
     """A DSN to the remote sender of a received message that could not be deposited."""
-    from apps.messaging import content, storage
-    from apps.messaging.services_bounce import do_send_report
+    from apps.messaging.delivery.bounce import do_send_report
+    from apps.messaging.store import content, storage
 
     message = delivery.message
     raw = b"".join(

@@ -10,10 +10,10 @@ from typing import Any, TextIO
 
 from apps.accounts.models import User
 from apps.mailboxes.models import Mailbox, MailboxKind
-from apps.messaging.mime import PartSource
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.submit import Outgoing, do_submit_message
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy, Origin
-from apps.messaging.services import Outgoing, do_submit_message
-from apps.messaging.services_delivery import do_deliver
+from apps.messaging.store.mime import PartSource
 
 _PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"

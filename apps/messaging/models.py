@@ -96,7 +96,7 @@ class Message(models.Model):
 
 
 class StoredBlob(models.Model):
-    """A small encrypted blob kept in the database (apps.messaging.blobs); larger ones are files."""
+    """A small encrypted blob kept in the database (apps.messaging.store.blobs); larger ones are files."""
 
     name = models.CharField(max_length=80, primary_key=True)
     data = models.BinaryField()

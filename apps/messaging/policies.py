@@ -27,6 +27,7 @@ from mssante_lib import fastsql
 
 # --- [FIN]: a professional closes an exchange with a patient (Ref#2 ECO.2.2.8, docs/mssante.md §5) -------
 FIN_MARKER = "[FIN]"
+FIN_VALUE = "FIN"  # the X-MSS-MES value that closes
 X_MSS_MES = "X-MSS-MES"
 
 
@@ -38,7 +39,7 @@ def is_fin_subject(subject: str | None) -> bool:
 
 def is_fin_mes(values: Iterable[object]) -> bool:
     """One of the `X-MSS-MES` header values is `FIN` (spaces and case of another operator tolerated)."""
-    return any(str(value).strip().upper() == "FIN" for value in values)
+    return any(str(value).strip().upper() == FIN_VALUE for value in values)
 
 
 Headers = Mapping[str, object] | Iterable[tuple[str, object]]

@@ -7,10 +7,10 @@ import time
 from celery import current_app, shared_task
 from django.conf import settings
 
-from apps.messaging import wake
-from apps.messaging.services_batch import do_deliver_next_batch
-from apps.messaging.services_delivery import RETRY_DELAYS, do_deliver, do_sweep_deliveries
-from apps.messaging.transports import TemporaryFailure
+from apps.messaging.delivery import wake
+from apps.messaging.delivery.batch import do_deliver_next_batch
+from apps.messaging.delivery.deliver import RETRY_DELAYS, do_deliver, do_sweep_deliveries
+from apps.messaging.delivery.transports import TemporaryFailure
 
 DEPOSIT_ROUNDS = 50
 
@@ -26,7 +26,7 @@ def deliver_message(self, delivery_id: int) -> str:  # noqa: ANN001
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def deposit_queued() -> int:
-    """Deposit local deliveries batch after batch until none is due (the flag: apps.messaging.wake)."""
+    """Deposit local deliveries batch after batch until none is due (the flag: delivery/wake.py)."""
     done = 0
     for _ in range(DEPOSIT_ROUNDS):
         wake.clear()
@@ -43,7 +43,7 @@ def deposit_queued() -> int:
 
 @shared_task(acks_late=True)
 def sweep_deliveries() -> int:
-    from apps.messaging.services import enqueue_deliveries
+    from apps.messaging.delivery.submit import enqueue_deliveries
 
     ids = do_sweep_deliveries()
     enqueue_deliveries(ids)
@@ -52,7 +52,7 @@ def sweep_deliveries() -> int:
 
 @shared_task
 def purge_orphan_messages() -> int:
-    from apps.messaging.services_copies import do_purge_orphan_messages
+    from apps.messaging.webmail.services import do_purge_orphan_messages
 
     return do_purge_orphan_messages()
 

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from apps.messaging import views, views_actions, views_compose, views_validation
+from apps.messaging.compose import views as views_compose
+from apps.messaging.validation import views as views_validation
+from apps.messaging.webmail import views, views_actions
 
 app_name = "messaging"
 urlpatterns = [

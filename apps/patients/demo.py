@@ -15,10 +15,10 @@ from typing import Any, TextIO
 
 from apps.accounts.models import User, UserKind
 from apps.mailboxes.models import Mailbox, MailboxKind
-from apps.messaging.mime import PartSource
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.submit import Outgoing, do_submit_message
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy
-from apps.messaging.services import Outgoing, do_submit_message
-from apps.messaging.services_delivery import do_deliver
+from apps.messaging.store.mime import PartSource
 from apps.patients.models import PatientProfile
 from apps.patients.services import do_open_profile
 

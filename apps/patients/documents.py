@@ -16,7 +16,7 @@ from apps.crypto import envelope
 from apps.crypto import keys as crypto_keys
 from apps.crypto.stream import StreamEncryptor, TooLarge, iter_decrypted
 from apps.mailboxes.keys import mailbox_key
-from apps.messaging import blobs
+from apps.messaging.store import blobs
 
 DEFAULT_MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 

@@ -17,10 +17,10 @@ from django.db.models import Q, QuerySet
 
 from apps.annuaire.models import BalAddress
 from apps.mailboxes.models import Mailbox, MailboxKind, MailboxStatus
-from apps.messaging import selectors as message_selectors
 from apps.messaging.models import Attachment, FolderRole, Message, MessageCopy, MessageKind
-from apps.messaging.selectors_message import display_subject
-from apps.messaging.text import references_of
+from apps.messaging.store.text import references_of
+from apps.messaging.webmail import selectors as message_selectors
+from apps.messaging.webmail.message import display_subject
 from apps.patients.addresses import is_patient_address
 from apps.patients.models import PatientDocument, PatientProfile
 from apps.patients.policies import can_reply_in_thread, without_addresses

@@ -138,7 +138,7 @@ def do_return_pending_deliveries(profile_id: int) -> int:
     Each is claimed first with a conditional UPDATE (queued/held -> sending) so that a worker delivering it
     at the same moment cannot have it both deposited and bounced; the bounce is messaging's own.
     """
-    from apps.messaging.services_delivery import do_fail_delivery
+    from apps.messaging.delivery.deliver import do_fail_delivery
 
     profile = PatientProfile.objects.get(pk=profile_id)
     if profile.state != ProfileState.CLOSED:

@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 
 from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
-from apps.messaging import blobs
 from apps.messaging.models import MessageCopy
+from apps.messaging.store import blobs
 from apps.patients import documents
 from apps.patients.models import DocumentCategory, DocumentSource, PatientDocument, PatientProfile
 from apps.patients.selectors import sender_name
@@ -85,7 +85,7 @@ def do_save_attachment(
     profile: PatientProfile, copy: MessageCopy, position: int, *, category: str, acting_user: Any
 ) -> PatientDocument:
     """« Enregistrer dans mes documents »: a copy of a received attachment, re-encrypted for the space."""
-    from apps.messaging.selectors_message import attachment_chunks, get_attachment
+    from apps.messaging.webmail.message import attachment_chunks, get_attachment
 
     if copy.mailbox_id != profile.mailbox_id:
         raise DocumentRefused("Ce message n'est pas dans votre messagerie.")

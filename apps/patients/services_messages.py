@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from apps.messaging import mime
+from apps.messaging.delivery.submit import Outgoing, SubmissionRefused, do_submit_message
 from apps.messaging.models import Message, MessageCopy, Origin
-from apps.messaging.selectors import open_copy_fields
-from apps.messaging.services import Outgoing, SubmissionRefused, do_submit_message
-from apps.messaging.text import reply_subject
+from apps.messaging.store import mime
+from apps.messaging.store.text import reply_subject
+from apps.messaging.webmail.selectors import open_copy_fields
 from apps.patients.models import PatientProfile
 from apps.patients.selectors import get_pharmacy
 

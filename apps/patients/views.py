@@ -11,10 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, St
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.messaging.selectors_message import attachment_chunks, get_attachment, get_message_view
-from apps.messaging.services import SubmissionRefused
-from apps.messaging.services_copies import do_mark_read
-from apps.messaging.storage import MessageTooLarge
+from apps.messaging.delivery.submit import SubmissionRefused
+from apps.messaging.store.storage import MessageTooLarge
+from apps.messaging.webmail.message import attachment_chunks, get_attachment, get_message_view
+from apps.messaging.webmail.services import do_mark_read
 from apps.patients import selectors
 from apps.patients.forms import ReplyForm, SaveAttachmentForm
 from apps.patients.models import DocumentCategory, PatientProfile

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.crypto.envelope import DecryptionError
-from apps.messaging.services import SubmissionRefused
-from apps.messaging.storage import MessageTooLarge
+from apps.messaging.delivery.submit import SubmissionRefused
+from apps.messaging.store.storage import MessageTooLarge
 from apps.patients import selectors
 from apps.patients.forms import (
     ConfirmForm,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from apps.messaging.compose.services import open_draft
 from apps.messaging.models import Draft, Message
-from apps.messaging.services_drafts import open_draft
 from tests.e2e.test_mailbox_admin import _login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

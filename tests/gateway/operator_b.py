@@ -44,7 +44,7 @@ OperatorCertificateDN.objects.create(domain=domain, dn=PEER_DN, dn_normalised=no
 
 SEND = """
 from apps.mailboxes.models import Mailbox
-from apps.messaging.services import Outgoing, do_submit_message
+from apps.messaging.delivery.submit import Outgoing, do_submit_message
 mailbox = Mailbox.objects.get(address="dr.b@hopital-b.test")
 outgoing = Outgoing(mailbox=mailbox, to=["alice.martin@demo.mssante.fr"], subject="Réponse de B",
                     text="Bonjour Alice, voici mon avis.", read_receipt=True)
@@ -54,7 +54,7 @@ print("MESSAGE-ID", message.message_id)
 
 REPORT = """
 import json
-from apps.messaging import content
+from apps.messaging.store import content
 from apps.messaging.models import Delivery, MessageCopy
 rows = []
 for copy in MessageCopy.objects.filter(mailbox__address="dr.b@hopital-b.test").select_related("message"):

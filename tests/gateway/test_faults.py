@@ -18,8 +18,8 @@ from django.db import connection
 from apps.gateway import services
 from apps.gateway.models import InboundMessage, SpoolState
 from apps.gateway.server import GatewayServer
-from apps.messaging import blobs
 from apps.messaging.models import Message
+from apps.messaging.store import blobs
 from tests.gateway.conftest import PEER_DOMAIN, gateway_config, sample_message
 from tests.plugins.celery_workers import PROJECT_ROOT, _test_database_url
 from tests.plugins.throwaway import ThrowawayPostgres, free_port, port_accepts, wait_until

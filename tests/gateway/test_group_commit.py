@@ -21,7 +21,7 @@ from apps.audit.services import do_seal_pending
 from apps.audit.verify import verify_chain
 from apps.gateway.models import InboundMessage
 from apps.gateway.server import GatewayServer
-from apps.messaging import blobs
+from apps.messaging.store import blobs
 from tests.gateway.conftest import PEER_DOMAIN, gateway_config, sample_message
 from tests.gateway.test_faults import _copy_test_database, _database_at
 from tests.plugins.throwaway import ThrowawayPostgres, wait_until

@@ -12,8 +12,8 @@ from django.utils import timezone
 from apps.gateway import services, tasks
 from apps.gateway.models import InboundMessage, SpoolState
 from apps.gateway.services import SpoolEnvelope, do_spool_message
-from apps.messaging import blobs
 from apps.messaging.models import Message, MessageCopy
+from apps.messaging.store import blobs
 from tests.gateway.conftest import PEER_DOMAIN, sample_message
 
 SENDER = f"dr.voisin@{PEER_DOMAIN}"
@@ -67,7 +67,7 @@ def test_it_ingests_a_spooled_message_into_the_recipient_bal_once(
 def test_it_reuses_the_stored_message_when_a_crash_came_between_deposit_and_spool_update(
     alice_bal, django_capture_on_commit_callbacks
 ):
-    from apps.messaging.services import do_receive_message
+    from apps.messaging.delivery.inbound import do_receive_message
 
     with django_capture_on_commit_callbacks(execute=False):
         spool = spool_one()

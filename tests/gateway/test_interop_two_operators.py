@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from apps.gateway.server import GatewayServer
-from apps.messaging import content
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
+from apps.messaging.store import content
 from tests.gateway import smime_certs
 from tests.gateway.conftest import gateway_config, list_domain
 from tests.gateway.operator_b import DOMAIN_B, SEED, SEND, OperatorB

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.inbound import do_receive_message
 from apps.messaging.models import Delivery, MessageCopy
-from apps.messaging.services import do_receive_message
-from apps.messaging.services_delivery import do_deliver
 
 CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
 MESSAGES = sorted(p.name for p in CORPUS.glob("msg_*.txt"))

@@ -9,9 +9,9 @@ import pytest
 
 from apps.gateway.outbound import send_delivery
 from apps.gateway.pki import subject
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.transports import TemporaryFailure
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, MessageCopy
-from apps.messaging.services_delivery import do_deliver
-from apps.messaging.transports import TemporaryFailure
 from tests.gateway.conftest import PEER_DOMAIN, PEER_SUBJECT, list_domain
 from tests.gateway.remote_operator import RemoteOperator
 from tests.messaging.helpers import body_of, send
@@ -127,7 +127,7 @@ def test_it_encrypts_to_a_correspondent_whose_certificate_it_learnt(
 
     from apps.gateway import smime
     from apps.gateway.models import PeerCertificate
-    from apps.messaging.services import do_receive_message
+    from apps.messaging.delivery.inbound import do_receive_message
     from tests.gateway import smime_certs
 
     ca = smime_certs.make_ca()

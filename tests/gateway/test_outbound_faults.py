@@ -29,12 +29,12 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.gateway.pki import subject
-from apps.messaging import blobs
+from apps.messaging.compose.selectors import get_timeline
+from apps.messaging.delivery.deliver import RETRY_DELAYS, do_deliver, do_sweep_deliveries
+from apps.messaging.delivery.submit import enqueue_deliveries
+from apps.messaging.delivery.transports import TemporaryFailure
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
-from apps.messaging.selectors_drafts import get_timeline
-from apps.messaging.services import enqueue_deliveries
-from apps.messaging.services_delivery import RETRY_DELAYS, do_deliver, do_sweep_deliveries
-from apps.messaging.transports import TemporaryFailure
+from apps.messaging.store import blobs
 from tests.gateway.conftest import PEER_DOMAIN, PEER_SUBJECT, list_domain
 from tests.gateway.remote_operator import RemoteOperator, _Handler
 from tests.messaging.helpers import send

@@ -10,9 +10,10 @@ from email.parser import BytesParser
 import pytest
 
 from apps.gateway import reports
-from apps.messaging import content, storage
+from apps.messaging.delivery.inbound import do_receive_message
+from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy
-from apps.messaging.services import SubmissionRefused, do_receive_message
+from apps.messaging.store import content, storage
 from tests.messaging.helpers import send
 
 pytestmark = pytest.mark.django_db

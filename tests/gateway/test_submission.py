@@ -9,12 +9,13 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
+from django.core.cache import cache
 
 from apps.accounts.app_passwords import do_create_app_password, do_revoke_app_password
 from apps.gateway.submission import SubmissionConfig, SubmissionServer
 from apps.mailboxes.services import Address, do_create_nominative_mailbox
+from apps.messaging.delivery.deliver import do_deliver
 from apps.messaging.models import Delivery, Message, MessageCopy, Origin
-from apps.messaging.services_delivery import do_deliver
 from tests.messaging.helpers import subject_of
 from tests.psc.conftest import psc_doctor, psc_provider  # noqa: F401 (fixtures used by name below)
 
@@ -132,3 +133,31 @@ def test_xoauth2_with_a_pro_sante_connect_token(submission, pki, cardio_bal, req
         assert code == 235
         session.sendmail(mailbox.address, [cardio_bal.address], MESSAGE)
     assert Message.objects.get(origin=Origin.SUBMISSION).sent_by == doctor
+
+
+def test_repeated_auth_failures_are_refused_for_a_while_even_with_the_right_password(
+    submission, pki, dr_alice, alice_bal, settings
+):
+    """SMTP submission counts failures with the platform's one limiter (apps.accounts.attempts)."""
+    cache.clear()  # counters are per login: no leftover of another test of dr_alice
+    settings.APP_PASSWORD_FAILED_RATE = "2/5m/key,50/5m/ip"
+    _row, secret = do_create_app_password(dr_alice, label="Poste du cabinet")
+    with _client(pki, submission.port) as session:
+        assert _auth_plain(session, dr_alice.email, "pas-le-bon")[0] == 535
+        assert _auth_plain(session, dr_alice.email, "pas-le-bon")[0] == 535
+        code, text = _auth_plain(session, dr_alice.email, secret)
+    assert code == 454 and b"Trop de tentatives" in text
+
+
+def test_a_successful_auth_does_not_use_the_failure_budget(submission, pki, dr_alice, alice_bal, settings):
+    cache.clear()
+    settings.APP_PASSWORD_FAILED_RATE = "1/5m/key"
+    _row, secret = do_create_app_password(dr_alice, label="Poste du cabinet")
+    for _ in range(3):
+        with _client(pki, submission.port) as session:
+            assert _auth_plain(session, dr_alice.email, secret)[0] == 235
+
+
+def _auth_plain(session: smtplib.SMTP, email: str, secret: str) -> tuple[int, bytes]:
+    """One AUTH PLAIN exchange (smtplib's login() would try several mechanisms, each an attempt)."""
+    return session.docmd("AUTH", "PLAIN " + base64.b64encode(f"\0{email}\0{secret}".encode()).decode())

@@ -10,11 +10,11 @@ from email.parser import BytesParser
 import pytest
 
 from apps.gateway import reports, smime
-from apps.messaging import content, storage
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.inbound import do_receive_message
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy, MessageKind
-from apps.messaging.services import do_receive_message
-from apps.messaging.services_copies import do_mark_read
-from apps.messaging.services_delivery import do_deliver
+from apps.messaging.store import content, storage
+from apps.messaging.webmail.services import do_mark_read
 from tests.gateway import smime_certs
 from tests.gateway.conftest import PEER_DOMAIN, list_domain
 from tests.messaging.helpers import body_of, send
@@ -83,7 +83,7 @@ def test_reading_a_remote_message_returns_an_mdn_with_a_null_sender(alice_bal, d
     with transaction.atomic():
         do_mark_read(copy, user=dr_alice)
     # on_commit hooks do not run inside the test transaction: call the registered sender as commit would.
-    from apps.messaging.transports import read_receipt_sender
+    from apps.messaging.delivery.transports import read_receipt_sender
 
     read_receipt_sender()(copy, dr_alice)  # type: ignore[misc]
     report = Message.objects.get(kind=MessageKind.REPORT)

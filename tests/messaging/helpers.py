@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.messaging import content
-from apps.messaging.mime import PartSource
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.submit import Outgoing, do_submit_message
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy
-from apps.messaging.services import Outgoing, do_submit_message
-from apps.messaging.services_delivery import do_deliver
+from apps.messaging.store import content
+from apps.messaging.store.mime import PartSource
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 

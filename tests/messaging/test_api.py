@@ -17,10 +17,10 @@ from apps.audit.models import AuditEvent
 from apps.mailboxes.models import ApplicationCredential, MailboxStatus
 from apps.mailboxes.services import Address, do_create_applicative_mailbox
 from apps.mailboxes.services_members import do_revoke_credential
-from apps.messaging import content, storage
 from apps.messaging.api import serializers
+from apps.messaging.delivery.deliver import do_deposit
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy, Origin
-from apps.messaging.services_delivery import do_deposit
+from apps.messaging.store import content, storage
 from tests.messaging.helpers import PDF, pdf_part, send
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from apps.messaging.services_delivery import do_deposit
+from apps.messaging.delivery.deliver import do_deposit
 from tests.messaging.helpers import PDF, pdf_part, send
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from apps.messaging import content, mime, storage
-from apps.messaging.mime import PartSource, base64_slice
 from apps.messaging.models import MessageCopy, StoredBlob
-from apps.messaging.selectors_message import attachment_chunks, list_attachments
+from apps.messaging.store import content, mime, storage
+from apps.messaging.store.mime import PartSource, base64_slice
+from apps.messaging.webmail.message import attachment_chunks, list_attachments
 from tests.messaging.helpers import send
 
 

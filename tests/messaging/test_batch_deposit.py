@@ -1,4 +1,4 @@
-"""Local deliveries claimed and deposited in batches (apps.messaging.services_batch, apps.messaging.wake)."""
+"""Local deliveries claimed and deposited in batches (apps.messaging.delivery.batch and .wake)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.mailboxes.models import Mailbox
 from apps.mailboxes.services import do_suspend_mailbox
-from apps.messaging import services_batch, wake
+from apps.messaging.delivery import batch as services_batch
+from apps.messaging.delivery import wake
+from apps.messaging.delivery.batch import claim_batch, do_deliver_next_batch
+from apps.messaging.delivery.submit import enqueue_deliveries
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy, MessageKind
-from apps.messaging.services import enqueue_deliveries
-from apps.messaging.services_batch import claim_batch, do_deliver_next_batch
 from apps.messaging.tasks import deposit_queued
 from tests.messaging.helpers import body_of, send, subject_of
 
@@ -249,8 +250,8 @@ def test_a_database_error_in_a_single_deposit_is_retried_not_left_sending(
 ):
     from django.db import OperationalError
 
-    from apps.messaging import services_delivery
-    from apps.messaging.transports import TemporaryFailure
+    from apps.messaging.delivery import deliver as services_delivery
+    from apps.messaging.delivery.transports import TemporaryFailure
 
     message = send(alice_bal, dr_alice, [cardio_bal.address], deliver=False, subject="Coupure")
     delivery = Delivery.objects.get(message=message)

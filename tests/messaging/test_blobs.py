@@ -7,8 +7,8 @@ import shutil
 import pytest
 from django.db import transaction
 
-from apps.messaging import blobs
 from apps.messaging.models import StoredBlob
+from apps.messaging.store import blobs
 
 
 def _write(name: str, data: bytes) -> None:

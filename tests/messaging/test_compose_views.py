@@ -13,10 +13,10 @@ from django.urls import reverse
 from apps.annuaire.identifiers import compute_ins_key
 from apps.mailboxes.models import MemberRole
 from apps.mailboxes.services_members import do_add_member
-from apps.messaging import content, storage
+from apps.messaging.compose.selectors import list_draft_files
+from apps.messaging.compose.services import attachment_chunks, data_key_of_draft, open_draft
 from apps.messaging.models import Delivery, Draft, DraftAttachment, Message, MessageCopy
-from apps.messaging.selectors_drafts import list_draft_files
-from apps.messaging.services_drafts import attachment_chunks, data_key_of_draft, open_draft
+from apps.messaging.store import content, storage
 from tests.factories import UserFactory, enrol_totp
 from tests.messaging.helpers import PDF, pdf_part, send, subject_of
 
@@ -381,7 +381,7 @@ def test_it_closes_an_exchange_with_fin_when_asked(alice_client, alice_bal, card
     message = Message.objects.get()
     assert message.is_fin and message.mss_headers == {"X-MSS-MES": "FIN"}
     sent = MessageCopy.objects.get(message=message, mailbox=alice_bal)
-    from apps.messaging import content
+    from apps.messaging.store import content
 
     subject = content.open_text(content.data_key_of_copy(sent), message.pk, "subject", message.subject_enc)
     assert subject == "Résultats [FIN]"

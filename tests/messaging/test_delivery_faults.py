@@ -27,10 +27,11 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.mailboxes.models import Mailbox
-from apps.messaging import services_batch, services_delivery
+from apps.messaging.delivery import batch as services_batch
+from apps.messaging.delivery import deliver as services_delivery
+from apps.messaging.delivery.deliver import do_sweep_deliveries
+from apps.messaging.delivery.submit import enqueue_deliveries
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
-from apps.messaging.services import enqueue_deliveries
-from apps.messaging.services_delivery import do_sweep_deliveries
 from mssante_web.celery import app as celery_app
 from tests.messaging.helpers import send
 from tests.plugins.throwaway import wait_until
@@ -145,7 +146,7 @@ def test_it_commits_the_submission_while_redis_is_down_and_delivers_once_it_is_b
     throwaway_redis.stop()
 
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="apps.messaging.services"):
+    with caplog.at_level(logging.WARNING, logger="apps.messaging.delivery.submit"):
         message = send(
             alice_bal, dr_alice, [cardio_bal.address], deliver=False, subject="Hors ligne", text="…"
         )

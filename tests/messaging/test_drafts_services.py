@@ -9,11 +9,8 @@ import pytest
 from apps.audit.models import AuditEvent
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.keys import destroy_mailbox_key
-from apps.messaging import storage
-from apps.messaging.models import Delivery, DeliveryState, Draft, DraftAttachment, Message
-from apps.messaging.selectors_drafts import list_draft_files, list_drafts, list_replying, reply_content
-from apps.messaging.services import SubmissionRefused
-from apps.messaging.services_drafts import (
+from apps.messaging.compose.selectors import list_draft_files, list_drafts, list_replying, reply_content
+from apps.messaging.compose.services import (
     DraftContent,
     DraftKeying,
     UploadedPart,
@@ -24,6 +21,9 @@ from apps.messaging.services_drafts import (
     open_draft,
     write_attachment,
 )
+from apps.messaging.delivery.submit import SubmissionRefused
+from apps.messaging.models import Delivery, DeliveryState, Draft, DraftAttachment, Message
+from apps.messaging.store import storage
 from tests.messaging.helpers import PDF, send
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ import pytest
 from django.core.files.uploadhandler import SkipFile
 from django.template.loader import render_to_string
 
-from apps.messaging import storage
-from apps.messaging.draft_uploads import EncryptingUploadHandler, clean_content_type, clean_filename
-from apps.messaging.selectors_drafts import list_drafts
-from apps.messaging.services_drafts import ATTACHMENT_PART, DraftContent, DraftKeying, do_save_draft
+from apps.messaging.compose.selectors import list_drafts
+from apps.messaging.compose.services import ATTACHMENT_PART, DraftContent, DraftKeying, do_save_draft
+from apps.messaging.compose.uploads import EncryptingUploadHandler, clean_content_type, clean_filename
+from apps.messaging.store import storage
 
 CHUNK = 64 * 1024
 

@@ -9,8 +9,8 @@ from django.db import transaction
 from apps.crypto import keys as crypto_keys
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.models import MailboxKey
-from apps.messaging.folders import system_folder_id
 from apps.messaging.models import Folder, FolderRole
+from apps.messaging.store.folders import system_folder_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,5 @@
-"""apps.messaging.mime: what it writes parses back (email.parser, default policy) to exactly what was given.
+"""apps.messaging.store.mime: what it writes parses back (email.parser, default policy) to exactly what was
+given.
 
 The writer's fast paths (headers as strings, binascii's QP and base64, RFC 2047/2231 written by hand) are
 also compared with the former writer, which went through email.policy.SMTP for everything and is kept
@@ -18,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.messaging import mime
-from apps.messaging.mime import PartSource, write_message
+from apps.messaging.store import mime
+from apps.messaging.store.mime import PartSource, write_message
 
 # -- the former implementation (email.policy for every header and part) -------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apps.mailboxes.services import do_delete_mailbox
-from apps.messaging import blobs
 from apps.messaging.models import Message, MessageCopy
-from apps.messaging.services_copies import do_purge_orphan_messages
+from apps.messaging.store import blobs
+from apps.messaging.webmail.services import do_purge_orphan_messages
 from tests.messaging.helpers import pdf_part, send
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.messaging import content
+from apps.messaging.compose.selectors import REPLYING_WINDOW
+from apps.messaging.compose.services import DraftContent, DraftKeying, do_save_draft
 from apps.messaging.models import Draft, InternalNote, MessageCopy, QueueStatus
-from apps.messaging.selectors_drafts import REPLYING_WINDOW
-from apps.messaging.services_drafts import DraftContent, DraftKeying, do_save_draft
-from apps.messaging.services_queue import do_add_note, do_assign, do_set_queue_status
+from apps.messaging.store import content
+from apps.messaging.webmail.workqueue import do_add_note, do_assign, do_set_queue_status
 from tests.messaging.helpers import send
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
@@ -133,7 +133,7 @@ def test_it_says_who_is_replying(bob_client, request_copy, cardio_bal, pharma_in
 
 
 def test_it_shows_who_answered(bob_client, request_copy, alice_bal, cardio_bal, sec_bob):
-    from apps.messaging.services import Outgoing, do_submit_message
+    from apps.messaging.delivery.submit import Outgoing, do_submit_message
 
     do_submit_message(
         Outgoing(

@@ -7,9 +7,9 @@ import io
 
 import pytest
 
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.inbound import do_receive_message
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
-from apps.messaging.services import do_receive_message
-from apps.messaging.services_delivery import do_deliver
 from tests.messaging.helpers import body_of, subject_of
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.messaging.sanitize import content_security_policy, sanitize_html
+from apps.messaging.webmail.sanitize import content_security_policy, sanitize_html
 
 HOSTILE = """
 <p onclick="alert(1)" style="position:fixed" class="x" id="y">Bonjour<script>alert(2)</script></p>

@@ -1,4 +1,4 @@
-"""apps.messaging.search_index: the faster fold() and HMACs give exactly the former results.
+"""apps.messaging.store.search_index: the faster fold() and HMACs give exactly the former results.
 
 Stored search indexes (MessageCopy.search_tokens) were built with the former implementation, kept below
 (`_reference_*`): a token computed today for the same text and key must be the same, or old messages would
@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.crypto.keys import derive_search_key
-from apps.messaging import search_index
-from apps.messaging.search_index import MAX_BODY_CHARS, build_tokens, fold
+from apps.messaging.store import search_index
+from apps.messaging.store.search_index import MAX_BODY_CHARS, build_tokens, fold
 
 # -- the former implementation -------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from apps.messaging import search_index, selectors
 from apps.messaging.models import FolderRole, MessageCopy
+from apps.messaging.store import search_index
+from apps.messaging.webmail import selectors
 from tests.messaging.helpers import send
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
@@ -56,7 +57,7 @@ def test_it_caps_unread_counts(alice_bal, cardio_bal, dr_alice, monkeypatch):
 
 
 def test_it_searches_one_folder_or_all_but_the_corbeille(alice_bal, cardio_bal, dr_alice, sec_bob):
-    from apps.messaging.services_copies import do_trash_copies
+    from apps.messaging.webmail.services import do_trash_copies
 
     kept = send(alice_bal, dr_alice, [cardio_bal.address], subject="Échographie cardiaque", text="x")
     trashed = send(alice_bal, dr_alice, [cardio_bal.address], subject="Échographie abdominale", text="x")

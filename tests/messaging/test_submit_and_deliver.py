@@ -10,11 +10,11 @@ import pytest
 from apps.audit.models import AuditEvent
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.keys import destroy_mailbox_key
-from apps.messaging import content, storage
+from apps.messaging.delivery.deliver import claim, do_deliver, do_sweep_deliveries
+from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
-from apps.messaging.services import SubmissionRefused
-from apps.messaging.services_copies import do_delete_copies, do_mark_read
-from apps.messaging.services_delivery import claim, do_deliver, do_sweep_deliveries
+from apps.messaging.store import content, storage
+from apps.messaging.webmail.services import do_delete_copies, do_mark_read
 from tests.messaging.helpers import PDF, body_of, pdf_part, send, subject_of
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +165,7 @@ def test_a_destroyed_bal_key_shreds_its_copies_while_a_co_recipient_still_reads(
 def test_deleting_the_last_copy_deletes_the_message_and_its_blobs(
     alice_bal, cardio_bal, dr_alice, django_capture_on_commit_callbacks
 ):
-    from apps.messaging import blobs
+    from apps.messaging.store import blobs
 
     message = send(alice_bal, dr_alice, [cardio_bal.address], subject="x", text="y", attachments=[pdf_part()])
     names = [message.raw_blob, *message.attachments.exclude(blob="").values_list("blob", flat=True)]

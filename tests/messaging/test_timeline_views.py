@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
+from apps.messaging.delivery.deliver import do_deliver, do_fail_delivery
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy
-from apps.messaging.services_copies import do_mark_read
-from apps.messaging.services_delivery import do_deliver, do_fail_delivery
+from apps.messaging.webmail.services import do_mark_read
 from tests.messaging.helpers import send
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEvent
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
-from apps.messaging.selectors_validation import decision_cache_key
-from apps.messaging.services_validation import do_reject_message, do_validate_all, do_validate_messages
+from apps.messaging.validation.selectors import decision_cache_key
+from apps.messaging.validation.services import do_reject_message, do_validate_all, do_validate_messages
 from tests.messaging.helpers import PDF, body_of, subject_of
 
 pytestmark = pytest.mark.django_db

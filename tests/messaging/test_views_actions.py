@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEvent
 from apps.messaging.models import Folder, FolderRole, MessageCopy
-from apps.messaging.selectors import get_system_folder
+from apps.messaging.webmail.selectors import get_system_folder
 from tests.messaging.helpers import send
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from apps.messaging import selectors
 from apps.messaging.models import CopyRead, Delivery, FolderRole, MessageCopy
+from apps.messaging.webmail import selectors
 from tests.messaging.helpers import PDF, pdf_part, send
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
@@ -177,8 +177,8 @@ def test_it_searches_subject_body_and_attachment_names(bob_client, letter, cardi
 def test_it_groups_a_thread_in_the_conversation_view(
     bob_client, alice_client, letter, alice_bal, cardio_bal, sec_bob, dr_alice
 ):
-    from apps.messaging.services import Outgoing, do_submit_message
-    from apps.messaging.services_delivery import do_deliver
+    from apps.messaging.delivery.deliver import do_deliver
+    from apps.messaging.delivery.submit import Outgoing, do_submit_message
 
     reply = do_submit_message(
         Outgoing(
@@ -208,7 +208,7 @@ def test_it_groups_a_thread_in_the_conversation_view(
 def test_it_lists_the_persons_own_drafts_in_brouillons(
     bob_client, alice_client, cardio_bal, sec_bob, dr_alice
 ):
-    from apps.messaging.services_drafts import DraftContent, DraftKeying, do_save_draft
+    from apps.messaging.compose.services import DraftContent, DraftKeying, do_save_draft
 
     do_save_draft(
         cardio_bal,

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from apps.messaging import xdm
+from apps.messaging.store import xdm
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
 
 METADATA = """<?xml version="1.0" encoding="UTF-8"?>
@@ -118,8 +118,8 @@ def test_it_recognises_xdm_attachments_by_name():
 def test_it_shows_the_package_from_the_message(client, alice_bal, cardio_bal, dr_alice, sec_bob):
     from django.urls import reverse
 
-    from apps.messaging.mime import PartSource
     from apps.messaging.models import MessageCopy
+    from apps.messaging.store.mime import PartSource
     from tests.messaging.helpers import send
 
     package = xdm_zip()

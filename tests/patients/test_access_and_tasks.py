@@ -7,8 +7,8 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy, MessageKind
-from apps.messaging.services import SubmissionRefused
 from apps.patients import tasks
 from apps.patients.services import do_close_profile
 from tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -126,7 +126,7 @@ def test_it_returns_to_the_professional_what_waited_for_a_profile_closed_meanwhi
 
 
 def test_it_returns_a_delivery_refused_at_deposit_with_the_french_cause(paul_profile, alice_bal, dr_alice):
-    from apps.messaging.services_delivery import do_deliver
+    from apps.messaging.delivery.deliver import do_deliver
 
     message = send(alice_bal, dr_alice, [PAUL_ADDRESS], subject="Résultats", text="...", deliver=False)
     type(paul_profile).objects.filter(pk=paul_profile.pk).update(

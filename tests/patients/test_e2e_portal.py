@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from apps.messaging.delivery.deliver import do_deliver
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
-from apps.messaging.services_delivery import do_deliver
 from apps.patients.models import PatientDocument
 from tests.accounts.support import totp_code
 from tests.factories import DEFAULT_PASSWORD, enrol_totp

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from apps.gateway.policies import check_inbound_recipient
 from apps.gateway.submission_parse import check_submission_recipient
+from apps.messaging.delivery.submit import Outgoing, do_submit_message
 from apps.messaging.models import Origin
-from apps.messaging.services import Outgoing, do_submit_message
 from apps.patients.services import do_close_profile
 from tests.patients.conftest import PAUL_ADDRESS
 

@@ -9,9 +9,9 @@ import io
 
 import pytest
 
+from apps.messaging.delivery.deliver import do_deliver
+from apps.messaging.delivery.inbound import do_receive_message
 from apps.messaging.models import Delivery, DeliveryState, MessageCopy
-from apps.messaging.services import do_receive_message
-from apps.messaging.services_delivery import do_deliver
 from apps.patients.threads import thread_state
 from tests.patients.conftest import PAUL_ADDRESS, stored_message
 

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.messaging.folders import system_folder
 from apps.messaging.models import FolderRole, MessageCopy
 from apps.messaging.policies import closes_exchange as closes_thread
 from apps.messaging.policies import is_fin_header, is_fin_subject
 from apps.messaging.recipient_policies import RecipientContext, registered
+from apps.messaging.store.folders import system_folder
 from apps.patients.policies import check_patient_rules, refusal_from_remote_dsn
 from apps.patients.services import do_close_profile
 from tests.patients.conftest import PAUL_ADDRESS, stored_message

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import FolderRole, Message, MessageCopy
-from apps.messaging.services import SubmissionRefused
 from apps.patients.models import PatientDocument
 from tests.messaging.helpers import PDF, pdf_part, send, subject_of
 from tests.patients.conftest import PAUL_ADDRESS
@@ -137,8 +137,8 @@ def test_it_hides_other_patients_messages(paul_client, alice_bal, dr_alice, lett
 def test_it_offers_no_reply_to_an_automatic_service_and_never_shows_its_address(
     paul_client, paul_profile, lab_bal
 ):
-    from apps.messaging.services import Outgoing, do_submit_message
-    from apps.messaging.services_delivery import do_deliver
+    from apps.messaging.delivery.deliver import do_deliver
+    from apps.messaging.delivery.submit import Outgoing, do_submit_message
 
     mailbox, _token = lab_bal
     message = do_submit_message(

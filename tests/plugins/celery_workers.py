@@ -83,7 +83,7 @@ class CeleryQueue:
 @pytest.fixture
 def celery_queue() -> Iterator[CeleryQueue]:
     """The test's task queue, emptied before and after the test (left-overs would reach a later worker)."""
-    from apps.messaging import wake
+    from apps.messaging.delivery import wake
 
     queue = CeleryQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
     queue.purge()

@@ -21,11 +21,11 @@ from django.http import HttpRequest
 
 from apps.annuaire.identifiers import IdentifierError, check_ins
 from apps.messaging.api.auth import ApiError
-from apps.messaging.mime import PartSource
 from apps.messaging.models import Delivery, FolderRole, Message, MessageCopy
-from apps.messaging.selectors import CopyRow
-from apps.messaging.selectors_message import AttachmentInfo
-from apps.messaging.selectors_validation import get_decision
+from apps.messaging.store.mime import PartSource
+from apps.messaging.validation.selectors import get_decision
+from apps.messaging.webmail.message import AttachmentInfo
+from apps.messaging.webmail.selectors import CopyRow
 
 CHUNK = 64 * 1024
 MAX_RECIPIENTS = 100

@@ -12,9 +12,9 @@ from django.utils import timezone
 from apps.audit.services import record_event
 from apps.messaging.api.auth import ApiClient
 from apps.messaging.api.serializers import Submission
-from apps.messaging.folders import system_folder
+from apps.messaging.delivery.submit import Outgoing, do_submit_message
 from apps.messaging.models import FolderRole, Message, MessageCopy, Origin
-from apps.messaging.services import Outgoing, do_submit_message
+from apps.messaging.store.folders import system_folder
 
 IDEMPOTENCY_KEY_MAX = 150
 

@@ -23,17 +23,17 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.crypto.envelope import DecryptionError
-from apps.messaging import content
-from apps.messaging import selectors as copy_selectors
 from apps.messaging.api import serializers
 from apps.messaging.api.auth import ApiClient, ApiError, authenticate, check_rate
 from apps.messaging.api.schema import openapi_document
 from apps.messaging.api.services import IDEMPOTENCY_KEY_MAX, do_api_submit, do_mark_processed
+from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import FolderRole, MessageCopy
-from apps.messaging.selectors_message import attachment_chunks, get_attachment, list_attachments
-from apps.messaging.selectors_validation import get_submission
-from apps.messaging.services import SubmissionRefused
-from apps.messaging.storage import MessageTooLarge
+from apps.messaging.store import content
+from apps.messaging.store.storage import MessageTooLarge
+from apps.messaging.validation.selectors import get_submission
+from apps.messaging.webmail import selectors as copy_selectors
+from apps.messaging.webmail.message import attachment_chunks, get_attachment, list_attachments
 
 logger = logging.getLogger(__name__)
 PAGE_DEFAULT = 50

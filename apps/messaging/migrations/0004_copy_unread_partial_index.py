@@ -2,7 +2,7 @@
 
 The webmail shows an unread count per folder on every page; with 1,000,000 copies in one BAL a count over
 `copy_folder_keyset` would touch every row of the folder. This index holds only unread copies and the count
-is capped (apps.messaging.selectors.UNREAD_CAP), so the cost is bounded whatever the BAL's size. Raw SQL
+is capped (apps.messaging.webmail.selectors.UNREAD_CAP), so the cost is bounded whatever the BAL's size. Raw SQL
 (valid on PostgreSQL and SQLite) rather than a model index: the index is a read-path detail of the
 selectors, not part of the model's state.
 """

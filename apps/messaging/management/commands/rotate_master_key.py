@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 
 from apps.crypto import keys as crypto_keys
 from apps.mailboxes.keys import count_stale_mailbox_keys, do_rewrap_mailbox_keys
-from apps.messaging.key_rotation import do_rewrap_transit_keys
+from apps.messaging.store.key_rotation import do_rewrap_transit_keys
 
 
 class Command(BaseCommand):

@@ -27,15 +27,10 @@ from apps.mailboxes.current import set_current_mailbox
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.policies import access_mailbox
 from apps.mailboxes.selectors import list_mailboxes_for
-from apps.messaging import draft_uploads
-from apps.messaging import selectors_drafts as drafts
-from apps.messaging.folders import system_folder
-from apps.messaging.forms import ComposeForm, ReadReceiptPreferenceForm, initial_of
-from apps.messaging.models import Draft, FolderRole, Message, MessageCopy
-from apps.messaging.policies import access_copy, can_send_from, check_recipient
-from apps.messaging.recipient_policies import RecipientContext
-from apps.messaging.services import SubmissionRefused
-from apps.messaging.services_drafts import (
+from apps.messaging.compose import selectors as drafts
+from apps.messaging.compose import uploads as draft_uploads
+from apps.messaging.compose.forms import ComposeForm, ReadReceiptPreferenceForm, initial_of
+from apps.messaging.compose.services import (
     DraftContent,
     DraftKeying,
     attachment_budget,
@@ -46,8 +41,13 @@ from apps.messaging.services_drafts import (
     idempotency_key_of,
     open_draft,
 )
-from apps.messaging.services_preferences import do_set_read_receipt_policy
-from apps.messaging.storage import MessageTooLarge
+from apps.messaging.delivery.submit import SubmissionRefused
+from apps.messaging.models import Draft, FolderRole, Message, MessageCopy
+from apps.messaging.policies import access_copy, can_send_from, check_recipient
+from apps.messaging.preferences import do_set_read_receipt_policy
+from apps.messaging.recipient_policies import RecipientContext
+from apps.messaging.store.folders import system_folder
+from apps.messaging.store.storage import MessageTooLarge
 
 log = logging.getLogger(__name__)
 DRAFT_HEADER = "X-Draft-Id"

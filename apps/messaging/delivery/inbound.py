@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
-from apps.messaging import content, storage
+from apps.messaging.delivery.transports import get_transport
 from apps.messaging.models import Attachment, Delivery, DeliveryState, Message, MessageKind, Origin
 from apps.messaging.policies import closes_exchange, resolve_recipient
-from apps.messaging.text import make_snippet, message_ids
-from apps.messaging.transports import get_transport
+from apps.messaging.store import content, storage
+from apps.messaging.store.text import make_snippet, message_ids
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
@@ -112,7 +112,7 @@ def _xdm_patient_ins(parsed: EmailMessage) -> str:
     """The patient an inbound IHE_XDM package is about (METADATA.XML patientId, an INS): it feeds the
     patient's transparency page (metadata only)."""
     from apps.annuaire.identifiers import IdentifierError, check_ins
-    from apps.messaging.xdm import XdmError, looks_like_xdm, read_package
+    from apps.messaging.store.xdm import XdmError, looks_like_xdm, read_package
 
     for name, ctype, payload in attachments_of(parsed):
         if not looks_like_xdm(name, ctype):
@@ -262,6 +262,6 @@ def _deliveries(message: Message, recipients: list[str]) -> list[int]:
 
 
 def _enqueue(ids: list[int]) -> None:
-    from apps.messaging.services import enqueue_deliveries
+    from apps.messaging.delivery.submit import enqueue_deliveries
 
     enqueue_deliveries(ids)

@@ -16,10 +16,10 @@ from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
-from apps.messaging import content, mime, search_index, storage
-from apps.messaging.folders import system_folder
+from apps.messaging.delivery.transports import get_transport
 from apps.messaging.models import Delivery, FolderRole, Message, MessageCopy, MessageKind, Origin
-from apps.messaging.transports import get_transport
+from apps.messaging.store import content, mime, search_index, storage
+from apps.messaging.store.folders import system_folder
 
 SYSTEM_LOCAL_PART = "mailer-daemon"
 
@@ -122,7 +122,7 @@ def do_send_report(raw: bytes, *, recipient: str, idempotency_key: str | None = 
     back: RFC 3464 §2 / RFC 8098 §2.1), through the ordinary delivery pipeline."""
     import io
 
-    from apps.messaging.services_inbound import do_receive_message
+    from apps.messaging.delivery.inbound import do_receive_message
 
     return do_receive_message(
         raw=io.BytesIO(raw),

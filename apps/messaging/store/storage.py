@@ -1,8 +1,8 @@
 """Writing and reading a message's encrypted streams: attachments and the raw MIME message.
 
-Every write streams through `StreamEncryptor` into a durable blob (apps.messaging.blobs), so an attachment
-of 25 MB costs two 64 KiB segments of memory. Blobs written for a transaction that then fails are removed
-by the caller (`discard`).
+Every write streams through `StreamEncryptor` into a durable blob (apps.messaging.store.blobs), so an
+attachment of 25 MB costs two 64 KiB segments of memory. Blobs written for a transaction that then fails
+are removed by the caller (`discard`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.crypto.stream import StreamEncryptor, TooLarge, iter_decrypted
-from apps.messaging import blobs
-from apps.messaging.content import stream_aad
-from apps.messaging.mime import PartSource, WrittenPart, base64_slice, write_message
+from apps.messaging.store import blobs
+from apps.messaging.store.content import stream_aad
+from apps.messaging.store.mime import PartSource, WrittenPart, base64_slice, write_message
 
 
 class MessageTooLarge(Exception):

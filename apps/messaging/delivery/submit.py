@@ -20,9 +20,7 @@ from django.utils import timezone
 from apps.audit.services import record_event
 from apps.crypto.keys import new_data_key
 from apps.mailboxes.models import Mailbox, MailboxKind
-from apps.messaging import content, mime, search_index, storage
 from apps.messaging.constants import DELIVER_TASK
-from apps.messaging.folders import system_folder_id
 from apps.messaging.models import (
     Attachment,
     Delivery,
@@ -33,6 +31,8 @@ from apps.messaging.models import (
     Origin,
 )
 from apps.messaging.policies import (
+    FIN_VALUE,
+    X_MSS_MES,
     can_send_from,
     check_recipient,
     closes_exchange,
@@ -40,7 +40,9 @@ from apps.messaging.policies import (
     normalise_address,
 )
 from apps.messaging.recipient_policies import RecipientContext
-from apps.messaging.text import make_snippet, references_of
+from apps.messaging.store import content, mime, search_index, storage
+from apps.messaging.store.folders import system_folder_id
+from apps.messaging.store.text import make_snippet, references_of
 from mssante_lib import fastsql
 from mssante_lib.jobs import enqueue
 
@@ -177,8 +179,8 @@ def _headers(outgoing: Outgoing, message_id: str, acting_user: Any, now: Any) ->
     )
     # A professional closing an exchange with [FIN] also sets X-MSS-MES: FIN, as MES prefers (ECO.2.2.8).
     fin = (
-        [("X-MSS-MES", "FIN")]
-        if is_fin_subject(outgoing.subject) and "X-MSS-MES" not in outgoing.mss_headers
+        [(X_MSS_MES, FIN_VALUE)]
+        if is_fin_subject(outgoing.subject) and X_MSS_MES not in outgoing.mss_headers
         else []
     )
     return headers + nil + fin + sorted(outgoing.mss_headers.items())
@@ -339,7 +341,7 @@ def _file_sent_copy(
 ) -> None:
     from apps.mailboxes.keys import mailbox_key
     from apps.mailboxes.quotas import do_add_usage
-    from apps.messaging.services_copies import mark_replied, thread_root_for
+    from apps.messaging.store.threads import mark_replied, thread_root_for
 
     mailbox = outgoing.mailbox
     _version, key = mailbox_key(mailbox.pk)
@@ -372,7 +374,7 @@ def enqueue_deliveries(delivery_ids: list[int], *, remote_ids: list[int] | None 
     re-queues whatever could not be enqueued once the broker is back. `remote_ids` (those of
     `delivery_ids` bound to another operator) is looked up when the caller does not know it.
     """
-    from apps.messaging import wake
+    from apps.messaging.delivery import wake
 
     if not delivery_ids:
         return
@@ -395,7 +397,4 @@ def enqueue_deliveries(delivery_ids: list[int], *, remote_ids: list[int] | None 
             return
 
 
-# Re-exported: the gateway's ingest task calls `services.do_receive_message` (one entry point per flow).
-from apps.messaging.services_inbound import do_receive_message  # noqa: E402
-
-__all__ = ["Outgoing", "SubmissionRefused", "do_receive_message", "do_submit_message", "enqueue_deliveries"]
+__all__ = ["Outgoing", "SubmissionRefused", "do_submit_message", "enqueue_deliveries"]

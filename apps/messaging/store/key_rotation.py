@@ -4,8 +4,8 @@ BAL keys are apps.mailboxes.keys'; messages and their per-BAL data-key wraps nev
 from __future__ import annotations
 
 from apps.crypto import keys as crypto_keys
-from apps.messaging.content import TRANSIT_PURPOSE
 from apps.messaging.models import Message
+from apps.messaging.store.content import TRANSIT_PURPOSE
 
 
 def do_rewrap_transit_keys(ring: crypto_keys.MasterKeyRing) -> int:

@@ -16,10 +16,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.mailboxes.models import Mailbox
-from apps.messaging import services_copies, services_queue
-from apps.messaging.folders import system_folder
 from apps.messaging.models import Folder, FolderRole, MessageCopy, QueueStatus
-from apps.messaging.views import copy_for, mailbox_for
+from apps.messaging.store.folders import system_folder
+from apps.messaging.webmail import services as services_copies
+from apps.messaging.webmail import workqueue as services_queue
+from apps.messaging.webmail.views import copy_for, mailbox_for
 
 MAX_BATCH = 500
 DONE = {

@@ -9,7 +9,7 @@ from django import forms
 
 from apps.accounts.models import ReadReceiptPolicy
 from apps.annuaire.identifiers import IdentifierError, check_ins
-from apps.messaging.services_drafts import DraftContent
+from apps.messaging.compose.services import DraftContent
 
 MAX_RECIPIENTS = 100
 MAX_SUBJECT = 250

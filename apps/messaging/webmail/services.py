@@ -13,13 +13,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from apps.audit.services import record_event
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.quotas import do_add_usage
-from apps.messaging import blobs
-from apps.messaging.folders import system_folder
 from apps.messaging.models import (
     Attachment,
     CopyRead,
@@ -28,37 +25,14 @@ from apps.messaging.models import (
     Message,
     MessageCopy,
 )
-from apps.messaging.text import message_ids
+from apps.messaging.store import blobs
+from apps.messaging.store.folders import system_folder
 
 MAX_FOLDER_NAME = 100
 
 
-def thread_root_for(mailbox_id: int, message: Message) -> int | None:
-    """The thread of `message` in this BAL: the root of the copy it answers, or None (it starts one)."""
-    parents = [*message_ids(message.in_reply_to), *reversed(message_ids(message.references))]
-    if not parents:
-        return None
-    found = (
-        MessageCopy.objects.filter(mailbox_id=mailbox_id, message__message_id__in=parents)
-        .order_by("received_at")
-        .values_list("id", "thread_root")
-        .first()
-    )
-    if found is None:
-        return None
-    copy_id, root = found
-    return root or copy_id
-
-
-def mark_replied(copy: MessageCopy, user: Any) -> None:
-    """Called inside the submitting transaction: the answered flag and, for shared BALs, who answered."""
-    MessageCopy.objects.filter(pk=copy.pk).update(
-        is_answered=True, answered_by=user, answered_at=timezone.now()
-    )
-
-
 def do_mark_read(copy: MessageCopy, *, user: Any, read: bool = True) -> None:
-    from apps.messaging.services_delivery import do_record_read
+    from apps.messaging.delivery.deliver import do_record_read
 
     with transaction.atomic():
         first_read = read and not copy.is_read

@@ -16,10 +16,10 @@ from django.db.models import QuerySet
 from apps.audit.models import AuditEvent
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.models import Mailbox
-from apps.messaging import content
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageCopy
-from apps.messaging.selectors import UNREADABLE
-from apps.messaging.selectors_message import AttachmentInfo, list_attachments
+from apps.messaging.store import content
+from apps.messaging.webmail.message import AttachmentInfo, list_attachments
+from apps.messaging.webmail.selectors import UNREADABLE
 
 QUEUE_PAGE_SIZE = 50
 REJECTED_CODE = "rejected"

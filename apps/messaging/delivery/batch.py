@@ -30,13 +30,8 @@ from django.utils import timezone
 from apps.audit.services import record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
-from apps.messaging import content, search_index
 from apps.messaging.constants import DELIVER_TASK
-from apps.messaging.folders import system_folder_id
-from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message
-from apps.messaging.policies import check_recipient
-from apps.messaging.recipient_policies import Refusal
-from apps.messaging.services_delivery import (
+from apps.messaging.delivery.deliver import (
     delivered_event,
     do_fail_delivery,
     drop_transit_keys,
@@ -44,6 +39,11 @@ from apps.messaging.services_delivery import (
     new_copy,
     recipient_context,
 )
+from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message
+from apps.messaging.policies import check_recipient
+from apps.messaging.recipient_policies import Refusal
+from apps.messaging.store import content, search_index
+from apps.messaging.store.folders import system_folder_id
 from mssante_lib import fastsql
 from mssante_lib.jobs import enqueue
 

@@ -17,11 +17,11 @@ from django.utils import timezone
 from apps.annuaire.models import Professional
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.models import Mailbox, MailboxKind
-from apps.messaging import content
+from apps.messaging.compose.services import DraftContent, attachment_filename, data_key_of_draft, open_draft
 from apps.messaging.models import Delivery, DeliveryState, Draft, DraftAttachment, Message, MessageCopy
 from apps.messaging.policies import normalise_address
-from apps.messaging.services_drafts import DraftContent, attachment_filename, data_key_of_draft, open_draft
-from apps.messaging.text import forward_subject, reply_subject
+from apps.messaging.store import content
+from apps.messaging.store.text import forward_subject, reply_subject
 from apps.trust.names import InvalidAddress
 
 log = logging.getLogger(__name__)
@@ -254,8 +254,8 @@ def with_signature(data: DraftContent, signature: str) -> DraftContent:
 def list_recent_correspondents(mailbox: Mailbox, *, limit: int = 8, scan: int = 60) -> list[str]:
     """The addresses this BAL wrote to lately, most recent first: one click adds them in the composer.
     Read from the latest copies of Envoyés (the folder's keyset index), so a large BAL costs the same."""
-    from apps.messaging.folders import system_folder
     from apps.messaging.models import FolderRole
+    from apps.messaging.store.folders import system_folder
 
     sent = system_folder(mailbox.pk, FolderRole.SENT)
     rows = (

@@ -14,13 +14,13 @@ from django.views.decorators.http import require_GET
 from apps.mailboxes.current import set_current_mailbox
 from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.policies import access_mailbox
-from apps.messaging import selectors
-from apps.messaging import selectors_message as message_selectors
+from apps.messaging.compose.selectors import list_drafts, list_replying
 from apps.messaging.models import Folder, FolderRole, MessageCopy, QueueStatus
 from apps.messaging.policies import access_copy
-from apps.messaging.sanitize import content_security_policy
-from apps.messaging.selectors_drafts import list_drafts, list_replying
-from apps.messaging.services_copies import do_mark_read
+from apps.messaging.webmail import message as message_selectors
+from apps.messaging.webmail import selectors
+from apps.messaging.webmail.sanitize import content_security_policy
+from apps.messaging.webmail.services import do_mark_read
 
 SEARCH_MAX_CHARS = 200
 

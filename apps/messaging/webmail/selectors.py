@@ -24,9 +24,9 @@ from django.utils import timezone
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.models import Mailbox
-from apps.messaging import content, search_index
-from apps.messaging.folders import ensure_folders
 from apps.messaging.models import SYSTEM_FOLDERS, Folder, FolderRole, MessageCopy
+from apps.messaging.store import content, search_index
+from apps.messaging.store.folders import ensure_folders
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import build_event, record_event, record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
-from apps.messaging import content, search_index
-from apps.messaging.folders import system_folder_id
+from apps.messaging.delivery.transports import PermanentFailure, TemporaryFailure, get_transport
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import RecipientContext, Refusal
-from apps.messaging.text import references_of
-from apps.messaging.transports import PermanentFailure, TemporaryFailure, get_transport
+from apps.messaging.store import content, search_index
+from apps.messaging.store.folders import system_folder_id
+from apps.messaging.store.text import references_of
 from mssante_lib import fastsql
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def new_copy(
     folder_role: str = FolderRole.INBOX,
 ) -> MessageCopy:
     """The copy a deposit inserts (unsaved): the data key wrapped for the BAL, its thread, its tokens."""
-    from apps.messaging.services_copies import thread_root_for
+    from apps.messaging.store.threads import thread_root_for
 
     _version, key = mailbox_key(mailbox_id)
     return MessageCopy(
@@ -233,7 +233,7 @@ def index_texts(message: Message, data_key: bytes) -> tuple[list[str], list[str]
 
 def do_fail_delivery(delivery_id: int, *, code: str, reason: str, remote_detail: str = "") -> None:
     """Permanent failure: the state, the reason on the sender's timeline, and a bounce in their inbox."""
-    from apps.messaging.services_bounce import do_bounce
+    from apps.messaging.delivery.bounce import do_bounce
 
     with transaction.atomic():
         now = timezone.now()

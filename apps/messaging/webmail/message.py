@@ -15,11 +15,11 @@ from django.utils.http import content_disposition_header
 
 from apps.crypto.envelope import DecryptionError
 from apps.mailboxes.models import MailboxKind
-from apps.messaging import content, storage, xdm
+from apps.messaging.compose.selectors import list_replying
 from apps.messaging.models import Attachment, CopyRead, InternalNote, MessageCopy
-from apps.messaging.sanitize import SafeHtml, sanitize_html
-from apps.messaging.selectors import LIST_FIELDS, UNREADABLE, open_copy_fields
-from apps.messaging.selectors_drafts import list_replying
+from apps.messaging.store import content, storage, xdm
+from apps.messaging.webmail.sanitize import SafeHtml, sanitize_html
+from apps.messaging.webmail.selectors import LIST_FIELDS, UNREADABLE, open_copy_fields
 
 log = logging.getLogger(__name__)
 

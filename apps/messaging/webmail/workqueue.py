@@ -18,8 +18,8 @@ from django.utils import timezone
 from apps.audit.services import record_event
 from apps.mailboxes.models import MailboxKind
 from apps.mailboxes.policies import access_mailbox
-from apps.messaging import content
 from apps.messaging.models import InternalNote, MessageCopy, QueueStatus
+from apps.messaging.store import content
 
 NOTE_MAX_CHARS = 4000
 

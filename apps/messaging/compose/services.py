@@ -3,7 +3,7 @@
 A draft has its own data key, wrapped for its BAL (`content.wrap_for_mailbox`, the draft id standing for the
 message id in every AAD), so a draft is as unreadable at rest as a message. Its fields are one sealed JSON
 document; its attachments are streamed, encrypted, into the blob store while they are uploaded
-(apps.messaging.draft_uploads). Sending builds an `Outgoing`, calls `do_submit_message` and deletes the
+(apps.messaging.compose.uploads). Sending builds an `Outgoing`, calls `do_submit_message` and deletes the
 draft; a refused submission keeps it untouched.
 
 Journal: creating, attaching, removing, deleting and sending are recorded; the content updates of autosave
@@ -28,9 +28,10 @@ from apps.audit.services import record_event
 from apps.crypto import keys as crypto_keys
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.models import Mailbox
-from apps.messaging import content, mime, storage
+from apps.messaging.delivery.submit import Outgoing, SubmissionRefused, do_submit_message
 from apps.messaging.models import Draft, DraftAttachment, Message, MessageCopy
-from apps.messaging.services import Outgoing, SubmissionRefused, do_submit_message
+from apps.messaging.policies import FIN_MARKER, FIN_VALUE, X_MSS_MES, is_fin_subject
+from apps.messaging.store import content, mime, storage
 
 DRAFT_FIELD = "draft"
 ATTACHMENT_PART = "draft-attachment"
@@ -310,13 +311,12 @@ def outgoing_of(draft: Draft, data_key: bytes) -> Outgoing:
         reply_to_copy=draft.reply_to_copy,
         patient_ins=_checked_ins(data.patient_ins),
         read_receipt=data.read_receipt,
-        mss_headers={"X-MSS-MES": "FIN"} if data.close_exchange else {},
+        mss_headers={X_MSS_MES: FIN_VALUE} if data.close_exchange else {},
         idempotency_key=idempotency_key_of(draft.pk),
     )
 
 
 def _fin_subject(subject: str) -> str:
-    from apps.messaging.policies import FIN_MARKER, is_fin_subject
 
     return subject if is_fin_subject(subject) else f"{subject} {FIN_MARKER}".strip()
 

@@ -18,9 +18,9 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopFut
 from django.http import HttpRequest
 
 from apps.crypto.stream import StreamEncryptor, TooLarge
-from apps.messaging import blobs, storage
-from apps.messaging.content import stream_aad
-from apps.messaging.services_drafts import ATTACHMENT_PART, DraftKeying, UploadedPart, attachment_budget
+from apps.messaging.compose.services import ATTACHMENT_PART, DraftKeying, UploadedPart, attachment_budget
+from apps.messaging.store import blobs, storage
+from apps.messaging.store.content import stream_aad
 
 FIELD = "attachments"
 MAX_FILENAME = 200

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.mailboxes.models import Mailbox
 from apps.mailboxes.policies import can_review_mailbox
-from apps.messaging import selectors_validation as queue
-from apps.messaging.services_validation import do_reject_message, do_validate_all, do_validate_messages
+from apps.messaging.validation import selectors as queue
+from apps.messaging.validation.services import do_reject_message, do_validate_all, do_validate_messages
 
 
 def _reviewable(request: HttpRequest, mailbox_id: int) -> Mailbox:

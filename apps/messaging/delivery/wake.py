@@ -22,7 +22,7 @@ from django.conf import settings
 from apps.messaging.constants import DEPOSIT_TASK
 from mssante_lib.jobs import enqueue
 
-logger = logging.getLogger("apps.messaging.services")
+logger = logging.getLogger("apps.messaging.delivery.submit")
 WAKE_TTL_SECONDS = 10
 
 

@@ -22,7 +22,7 @@ from apps.audit.services import record_event
 from apps.mailboxes.models import Mailbox
 from apps.mailboxes.policies import can_review_mailbox
 from apps.messaging.models import Delivery, DeliveryState, Message
-from apps.messaging.selectors_validation import (
+from apps.messaging.validation.selectors import (
     DECISION_CACHE_SECONDS,
     REJECTED_CODE,
     decision_cache_key,
@@ -62,7 +62,7 @@ def do_validate_messages(messages: Iterable[Message], *, acting_user: Any) -> li
 
     A message already decided (validated or rejected by someone else meanwhile) is skipped silently.
     """
-    from apps.messaging.services import enqueue_deliveries
+    from apps.messaging.delivery.submit import enqueue_deliveries
 
     released: list[Message] = []
     released_ids: list[int] = []

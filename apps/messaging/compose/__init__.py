@@ -1,0 +1,1 @@
+"""Writing: drafts (encrypted, saved as one types), their attachments, the composer's form and views."""

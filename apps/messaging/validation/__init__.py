@@ -1,0 +1,3 @@
+"""The validation queue of applicative BALs: a responsible professional releases or rejects what software
+submitted.
+"""
