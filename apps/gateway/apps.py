@@ -8,6 +8,8 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         # Outbound transport, S/MIME opener, DSN/MDN handling plugged into messaging (apps/gateway/wiring.py).
-        from apps.gateway import wiring
+        from apps.gateway import checks, wiring
+
+        del checks  # imported for its @register: `manage.py check --deploy` (MSS_NIL, S/MIME signer)
 
         wiring.register()

@@ -25,12 +25,12 @@ from apps.messaging import content, search_index
 from apps.messaging.folders import system_folder_id
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.policies import check_recipient
+from apps.messaging.receipts_remote import is_from_remote_sender, schedule_remote_read_receipt
 from apps.messaging.recipient_policies import RecipientContext, Refusal
 from apps.messaging.text import references_of
 from apps.messaging.transports import (
     PermanentFailure,
     TemporaryFailure,
-    read_receipt_sender,
     remote_transport,
 )
 from mssante_web import fastsql
@@ -281,10 +281,8 @@ def do_record_read(copy: MessageCopy, *, user: Any) -> None:
         return
     if copy.delivery_id is not None:
         Delivery.objects.filter(pk=copy.delivery_id, read_at__isnull=True).update(read_at=timezone.now())
-        return
-    send = read_receipt_sender()
-    if send is not None:  # a remote sender: the gateway sends an MDN
-        transaction.on_commit(lambda: send(copy, user))
+    if is_from_remote_sender(message):  # no timeline here: the remote sender gets an MDN (RFC 8098)
+        schedule_remote_read_receipt(copy, user)
 
 
 def do_sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
