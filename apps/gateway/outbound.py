@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.gateway.mss_headers import ensure_nil
-from apps.gateway.tls_failures import TlsFailure, classify, registered_types
+from apps.gateway.tls_failures import ClosedAfterHandshake, TlsFailure, classify, registered_types
 from apps.messaging import content, storage
 from apps.messaging.models import MessageKind
 from apps.messaging.transports import PermanentFailure, TemporaryFailure
@@ -161,7 +161,10 @@ def _send_once(route: Route, sender: str, recipient: str, raw: bytes) -> None:
                 f"{route.host} ne propose pas STARTTLS : envoi refusé (chiffrement obligatoire)."
             )
         session.starttls(context=client_context())
-        session.ehlo()
+        try:
+            session.ehlo()
+        except smtplib.SMTPServerDisconnected as exc:
+            raise ClosedAfterHandshake(str(exc)) from exc
         session.sendmail(sender, [recipient], raw)
 
 

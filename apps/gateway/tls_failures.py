@@ -25,6 +25,7 @@ class TlsFailureKind(enum.StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     REVOKED = "revoked"
     OUR_CERTIFICATE_REFUSED = "our_certificate_refused"
+    CLOSED_AFTER_HANDSHAKE = "closed_after_handshake"
     HANDSHAKE = "handshake"
 
 
@@ -55,11 +56,23 @@ _FRENCH = {
     TlsFailureKind.REVOKED: _CERT + " ({host}) est révoqué",
     TlsFailureKind.OUR_CERTIFICATE_REFUSED: "Le serveur de messagerie de {domain} ({host}) a refusé le "
     "certificat de notre plateforme",
+    TlsFailureKind.CLOSED_AFTER_HANDSHAKE: "Le serveur de messagerie de {domain} ({host}) a fermé la "
+    "connexion juste après la négociation TLS : il n'a probablement pas accepté le certificat de notre "
+    "plateforme",
     TlsFailureKind.HANDSHAKE: "La connexion sécurisée (TLS) avec le serveur de messagerie de {domain} "
     "({host}) a échoué",
 }
 
-_registered: dict[type[BaseException], TlsFailureKind] = {}
+
+class ClosedAfterHandshake(ConnectionError):
+    """The remote hung up on our first command after STARTTLS. With TLS 1.3 a server refusing our client
+    certificate says so only after the handshake, and Python often sees the closed connection rather than
+    the alert."""
+
+
+_registered: dict[type[BaseException], TlsFailureKind] = {
+    ClosedAfterHandshake: TlsFailureKind.CLOSED_AFTER_HANDSHAKE
+}
 
 
 def register_tls_failure(exc_type: type[BaseException], kind: TlsFailureKind) -> None:
@@ -82,7 +95,19 @@ class TlsFailure:
 
 
 def classify(exc: BaseException) -> TlsFailure | None:
-    """The TLS failure `exc` stands for, or None when it is not one (a refused connection, a timeout…)."""
+    """The TLS failure `exc` stands for, or None when it is not one (a refused connection, a timeout…).
+    smtplib turns a TLS alert read after the handshake (TLS 1.3 sends the refusal of our client certificate
+    then) into SMTPServerDisconnected: the TLS error it was raised from is looked at too."""
+    seen = 0
+    while exc is not None and seen < 3:
+        failure = _classify_one(exc)
+        if failure is not None:
+            return failure
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1  # type: ignore[assignment]
+    return None
+
+
+def _classify_one(exc: BaseException) -> TlsFailure | None:
     for exc_type, kind in _registered.items():
         if isinstance(exc, exc_type):
             return TlsFailure(kind, str(exc) or exc_type.__name__)

@@ -200,6 +200,17 @@ def test_an_expired_certificate_is_named(outbound, pki, alice_bal, dr_alice, cap
     assert "a expiré" in delivery.error_text and "TLS failure (expired)" in caplog.text
 
 
+def test_our_certificate_refused_by_the_remote_is_named(outbound, pki, alice_bal, dr_alice, caplog):
+    identity = pki.ca.issue("picky-mx", subject(**PEER_SUBJECT), server_names=("localhost",), server=True)
+    with RemoteOperator(identity, pki.other_ca.cert_path) as remote:  # trusts another CA than ours
+        delivery = _attempt(outbound, alice_bal, dr_alice, f"{PEER_DOMAIN}=localhost:{remote.port}", caplog)
+    # TLS 1.3: the refusal arrives after the handshake, often seen as the connection closing.
+    assert "certificat de notre plateforme" in delivery.error_text
+    assert "TLS failure (our_certificate_refused)" in caplog.text or (
+        "TLS failure (closed_after_handshake)" in caplog.text
+    )
+
+
 def test_a_route_connects_to_its_address_and_checks_the_host_name(outbound, pki, alice_bal, dr_alice):
     outbound.SMIME_SIGN_OUTBOUND = False
     with _remote(pki, "named-mx", ("mx.voisin.test",)) as remote:
