@@ -320,9 +320,9 @@ def main() -> int:
         ensure_database(env)
     run_step("migrations…", manage("migrate", "--noinput"), env)
     run_step("données de démonstration…", manage("seed_demo", "--verbosity", "0"), env)  # logins: banner
-    if full:  # the gateway's development PKI, before the worker that signs with it starts
-        make_pki = f"import pathlib, apps.gateway.pki as p; p.ensure_dev_pki(pathlib.Path({str(DEV_PKI)!r}))"
-        run_step("PKI de développement…", [PYTHON, "-c", make_pki], env)
+    # The gateway's development PKI (its signing certificate is SMIME_CERT_FILE), before anything signs.
+    make_pki = f"import pathlib, apps.gateway.pki as p; p.ensure_dev_pki(pathlib.Path({str(DEV_PKI)!r}))"
+    run_step("PKI de développement…", [PYTHON, "-c", make_pki], env)
 
     stopping = threading.Event()
 
