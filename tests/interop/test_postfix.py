@@ -26,7 +26,7 @@ pytestmark = [
 ALICE = "alice.martin@demo.mssante.fr"
 
 
-def _wait(predicate, timeout: float = 30.0):  # noqa: ANN001, ANN202
+def _wait(predicate, timeout: float = 60.0):  # noqa: ANN001, ANN202
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
