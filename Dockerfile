@@ -32,7 +32,7 @@ COPY . .
 # Static files are collected at build time (whitenoise serves them, hashed and compressed). The values below
 # exist only so that production settings load during the build; none reaches the running container.
 RUN SECRET_KEY=build-only-not-a-secret DATABASE_URL=postgres://build@127.0.0.1:1/build \
-    REDIS_URL=redis://127.0.0.1:1/0 ALLOWED_HOSTS=build \
+    REDIS_URL=redis://127.0.0.1:1/0 ALLOWED_HOSTS=build MSS_NIL=build-only \
     python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p "$MSSANTE_VAR_DIR" && chown mssante:mssante "$MSSANTE_VAR_DIR" \
     && chmod 0755 scripts/container_entrypoint.sh

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.installed-run-stamp
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean
+.PHONY: run test interop install lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean
 
 # `make run` needs only the runtime dependencies (quicker first start); tests and linters add the dev extras.
 $(RUN_STAMP): pyproject.toml
@@ -31,10 +31,17 @@ run: $(RUN_STAMP)
 test: $(STAMP)
 	@bash scripts/ensure_services.sh
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_postfix.sh
 	@# pytest exits 5 when it collected no test: not a failure of the suite, say so and go on.
 	@$(PY) -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest n'a trouvé aucun test (code 5) ; considéré comme réussi."; exit 0; fi; \
 	  exit $$rc
+
+## make interop: the interop tests against a private Debian Postfix (tests/interop/; also part of make test).
+interop: $(STAMP)
+	@bash scripts/ensure_services.sh
+	@bash scripts/ensure_postfix.sh
+	$(PY) -m pytest -m interop -rs tests/interop $(PYTEST_ARGS)
 
 ## make totp EMAIL=alice.martin@demo.mssante.fr: the current second-factor code of a demo account.
 totp: $(RUN_STAMP)

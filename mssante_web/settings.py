@@ -3,7 +3,8 @@
 Profiles:
 - `make run` sets MSSANTE_DEV=1: DEBUG, SQLite and in-process tasks unless DATABASE_URL / REDIS_URL are set.
 - tests (pytest) run on PostgreSQL at DATABASE_URL (default local) and Redis at REDIS_URL.
-- production: MSSANTE_DEV unset, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, MASTER_KEY required.
+- production: MSSANTE_DEV unset, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, MASTER_KEY, MSS_NIL
+  required.
 Every variable is listed in README.md (section "Production").
 """
 
@@ -63,7 +64,8 @@ MESSAGE_MAX_BYTES = env_int("MESSAGE_MAX_BYTES", 25 * 1024 * 1024)
 # Encrypted blobs up to this size are rows committed with the message (one WAL flush); larger ones are
 # files in MESSAGE_STORE_DIR (docs/decisions/0014-delivery-hot-path.md). 0: every blob a file.
 MESSAGE_INLINE_MAX_BYTES = env_int("MESSAGE_INLINE_MAX_BYTES", 512 * 1024)
-# X-MSS-NIL: product reference (convergence.esante.gouv.fr), emitted on every message (Ref#2 ECO.2.4.3).
+# X-MSS-NIL: product reference (convergence.esante.gouv.fr), emitted on every message (Ref#2 ECO.2.4.3);
+# required in production (below), a clearly fake value under `make run` (scripts/devrun.py).
 MSS_NIL = env("MSS_NIL", "") or ""
 # Deliveries left queued/sending longer than this are re-queued by the sweeper (seconds).
 DELIVERY_STUCK_AFTER = env_int("DELIVERY_STUCK_AFTER", 120)
@@ -534,6 +536,7 @@ LOGGING = {
 }
 
 if not (DEV or TESTING):
-    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not env(name)]
+    # MSS_NIL: X-MSS-NIL goes on every message (Ref#2 ECO.2.4.3); no product emits mail without it.
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL", "MSS_NIL") if not env(name)]
     if missing:
         raise RuntimeError(f"Production settings need {', '.join(missing)} (see README, section Production)")

@@ -208,8 +208,19 @@ def _wait_group(child: Child, timeout: float) -> None:
 # --- Main ---
 
 
+# X-MSS-NIL goes on every message (Ref#2 ECO.2.4.3); `make run` is no referenced product: a value no one
+# could take for a real convergence reference.
+DEMO_MSS_NIL = "DEMO-FICTIF-NON-REFERENCE"
+DEV_PKI = VAR_DIR / "pki"
+
+
 def base_environment() -> tuple[dict[str, str], bool]:
     env = dict(os.environ, MSSANTE_DEV="1", PYTHONUNBUFFERED="1")
+    env.setdefault("MSS_NIL", DEMO_MSS_NIL)
+    # The development PKI's S/MIME signing certificate (made with the PKI, below): outgoing mail is signed
+    # with a certificate allowing e-mail protection, never with the TLS one.
+    env.setdefault("SMIME_CERT_FILE", str(DEV_PKI / "smime.crt"))
+    env.setdefault("SMIME_KEY_FILE", str(DEV_PKI / "smime.key"))
     full = bool(env.get("DATABASE_URL")) and bool(env.get("REDIS_URL"))
     if not full:
         # Half a topology (PostgreSQL without Redis, or the reverse) is no mode: SQLite, tasks in-process.
@@ -309,6 +320,9 @@ def main() -> int:
         ensure_database(env)
     run_step("migrations…", manage("migrate", "--noinput"), env)
     run_step("données de démonstration…", manage("seed_demo", "--verbosity", "0"), env)  # logins: banner
+    # The gateway's development PKI (its signing certificate is SMIME_CERT_FILE), before anything signs.
+    make_pki = f"import pathlib, apps.gateway.pki as p; p.ensure_dev_pki(pathlib.Path({str(DEV_PKI)!r}))"
+    run_step("PKI de développement…", [PYTHON, "-c", make_pki], env)
 
     stopping = threading.Event()
 

@@ -88,6 +88,7 @@ def _production_env() -> dict[str, str]:
         ALLOWED_HOSTS="mss.example.fr",
         DATABASE_URL=settings.DATABASE_URL,
         REDIS_URL="redis://127.0.0.1:6379/15",
+        MSS_NIL="DEV935997",
         DJANGO_SETTINGS_MODULE="mssante_web.settings",
     )
     env.pop("DEBUG", None)

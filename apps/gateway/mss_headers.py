@@ -165,3 +165,27 @@ def is_xdm_archive(filename: str | None) -> bool:
     if not filename:
         return False
     return filename.replace("\\", "/").rsplit("/", 1)[-1].upper() == XDM_ARCHIVE_NAME
+
+
+# -------------------------------------------------------------------------------------- raw messages
+
+
+def _header_block(raw: bytes) -> bytes:
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return raw[: min(ends)] if ends else raw
+
+
+def ensure_nil(raw: bytes, nil: str) -> bytes:
+    """`raw` with `X-MSS-NIL: <nil>` prepended when its header section has none (Ref#2 ECO.2.4.3: every
+    message; a mail client's submission or a report we built may lack it). Prepending leaves the rest of the
+    bytes, hence any S/MIME signature inside, untouched."""
+    if not nil or re.search(rb"(?im)^x-mss-nil[ \t]*:", _header_block(raw)):
+        return raw
+    if not _TOKEN.match(nil):
+        raise ValueError(f"invalid {X_MSS_NIL} product reference {nil!r}")
+    newline = b"\r\n" if b"\r\n" in raw[:1000] or not raw else b"\n"
+    return f"{X_MSS_NIL}: {nil}".encode("ascii") + newline + raw
+
+
+def is_valid_nil(nil: str) -> bool:
+    return bool(_TOKEN.match(nil))

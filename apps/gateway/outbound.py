@@ -4,9 +4,12 @@ Registered as messaging's remote transport (`GatewayConfig.ready`), so `deliver_
 `send_delivery(delivery)` for a recipient outside our domains; the Delivery was already claimed with a
 conditional UPDATE, so two workers never send the same one. Routing: the routing table
 (`GATEWAY_ROUTES="domain=host:port,…"`, `*` for a smarthost) first, else the domain's MX records
-(dnspython), lowest preference first. Outcome mapping: 2xx delivered; 4xx, timeouts and connection errors
-are `TemporaryFailure` (retried with back-off for hours by the task); 5xx is `PermanentFailure` with the
-remote's reply kept and a French reason for the sender's bounce.
+(dnspython), lowest preference first. A route may name the address to connect to apart from the host name
+the certificate must carry (`domain=mx.example.fr:25@192.0.2.10`): the TLS check stays on the name.
+Outcome mapping: 2xx delivered; 4xx, timeouts and connection errors are `TemporaryFailure` (retried with
+back-off for hours by the task), a TLS failure with its own reason (tls_failures.py: certificate not
+trusted, name mismatch, expired, revoked…); 5xx is `PermanentFailure` with the remote's reply kept and a
+French reason for the sender's bounce.
 The message is read into memory for `smtplib` (at most MESSAGE_MAX_BYTES).
 """
 
@@ -22,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.gateway.mss_headers import ensure_nil
+from apps.gateway.tls_failures import ClosedAfterHandshake, TlsFailure, classify, registered_types
 from apps.messaging.delivery.transports import PermanentFailure, TemporaryFailure
 from apps.messaging.models import MessageKind
 from apps.messaging.store import content, storage
@@ -31,19 +36,28 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Route:
-    host: str
+    host: str  # the name the remote's certificate must carry
     port: int
+    address: str = ""  # where to connect when not `host` itself (an IP address, another name)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}" + (f" ({self.address})" if self.address else "")
+
+
+def parse_route(entry: str) -> tuple[str, Route]:
+    """`domain=host:port[@address]` (IPv6 addresses in brackets) -> (domain, Route)."""
+    domain, _, target = entry.partition("=")
+    target, _, address = target.strip().partition("@")
+    host, _, port = target.rpartition(":")
+    if not domain.strip() or not host or not port.isdigit():
+        raise ValueError(
+            f"GATEWAY_ROUTES: entry {entry!r} must read 'domain=host:port' or 'domain=host:port@address'"
+        )
+    return domain.strip().lower(), Route(host, int(port), address.strip().strip("[]"))
 
 
 def _routing_table() -> dict[str, Route]:
-    table: dict[str, Route] = {}
-    for entry in getattr(settings, "GATEWAY_ROUTES", []) or []:
-        domain, _, target = entry.partition("=")
-        host, _, port = target.strip().rpartition(":")
-        if not domain or not host:
-            raise ValueError(f"GATEWAY_ROUTES: entry {entry!r} must read 'domain=host:port'")
-        table[domain.strip().lower()] = Route(host, int(port or 25))
-    return table
+    return dict(parse_route(entry) for entry in getattr(settings, "GATEWAY_ROUTES", []) or [])
 
 
 def routes_for(domain: str) -> list[Route]:
@@ -100,6 +114,8 @@ def _raw_bytes(delivery: Any) -> bytes:
     message = delivery.message
     data_key = content.data_key_in_transit(message)
     raw = b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
+    # X-MSS-NIL on every message leaving the platform (Ref#2 ECO.2.4.3), outside any S/MIME layer.
+    raw = ensure_nil(raw, settings.MSS_NIL)
     if message.kind == MessageKind.REPORT:
         return raw
     from apps.gateway.wiring import protect_outgoing
@@ -121,10 +137,21 @@ def _reply_text(error: smtplib.SMTPResponseException) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
+class _RoutedSMTP(smtplib.SMTP):
+    """smtplib connecting to `address` while STARTTLS verifies the certificate against the host name."""
+
+    def __init__(self, route: Route, **kwargs: Any) -> None:
+        self._address = route.address
+        super().__init__(route.host, route.port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self._address or host, port), timeout, self.source_address)
+
+
 def _send_once(route: Route, sender: str, recipient: str, raw: bytes) -> None:
     timeout = float(getattr(settings, "GATEWAY_OUTBOUND_TIMEOUT", 60))
     hostname = getattr(settings, "GATEWAY_HOSTNAME", "") or socket.getfqdn()
-    with smtplib.SMTP(route.host, route.port, local_hostname=hostname, timeout=timeout) as session:
+    with _RoutedSMTP(route, local_hostname=hostname, timeout=timeout) as session:
         # Without it the end of DATA waits for the peer's delayed ACK (Nagle): ~40 ms per delivery.
         if session.sock is not None:
             session.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -134,7 +161,10 @@ def _send_once(route: Route, sender: str, recipient: str, raw: bytes) -> None:
                 f"{route.host} ne propose pas STARTTLS : envoi refusé (chiffrement obligatoire)."
             )
         session.starttls(context=client_context())
-        session.ehlo()
+        try:
+            session.ehlo()
+        except smtplib.SMTPServerDisconnected as exc:
+            raise ClosedAfterHandshake(str(exc)) from exc
         session.sendmail(sender, [recipient], raw)
 
 
@@ -145,7 +175,9 @@ def send_delivery(delivery: Any) -> None:
     message = delivery.message
     # Reports (DSN/MDN) go out with a null envelope sender so they can never bounce in a loop.
     sender = "" if message.kind == MessageKind.REPORT else message.sender_address
-    last: Exception | None = None
+    last: BaseException | None = None
+    tls: tuple[Route, TlsFailure] | None = None
+    retry_next: tuple[type[BaseException], ...] = (OSError, smtplib.SMTPException, *registered_types())
     for route in routes_for(domain):
         try:
             _send_once(route, sender, delivery.recipient, raw)
@@ -158,11 +190,22 @@ def send_delivery(delivery: Any) -> None:
             )
         except smtplib.SMTPResponseException as exc:
             _raise_for(exc.smtp_code, _reply_text(exc))
-        except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+        except retry_next as exc:
             last = exc  # try the next MX
-            logger.warning(
-                "outbound: %s:%d failed for delivery %s: %s", route.host, route.port, delivery.pk, exc
-            )
+            failure = classify(exc)
+            if failure is not None:
+                tls = tls or (route, failure)
+                logger.warning(
+                    "outbound: TLS failure (%s) with %s for delivery %s: %s",
+                    failure.kind,
+                    route,
+                    delivery.pk,
+                    failure.detail,
+                )
+            else:
+                logger.warning("outbound: %s failed for delivery %s: %s", route, delivery.pk, exc)
+    if tls is not None:  # a certificate problem says more than "unreachable", even if another MX was down
+        raise TemporaryFailure(tls[1].french(domain, tls[0].host))
     logger.warning("outbound: delivery %s: no route to %s answered (%s)", delivery.pk, domain, last)
     raise TemporaryFailure(f"Le serveur de messagerie de {domain} est injoignable pour le moment.")
 

@@ -28,6 +28,19 @@ _NAME_OIDS = {
 }
 
 
+_SIGNING_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def subject(**attributes: str) -> x509.Name:
     """`subject(CN="mx.a.fr", OU="3...", O="Org", ST="Paris (75)", C="FR")`, most significant RDN last."""
     order = ["C", "ST", "L", "O", "OU", "CN"]  # ASN.1 order: printed by RFC 4514 as CN=...,C=FR
@@ -101,6 +114,18 @@ class CertificateAuthority:
         )
         self.ca = _write(self.directory, "ca", certificate, key)
 
+    @classmethod
+    def load(cls, directory: Path) -> CertificateAuthority:
+        """The CA written earlier into `directory` (ca.crt, ca.key), to issue more certificates."""
+        authority = cls.__new__(cls)
+        authority.directory = Path(directory)
+        certificate = x509.load_pem_x509_certificate((authority.directory / "ca.crt").read_bytes())
+        key = serialization.load_pem_private_key((authority.directory / "ca.key").read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{directory}/ca.key is not the EC key this PKI makes")
+        authority.ca = Issued(certificate, key, directory / "ca.crt", directory / "ca.key")
+        return authority
+
     @property
     def cert_path(self) -> Path:
         return self.ca.cert_path
@@ -113,13 +138,17 @@ class CertificateAuthority:
         server_names: tuple[str, ...] = (),
         client: bool = True,
         server: bool = False,
+        email: bool = False,
         days: int = 825,
     ) -> Issued:
-        """Issue a leaf certificate; operator SMTP servers present the same certificate in both roles."""
+        """Issue a leaf certificate; operator SMTP servers present the same certificate in both roles.
+        `email=True` (and neither role): an S/MIME signing certificate (digitalSignature, emailProtection)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
-            [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+        usages = (
+            ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
+            + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+            + ([ExtendedKeyUsageOID.EMAIL_PROTECTION] if email else [])
         )
         builder = (
             x509.CertificateBuilder()
@@ -135,6 +164,8 @@ class CertificateAuthority:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca.key.public_key()), critical=False
             )
         )
+        if email:
+            builder = builder.add_extension(_SIGNING_KEY_USAGE, critical=True)
         if server_names:
             alt: list[x509.GeneralName] = []
             for entry in server_names:
@@ -145,6 +176,10 @@ class CertificateAuthority:
             builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
         certificate = builder.sign(self.ca.key, hashes.SHA256())
         return _write(self.directory, stem, certificate, key)
+
+    def issue_signing(self, stem: str, name: x509.Name) -> Issued:
+        """The operator's S/MIME signing certificate: e-mail protection only, no TLS role (ADR 0010)."""
+        return self.issue(stem, name, client=False, email=True)
 
     def issue_server(self, stem: str, hostname: str, **attributes: str) -> Issued:
         attributes.setdefault("CN", hostname)
@@ -162,6 +197,8 @@ class DevPki:
     key_file: Path
     peer_cert_file: Path
     peer_key_file: Path
+    smime_cert_file: Path  # signs outgoing mail (SMIME_CERT_FILE under `make run`)
+    smime_key_file: Path
 
 
 DEV_SERVER_SUBJECT = {
@@ -170,6 +207,7 @@ DEV_SERVER_SUBJECT = {
     "ST": "Paris (75)",
     "C": "FR",
 }
+DEV_SIGNER_SUBJECT = {"CN": "Signature OPERATEUR DE DEMONSTRATION", **DEV_SERVER_SUBJECT}
 # The DN the demo liste blanche (demo/data/liste-blanche) publishes for adsea29.mssante.fr and others: with
 # peer.crt/peer.key, `swaks --from x@adsea29.mssante.fr` is accepted by `make run`'s gateway (dev CA only).
 DEV_PEER_DOMAIN = "adsea29.mssante.fr"
@@ -183,17 +221,23 @@ DEV_PEER_SUBJECT = {
 
 
 def ensure_dev_pki(directory: Path, hostname: str = "localhost") -> DevPki:
-    """Create (once) a development CA, our server certificate and a peer operator's certificate."""
+    """Create (once) a development CA, our server certificate, a peer operator's certificate and our S/MIME
+    signing certificate (added to a PKI made before it existed)."""
     directory = Path(directory)
     names = {"ca": directory / "ca.crt", "server": directory / "server.crt", "peer": directory / "peer.crt"}
     if not all(path.exists() for path in names.values()):
         authority = CertificateAuthority(directory, name="AC DE DEVELOPPEMENT (PAS IGC-SANTE)")
         authority.issue_server("server", hostname, **DEV_SERVER_SUBJECT)
         authority.issue("peer", subject(**DEV_PEER_SUBJECT), client=True, server=True)
+        authority.issue_signing("smime", subject(**DEV_SIGNER_SUBJECT))
+    elif not (directory / "smime.crt").exists():
+        CertificateAuthority.load(directory).issue_signing("smime", subject(**DEV_SIGNER_SUBJECT))
     return DevPki(
         ca_file=names["ca"],
         cert_file=names["server"],
         key_file=directory / "server.key",
         peer_cert_file=names["peer"],
         peer_key_file=directory / "peer.key",
+        smime_cert_file=directory / "smime.crt",
+        smime_key_file=directory / "smime.key",
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from apps.gateway import outbound, wiring
-from apps.messaging.delivery.transports import PermanentFailure, SendResult, TemporaryFailure
+from apps.messaging.delivery.transports import PermanentFailure, ReceiptOutcome, SendResult, TemporaryFailure
 
 
 class GatewayTransport:
@@ -34,8 +34,8 @@ class GatewayTransport:
     def handle_report(self, parsed: Any) -> bool:
         return wiring.handle_report(parsed)
 
-    def send_read_receipt(self, copy: Any, user: Any) -> None:
-        wiring.send_read_receipt(copy, user)
+    def send_read_receipt(self, copy: Any, user: Any) -> ReceiptOutcome:
+        return wiring.send_read_receipt(copy, user)
 
     def bounce_remote(self, delivery: Any) -> None:
         wiring.send_dsn(delivery)

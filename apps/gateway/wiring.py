@@ -2,7 +2,7 @@
 never imports the gateway).
 
 - remote transport: outbound SMTP (`outbound.send_delivery`), messages signed with the operator's S/MIME
-  certificate when one is configured (`SMIME_CERT_FILE`/`SMIME_KEY_FILE`);
+  signing certificate (`SMIME_CERT_FILE`/`SMIME_KEY_FILE`; never a TLS-only certificate, see signing.py);
 - inbound opener: S/MIME layers removed (decrypted with our key, signature verified against the
   trust-space CAs) before parsing, the result kept on the message for the webmail;
 - report handler: DSNs and MDNs about our messages update the sender's timeline;
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.utils import timezone
 
-from apps.gateway import reports, smime
+from apps.gateway import reports, signing, smime
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ def _trust() -> smime.TrustStore | None:
 
 
 def sign_outgoing(raw: bytes) -> bytes:
-    if not getattr(settings, "SMIME_SIGN_OUTBOUND", True):
-        return raw
-    credentials = _credentials()
+    credentials = signing.signing_credentials()
     return smime.sign_message(raw, credentials) if credentials is not None else raw
 
 
@@ -176,18 +174,27 @@ def _reporting_ua() -> str:
     return f"{settings.OPERATOR_DOMAINS[0]}; {ascii_text(str(settings.OPERATOR_NAME)) or 'MSSante'}"
 
 
-def send_read_receipt(copy: Any, user: Any) -> None:
-    """An MDN to a remote sender who asked for one, unless RFC 8098 wants the user asked first."""
+def send_read_receipt(copy: Any, user: Any) -> Any:
+    """The MDN (RFC 8098) to a remote sender who asked for one; withheld when RFC 8098 §2.1 wants the reader
+    asked first (the notification address is not the Return-Path, or several addresses). Messaging journals
+    the returned `ReceiptOutcome` (apps/messaging/delivery/receipts.py)."""
     from apps.messaging.delivery.bounce import do_send_report
+    from apps.messaging.delivery.receipts import receipt_key
+    from apps.messaging.delivery.transports import ReceiptOutcome
 
     original = _original(copy)
     request = reports.mdn_request(original, envelope_sender=copy.message.return_path)
-    if request is None or request.needs_confirmation:
-        return
+    if request is None:
+        return ReceiptOutcome(sent=False, reason="no usable Disposition-Notification-To")
+    if request.needs_confirmation:
+        return ReceiptOutcome(
+            sent=False, to=request.address, reason="Disposition-Notification-To differs from the Return-Path"
+        )
     mdn = reports.build_mdn(original, final_recipient=copy.mailbox.address, reporting_ua=_reporting_ua())
     do_send_report(
-        mdn.as_bytes(policy=policy.SMTP), recipient=request.address, idempotency_key=f"mdn:{copy.pk}"
+        mdn.as_bytes(policy=policy.SMTP), recipient=request.address, idempotency_key=receipt_key(copy)
     )
+    return ReceiptOutcome(sent=True, to=request.address)
 
 
 def send_dsn(delivery: Any) -> None:

@@ -10,3 +10,4 @@ TRANSIT_STATES = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.HEL
 # Celery task names (mssante_lib.jobs): services enqueue by name, only tasks.py imports services.
 DELIVER_TASK = "apps.messaging.tasks.deliver_message"
 DEPOSIT_TASK = "apps.messaging.tasks.deposit_queued"
+READ_RECEIPT_TASK = "apps.messaging.tasks.send_read_receipt"

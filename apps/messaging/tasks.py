@@ -50,6 +50,20 @@ def sweep_deliveries() -> int:
     return len(ids)
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=20)
+def send_read_receipt(self, copy_id: int, user_id: int | None) -> bool:  # noqa: ANN001
+    """The MDN of one read copy to a sender at another operator (apps/messaging/delivery/receipts.py)."""
+    from django.db import DatabaseError
+
+    from apps.messaging.delivery.receipts import do_send_remote_read_receipt
+
+    try:
+        return do_send_remote_read_receipt(copy_id, user_id) is not None
+    except DatabaseError as exc:
+        delay = RETRY_DELAYS[min(self.request.retries, len(RETRY_DELAYS) - 1)]
+        raise self.retry(exc=exc, countdown=delay) from exc
+
+
 @shared_task
 def purge_orphan_messages() -> int:
     from apps.messaging.webmail.services import do_purge_orphan_messages

@@ -21,6 +21,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import build_event, record_event, record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
+from apps.messaging.delivery.receipts import is_from_remote_sender, schedule_remote_read_receipt
 from apps.messaging.delivery.transports import PermanentFailure, TemporaryFailure, get_transport
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.policies import check_recipient
@@ -272,9 +273,8 @@ def do_record_read(copy: MessageCopy, *, user: Any) -> None:
         return
     if copy.delivery_id is not None:
         Delivery.objects.filter(pk=copy.delivery_id, read_at__isnull=True).update(read_at=timezone.now())
-        return
-    transport = get_transport()  # a remote sender: the gateway sends an MDN
-    transaction.on_commit(lambda: transport.send_read_receipt(copy, user))
+    if is_from_remote_sender(message):  # no timeline here: the remote sender gets an MDN (RFC 8098)
+        schedule_remote_read_receipt(copy, user)
 
 
 def do_sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:

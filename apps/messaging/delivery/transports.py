@@ -42,6 +42,16 @@ class SendResult:
     failure: TemporaryFailure | PermanentFailure | None = None
 
 
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    """What the transport did with a read receipt: `sent` to `to`, or withheld for `reason` (English, for
+    the log and the journal; apps/messaging/delivery/receipts.py journals it)."""
+
+    sent: bool
+    to: str = ""
+    reason: str = ""
+
+
 @runtime_checkable
 class Transport(Protocol):
     def send(self, delivery: Any) -> None:
@@ -57,8 +67,8 @@ class Transport(Protocol):
     def handle_report(self, parsed: Any) -> bool:
         """Apply a DSN/MDN about one of our messages; False when it is not about ours."""
 
-    def send_read_receipt(self, copy: Any, user: Any) -> None:
-        """An MDN to the remote sender of a received copy that asked for one (RFC 8098)."""
+    def send_read_receipt(self, copy: Any, user: Any) -> ReceiptOutcome:
+        """The MDN to the remote sender of a received copy that asked for one (RFC 8098), or why not."""
 
     def bounce_remote(self, delivery: Any) -> None:
         """A DSN to the remote sender of a received message that could not be deposited (RFC 3464)."""
@@ -79,8 +89,8 @@ class LocalOnlyTransport:
     def handle_report(self, parsed: Any) -> bool:
         return False
 
-    def send_read_receipt(self, copy: Any, user: Any) -> None:
-        return None
+    def send_read_receipt(self, copy: Any, user: Any) -> ReceiptOutcome:
+        return ReceiptOutcome(sent=False, reason="no transport beyond the platform")
 
     def bounce_remote(self, delivery: Any) -> None:
         return None
