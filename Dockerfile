@@ -1,5 +1,5 @@
 # One image for every process of the platform; the command picks the role:
-#   web | worker | beat | smtp | migrate | check | manage <command ...>
+#   web | worker | beat | smtp | submission | migrate | check | manage <command ...>
 # Build:  docker build -t mssante-web .
 # Run:    see compose.yaml and docs/operations.md (section « Exécution en production »).
 FROM python:3.11-slim-bookworm AS base

@@ -27,6 +27,7 @@ IMPORT_NAMES = {
     "dns": "dnspython",
     "factory": "factory-boy",
     "jwt": "pyjwt",
+    "yaml": "pyyaml",
 }
 
 # Declared dependencies no Python module of ours imports, and why they are declared all the same.
