@@ -1,5 +1,5 @@
 # One image for every process of the platform; the command picks the role:
-#   web | worker | beat | smtp | migrate | check | manage <command ...>
+#   web | worker | beat | smtp | submission | migrate | check | manage <command ...>
 # Build:  docker build -t mssante-web .
 # Run:    see compose.yaml and docs/operations.md (section « Exécution en production »).
 FROM python:3.11-slim-bookworm AS base
@@ -19,14 +19,13 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Dependencies first (cached layer): only pyproject.toml changes invalidate it.
-# The runtime dependencies of pyproject.toml, without the dev extras (tests, linters, Playwright).
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
-        > /tmp/requirements.txt \
-    && python -m pip install --upgrade pip \
-    && python -m pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first (cached layer): only a change of the lock invalidates it. The runtime lock (no dev tools:
+# tests, linters, Playwright), every package pinned and every file checked against its hash; pip refuses a
+# file whose hash differs and any package the lock does not name. pip itself is the base image's: an
+# unpinned `pip install --upgrade pip` would be the one unhashed download of the build.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN python -m pip install --require-hashes -r requirements/runtime.txt \
+    && python -m pip check
 
 COPY . .
 # Static files are collected at build time (whitenoise serves them, hashed and compressed). The values below

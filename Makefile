@@ -5,25 +5,40 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.installed-run-stamp
+# Hashed lock files compiled from pyproject.toml by `make lock` (uv): every package pinned, every file hashed.
+LOCK_RUNTIME := requirements/runtime.txt
+LOCK_DEV := requirements/dev.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test interop install lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean
+.PHONY: run test interop install lock lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean
 
-# `make run` needs only the runtime dependencies (quicker first start); tests and linters add the dev extras.
-$(RUN_STAMP): pyproject.toml
+# `make run` needs only the runtime dependencies (quicker first start); tests and linters add the dev ones.
+# Both install from the lock with --require-hashes (a file whose hash differs is refused), then the project
+# itself without dependencies; `pip check` fails if pyproject.toml asks for something the lock lacks.
+$(RUN_STAMP): $(LOCK_RUNTIME) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Impossible de créer $(VENV) : installez python3-venv (Python >= 3.11)."; exit 1; }
 	@echo "Installation des dépendances dans $(VENV) (une minute environ la première fois)…"
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK_RUNTIME)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	@touch $(RUN_STAMP)
 
-$(STAMP): $(RUN_STAMP)
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(STAMP): $(RUN_STAMP) $(LOCK_DEV)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK_DEV)
+	$(PY) -m pip check
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-## make run: install, migrate, seed the demo, start web + worker + beat (+ SMTP later); Ctrl-C stops all.
+## make lock: recompile both lock files after a change to pyproject.toml's dependencies (commit them).
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet
+lock:
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet uv; }
+	$(UV_COMPILE) $(UV_ARGS) -o $(LOCK_RUNTIME)
+	$(UV_COMPILE) $(UV_ARGS) --extra dev -c $(LOCK_RUNTIME) -o $(LOCK_DEV)
+
+## make run: install, migrate, seed the demo, start web + worker + beat + SMTP gateway and submission; Ctrl-C stops all.
 run: $(RUN_STAMP)
 	$(PY) scripts/devrun.py
 

@@ -37,7 +37,12 @@ case "$role" in
       "$@"
     ;;
   smtp)
+    # Inbound SMTP from other operators (GATEWAY_* settings; GATEWAY_PROCESSES processes share the ports).
     exec python manage.py run_smtp "$@"
+    ;;
+  submission)
+    # SMTP submission for mail clients (SUBMISSION_* settings).
+    exec python manage.py run_submission "$@"
     ;;
   migrate)
     exec python manage.py migrate --noinput "$@"

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """`make run`: migrate, seed the demo, start every process in this terminal; Ctrl-C stops them all.
 
-With DATABASE_URL and REDIS_URL set it runs the real topology -- web, Celery worker, Celery beat (and the
-SMTP gateway once `manage.py run_smtp` exists) on PostgreSQL and Redis. Without them it runs the web server
-alone on SQLite, with tasks executed in-process; periodic jobs are then run by hand from their commands.
+With DATABASE_URL and REDIS_URL set it runs the real topology -- web, Celery worker, Celery beat, the
+inbound SMTP gateway (`run_smtp`) and SMTP submission (`run_submission`), both on a development PKI -- on
+PostgreSQL and Redis. Without them it runs the web server alone on SQLite, with tasks executed in-process;
+periodic jobs are then run by hand from their commands.
 
 Each child runs in its own process group, so the terminal's Ctrl-C reaches only this script, which then
-stops the children in order (web first, so nothing new is enqueued, then worker, beat, gateway), waits for
+stops the children in order (web first, so nothing new is enqueued, then worker, beat, SMTP), waits for
 them and kills any group that lingers. Children also get SIGTERM if this script dies abruptly (Linux
 PR_SET_PDEATHSIG), so no orphan survives a `kill -9` either.
 """
@@ -36,7 +37,7 @@ URL = f"http://{HOST}:{PORT}"
 VAR_DIR = Path(os.environ.get("MSSANTE_VAR_DIR") or ROOT / "var")  # same rule as settings.py
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 15
-COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33}
+COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33, "submission": 34}
 
 
 def say(text: str) -> None:
@@ -239,14 +240,12 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     celery = [PYTHON, "-m", "celery", "-A", "mssante_web"]
     plan.append(("worker", [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "-n", "devrun@%h"]))
     plan.append(("beat", [*celery, "beat", "--loglevel=INFO", "-s", str(VAR_DIR / "celerybeat-schedule")]))
-    if list(ROOT.glob("apps/*/management/commands/run_smtp.py")):
-        # --dev-pki: a development CA, our server certificate and a peer's, made under var/pki if absent.
-        ports = ["--port", os.environ.get("DEVRUN_SMTP_PORT", "2525")]
-        ports += ["--smtps-port", os.environ.get("DEVRUN_SMTPS_PORT", "2465")]
-        plan.append(("smtp", manage("run_smtp", "--host", HOST, *ports, "--dev-pki")))
-    if list(ROOT.glob("apps/*/management/commands/run_submission.py")):
-        port = os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
-        plan.append(("submission", manage("run_submission", "--host", HOST, "--port", port, "--dev-pki")))
+    # --dev-pki: a development CA, our server certificate and a peer's, made under var/pki if absent.
+    ports = ["--port", os.environ.get("DEVRUN_SMTP_PORT", "2525")]
+    ports += ["--smtps-port", os.environ.get("DEVRUN_SMTPS_PORT", "2465")]
+    plan.append(("smtp", manage("run_smtp", "--host", HOST, *ports, "--dev-pki")))
+    port = os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
+    plan.append(("submission", manage("run_submission", "--host", HOST, "--port", port, "--dev-pki")))
     return plan
 
 
