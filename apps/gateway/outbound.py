@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.gateway import outbound_tls
 from apps.messaging import content, storage
 from apps.messaging.models import MessageKind
 from apps.messaging.transports import PermanentFailure, TemporaryFailure
@@ -133,7 +134,9 @@ def _send_once(route: Route, sender: str, recipient: str, raw: bytes) -> None:
             raise TemporaryFailure(
                 f"{route.host} ne propose pas STARTTLS : envoi refusé (chiffrement obligatoire)."
             )
-        session.starttls(context=client_context())
+        # The certificate policy and revocation (apps/gateway/outbound_tls.py): raises CertificateRefused
+        # or CertificateRevoked before MAIL FROM, so a refused server never receives the message.
+        outbound_tls.starttls(session, route.host, client_context())
         session.ehlo()
         session.sendmail(sender, [recipient], raw)
 

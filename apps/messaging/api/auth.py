@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from apps.mailboxes.models import ApplicationCredential, Mailbox, MailboxKind
 from apps.mailboxes.services_members import _stamp_credential_use as stamp_credential_use
 from apps.mailboxes.services_members import check_credential
+from apps.messaging.api.client_certificates import check_client_certificate
 from apps.trust.dn import DNParseError, dn_equal
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def _credential(request: HttpRequest) -> tuple[ApplicationCredential, str]:
         credential = credential_for_dn(dn)
         if credential is None:
             raise _unauthorised("Ce certificat client n'est associé à aucun identifiant applicatif actif.")
+        check_client_certificate(request, credential_prefix=credential.prefix)  # revocation: 403
         stamp_credential_use(credential)
         return credential, "certificate"
     raise _unauthorised(
