@@ -1,4 +1,4 @@
-"""Test support for revocation: CRLs served over a loopback HTTP server, certificates as a proxy forwards them."""
+"""Revocation test support: CRLs served on a loopback HTTP server, certificates as a proxy forwards them."""
 
 from __future__ import annotations
 
