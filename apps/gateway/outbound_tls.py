@@ -72,6 +72,14 @@ def starttls(session: smtplib.SMTP, host: str, context: ssl.SSLContext) -> None:
             exc.verify_code, ("verification", f"vérification impossible ({exc.verify_message}).")
         )
         _refuse(session, CertificateRefused(code, reason, host=host), None)
+    except (ssl.SSLError, OSError) as exc:  # a handshake that failed otherwise: kept for the failures page
+        inventory.record_tls_failure(
+            direction="outbound",
+            remote=host,
+            reason_code="handshake",
+            reason=f"Négociation TLS échouée : {exc}",
+        )
+        raise
     sock = session.sock
     der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     if not der:
