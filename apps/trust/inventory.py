@@ -105,6 +105,14 @@ def record_tls_failure(
         logger.exception("trust: could not record a TLS failure with %s", remote)
 
 
+def do_purge_tls_failures(keep_days: int = 90) -> int:
+    """Daily: forget TLS failures older than `keep_days` (the page shows the last 30 days)."""
+    deleted, _ = TlsFailure.objects.filter(
+        occurred_at__lt=timezone.now() - dt.timedelta(days=keep_days)
+    ).delete()
+    return deleted
+
+
 # --- Our own certificates ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OwnCertificate:

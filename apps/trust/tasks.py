@@ -45,7 +45,9 @@ def alert_stale_crls() -> int:
 
 @shared_task
 def warn_own_certificates() -> list[tuple[str, int]]:
-    """Beat, daily: warn 30, 14 and 3 days before one of the platform's certificates expires."""
-    from apps.trust.inventory import do_warn_own_certificates
+    """Beat, daily: warn 30, 14 and 3 days before one of the platform's certificates expires; forget the
+    TLS failures older than 90 days."""
+    from apps.trust.inventory import do_purge_tls_failures, do_warn_own_certificates
 
+    do_purge_tls_failures()
     return do_warn_own_certificates()

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEvent, Outcome
 from apps.gateway.pki import CertificateAuthority, subject
-from apps.trust.inventory import do_warn_own_certificates, warning_threshold
+from apps.trust.inventory import do_purge_tls_failures, do_warn_own_certificates, warning_threshold
 from apps.trust.models import CertificateRevocationList, RevocationStatus, SeenCertificate, TlsFailure
 from apps.trust.revocation import check_revocation
 from apps.trust.services_crl import do_alert_stale_crls, do_refresh_crls
@@ -256,3 +256,5 @@ def test_the_inventory_shows_own_and_peer_certificates_and_failures_to_operator_
     failures = admin_client_olga.get(reverse("confiance:echecs-tls", args=["ancien.operateur.fr"]))
     assert "il a été révoqué" in failures.content.decode()
     assert admin_client_olga.get(reverse("confiance:echecs-tls", args=["personne.fr"])).status_code == 404
+    TlsFailure.objects.update(occurred_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=91))
+    assert do_purge_tls_failures() == 1 and not TlsFailure.objects.exists()
