@@ -194,6 +194,7 @@ def check(data: bytes, source: str, issuers: list[x509.Certificate]) -> CheckedC
     return CheckedCrl(crl, issuer, crl.public_bytes(Encoding.DER), _crl_number(crl))
 
 
-def revoked_serials(der: bytes) -> frozenset[int]:
-    """The serial numbers a stored CRL lists (parsed once per process and CRL)."""
-    return frozenset(entry.serial_number for entry in x509.load_der_x509_crl(der))
+def revoked_serials(der: bytes) -> tuple[x509.Name, frozenset[int]]:
+    """The issuer of a stored CRL and the serial numbers it lists (parsed once per process and CRL)."""
+    crl = x509.load_der_x509_crl(der)
+    return crl.issuer, frozenset(entry.serial_number for entry in crl)

@@ -11,11 +11,11 @@ applicative API for the client certificates its proxy forwards. Rules (ADR 0018,
 - otherwise the certificate is accepted.
 
 Speed (the gateway asks at every MAIL FROM): each process holds the revoked serials of each issuer in a
-frozenset, so a check is a hash of the issuer name and a set lookup. With CRL_PROCESS_CACHE (production)
-the process looks at a version key in the Django cache at most once a second and reloads the sets when a
-new CRL was stored (every store bumps the key on commit); each CRL is parsed once per process. Without it
-(tests, whose rollbacks no version key sees) a check reads the small CRL index (issuer, SHA-256) from the
-database and reuses the sets already parsed.
+frozenset keyed by the issuer's name, so a check is two hash lookups (issuer, then serial). With
+CRL_PROCESS_CACHE (production) the process looks at a version key in the Django cache at most once a second
+and reloads the sets when a new CRL was stored (every store bumps the key on commit); each CRL is parsed
+once per process. Without it (tests, whose rollbacks no version key sees) a check reads the small CRL index
+(issuer, SHA-256) from the database and reuses the sets already parsed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from apps.trust.crl import issuer_key, revoked_serials
+from apps.trust.crl import revoked_serials
 from apps.trust.models import CertificateRevocationList, RevocationStatus
 
 logger = logging.getLogger(__name__)
@@ -69,12 +69,13 @@ class _IssuerCrl:
 class _Snapshot:
     version: str
     checked_at: float
-    crls: dict[str, _IssuerCrl]
+    crls: dict[x509.Name, _IssuerCrl]  # keyed by the issuer's name: a certificate's own `issuer` looks it up
 
 
 _lock = threading.Lock()
 _snapshot: _Snapshot | None = None
-_parsed: dict[str, frozenset[int]] = {}  # CRL SHA-256 -> revoked serials, parsed once per process
+# CRL SHA-256 -> (its issuer, its revoked serials), parsed once per process.
+_parsed: dict[str, tuple[x509.Name, frozenset[int]]] = {}
 
 
 def bump_crl_version() -> None:
@@ -88,19 +89,20 @@ def bump_crl_version() -> None:
         _snapshot = None
 
 
-def _load() -> dict[str, _IssuerCrl]:
+def _load() -> dict[x509.Name, _IssuerCrl]:
     rows = CertificateRevocationList.objects.values_list("issuer_key", "sha256", "next_update")
-    crls: dict[str, _IssuerCrl] = {}
+    crls: dict[x509.Name, _IssuerCrl] = {}
     for key, sha256, next_update in rows:
-        serials = _parsed.get(sha256)
-        if serials is None:
+        parsed = _parsed.get(sha256)
+        if parsed is None:
             der = CertificateRevocationList.objects.values_list("der", flat=True).get(issuer_key=key)
-            serials = revoked_serials(bytes(der))
+            parsed = revoked_serials(bytes(der))
             with _lock:
                 if len(_parsed) > 64:  # superseded CRLs are not kept forever
                     _parsed.clear()
-                _parsed[sha256] = serials
-        crls[key] = _IssuerCrl(sha256, serials, next_update)
+                _parsed[sha256] = parsed
+        issuer, serials = parsed
+        crls[issuer] = _IssuerCrl(sha256, serials, next_update)
     return crls
 
 
@@ -116,7 +118,7 @@ def _current_version() -> str | None:
         return None
 
 
-def _crls() -> dict[str, _IssuerCrl]:
+def _crls() -> dict[x509.Name, _IssuerCrl]:
     global _snapshot
     if not getattr(settings, "CRL_PROCESS_CACHE", True):
         return _load()
@@ -156,7 +158,7 @@ def _decision(certificate: x509.Certificate, status: str, allowed: bool, message
 
 def check_revocation(certificate: x509.Certificate, *, now: dt.datetime | None = None) -> RevocationDecision:
     """Decide for one certificate (already verified to chain to a configured CA by TLS)."""
-    entry = _crls().get(issuer_key(certificate.issuer))
+    entry = _crls().get(certificate.issuer)
     if entry is not None and certificate.serial_number in entry.serials:
         subject, serial = certificate.subject.rfc4514_string(), serial_hex(certificate.serial_number)
         return _decision(
