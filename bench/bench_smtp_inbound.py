@@ -101,7 +101,39 @@ def prepare(pki_dir: Path, count: int = 1) -> dict[str, Path]:
                 owner=owner, address=Address(local, "demo.mssante.fr"), acting_user=None
             )
     InboundMessage.objects.all().delete()  # blobs of earlier runs are left to the store's clean-up
+    load_bench_crl(pki_dir)
     return {name: pki_dir / name for name in ("ca.crt", "server.crt", "server.key", "peer.crt", "peer.key")}
+
+
+def load_bench_crl(pki_dir: Path, revoked: int = 1000) -> None:
+    """Revocation is checked at every MAIL FROM (ADR 0018): hold a CRL of the bench CA listing `revoked`
+    other serials, as production holds the IGC-Santé CRLs, so the measured check is a real set lookup."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from django.test import override_settings
+
+    from apps.trust.services_crl import do_refresh_crls
+
+    ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki_dir / "ca.key").read_bytes(), password=None)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(days=7))
+        .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+    )
+    for serial in range(1, revoked + 1):
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        builder = builder.add_revoked_certificate(entry)
+    crl_path = pki_dir / "ca.crl"
+    crl_path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))  # type: ignore[arg-type]
+    with override_settings(GATEWAY_CA_FILES=[str(pki_dir / "ca.crt")], CRL_EXTRA_SOURCES=[str(crl_path)]):
+        results = [outcome.result for outcome in do_refresh_crls()]
+    assert results == ["stored"], results
 
 
 def message(client: int, index: int) -> bytes:
@@ -226,6 +258,9 @@ def main() -> int:
         # As in production: DB threads keep their connections, the liste blanche is a per-process snapshot.
         "DB_CONN_MAX_AGE": "60",
         "LISTE_BLANCHE_PROCESS_CACHE": "1",
+        # Likewise the per-process sets of revoked serials and the throttled inventory writes (ADR 0018).
+        "CRL_PROCESS_CACHE": "1",
+        "CERT_INVENTORY_TOUCH_SECONDS": "300",
     }
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))

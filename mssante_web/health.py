@@ -1,4 +1,5 @@
-"""`/healthz`: is the database answering, the broker reachable, and at least one worker alive?
+"""`/healthz`: is the database answering, the broker reachable, and at least one worker alive? Are the
+certificate revocation lists fresh (status "degraded" with HTTP 200 when one is past its nextUpdate)?
 
 Load balancers and monitoring poll it; it answers 503 as soon as one dependency is down so that a broken
 node is taken out of rotation. It reveals no data, only component states: no host names, no URLs, no
@@ -86,5 +87,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
     database = check_database()
     broker, workers = check_broker_and_workers()
     ok = database["ok"] and broker["ok"] and workers["ok"]
-    body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker, "workers": workers}
+    revocation = check_revocation_lists() if database["ok"] else {"ok": False, "error": "database down"}
+    body = {
+        "status": "ok" if ok and revocation["ok"] else "degraded",
+        "database": database,
+        "broker": broker,
+        "workers": workers,
+        "revocation": revocation,
+    }
+    # Stale CRLs degrade every node alike (soft fail, ADR 0018): still 200, so that no node is taken out.
     return JsonResponse(body, status=200 if ok else 503)
+
+
+def check_revocation_lists() -> dict[str, Any]:
+    """CRLs past their nextUpdate: revocation checking is degraded (counts only, no issuer names)."""
+    from apps.trust.revocation import stale_crls
+
+    try:
+        stale = len(stale_crls())
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": stale == 0, "stale_crls": stale}

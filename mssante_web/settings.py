@@ -295,6 +295,46 @@ LISTE_BLANCHE_TIMEOUT = env_int("LISTE_BLANCHE_TIMEOUT", 60)
 # Per-process cache of the trusted domains; off under tests, whose rollbacks no cache version can see.
 LISTE_BLANCHE_PROCESS_CACHE = env_bool("LISTE_BLANCHE_PROCESS_CACHE", not TESTING)
 
+# --- Certificate revocation and inventory (apps/trust: crl.py, revocation.py; ADR 0018) -----------------
+# CRLs are fetched from the distribution points of the CA certificates (GATEWAY_CA_FILES,
+# GATEWAY_OUTBOUND_CA_FILES and these extra CA files: e.g. the CAs of the API's client certificates), of our
+# own certificates and of the peer certificates seen, plus these extra URLs or files (comma-separated).
+CRL_CA_FILES = env_list("CRL_CA_FILES", [])
+CRL_EXTRA_SOURCES = env_list("CRL_EXTRA_SOURCES", [])
+CRL_FETCH_TIMEOUT = env_int("CRL_FETCH_TIMEOUT", 30)
+CRL_MAX_BYTES = env_int("CRL_MAX_BYTES", 64 * 1024 * 1024)
+# Past a CRL's nextUpdate: accept the certificates it does not list (False, soft fail) or refuse every
+# certificate of that CA with a temporary error (True).
+CRL_HARD_FAIL = env_bool("CRL_HARD_FAIL", False)
+# Per-process sets of revoked serials, reloaded when a new CRL is stored; off under tests (rollbacks).
+CRL_PROCESS_CACHE = env_bool("CRL_PROCESS_CACHE", not TESTING)
+# A peer certificate's "last seen" is written at most this often per process (seconds).
+CERT_INVENTORY_TOUCH_SECONDS = env_int("CERT_INVENTORY_TOUCH_SECONDS", 0 if TESTING else 300)
+CELERY_BEAT_SCHEDULE["trust-crl-refresh"] = {
+    "task": "apps.trust.tasks.refresh_crls",
+    "schedule": env_int("CRL_REFRESH_EVERY_SECONDS", 3600),
+}
+CELERY_BEAT_SCHEDULE["trust-crl-stale-alert"] = {
+    "task": "apps.trust.tasks.alert_stale_crls",
+    "schedule": 3600,
+}
+CELERY_BEAT_SCHEDULE["trust-own-certificates"] = {
+    "task": "apps.trust.tasks.warn_own_certificates",
+    "schedule": 24 * 3600,
+}
+# Outbound certificate policy (apps/gateway/outbound_tls.py): the remote server's certificate must carry
+# these extended key usages (server and client authentication: operators use one certificate both ways),
+# these key usages, and a certificate policy equal to or under one of these OIDs (1.2.250.1.71: the ANS
+# arc of the IGC-Santé policies; put the exact "Élémentaire Organisations" server policy OIDs here).
+GATEWAY_OUTBOUND_EXTENDED_KEY_USAGES = env_list(
+    "GATEWAY_OUTBOUND_EXTENDED_KEY_USAGES", ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]
+)
+GATEWAY_OUTBOUND_KEY_USAGES = env_list("GATEWAY_OUTBOUND_KEY_USAGES", ["digital_signature"])
+GATEWAY_OUTBOUND_POLICY_OIDS = env_list("GATEWAY_OUTBOUND_POLICY_OIDS", ["1.2.250.1.71"])
+# The PEM of the API client certificate as the proxy forwards it, URL-escaped
+# (nginx $ssl_client_escaped_cert), so that the API can check its revocation.
+API_CLIENT_CERT_PEM_HEADER = env("API_CLIENT_CERT_PEM_HEADER", "X-SSL-Client-Cert") or "X-SSL-Client-Cert"
+
 # --- Inbound SMTP gateway (apps/gateway; docs/decisions/0009-smtp-gateway.md) ---------------------------
 # Listeners: STARTTLS on GATEWAY_PORT (25 in production), implicit TLS on GATEWAY_SMTPS_PORT (0 = off).
 GATEWAY_HOST = env("GATEWAY_HOST", "127.0.0.1" if (DEV or TESTING) else "0.0.0.0")  # noqa: S104

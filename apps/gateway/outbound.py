@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.gateway import outbound_tls
 from apps.gateway.mss_headers import ensure_nil
 from apps.gateway.tls_failures import ClosedAfterHandshake, TlsFailure, classify, registered_types
 from apps.messaging.delivery.transports import PermanentFailure, TemporaryFailure
@@ -160,7 +161,9 @@ def _send_once(route: Route, sender: str, recipient: str, raw: bytes) -> None:
             raise TemporaryFailure(
                 f"{route.host} ne propose pas STARTTLS : envoi refusé (chiffrement obligatoire)."
             )
-        session.starttls(context=client_context())
+        # The certificate policy and revocation (apps/gateway/outbound_tls.py): raises CertificateRefused
+        # or CertificateRevoked before MAIL FROM, so a refused server never receives the message.
+        outbound_tls.starttls(session, route.host, client_context())
         try:
             session.ehlo()
         except smtplib.SMTPServerDisconnected as exc:

@@ -1,4 +1,5 @@
-"""A small PKI for tests and `make run`: a CA standing in for IGC-Santé, server and client certificates.
+"""A small PKI for tests and `make run`: a CA standing in for IGC-Santé, server and client certificates,
+revocation and signed CRLs.
 
 Production uses IGC-Santé certificates issued to the operator (GATEWAY_CERT_FILE / GATEWAY_KEY_FILE) and the
 IGC-Santé chain as CA bundle (GATEWAY_CA_FILES); nothing here is used then. Keys are ECDSA P-256: quick to
@@ -17,6 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# A certificate policy under the ANS arc (1.2.250.1.71) that the test CA puts in every leaf, standing in for
+# the IGC-Santé "Élémentaire Organisations" policies (not a real IGC-Santé policy OID).
+TEST_POLICY_OID = "1.2.250.1.71.99.1"
 
 _NAME_OIDS = {
     "CN": NameOID.COMMON_NAME,
@@ -81,8 +86,18 @@ def _write(
 class CertificateAuthority:
     """A self-signed root that issues server and client certificates into `directory`."""
 
-    def __init__(self, directory: Path, name: str = "AC TEST IGC-SANTE ELEMENTAIRE ORGANISATIONS") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        name: str = "AC TEST IGC-SANTE ELEMENTAIRE ORGANISATIONS",
+        *,
+        crl_url: str = "",
+    ) -> None:
+        """`crl_url`: where this CA publishes its CRL, written as distribution point in the CA certificate
+        and in every certificate it issues (the CRL job finds it there)."""
         self.directory = Path(directory)
+        self.crl_url = crl_url
+        self.revoked: dict[int, dt.datetime] = {}  # serial -> revocation date
         key = ec.generate_private_key(ec.SECP256R1())
         ca_subject = subject(CN=name, O="ASIP-SANTE TEST", C="FR")
         now = dt.datetime.now(dt.UTC)
@@ -110,9 +125,10 @@ class CertificateAuthority:
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
         )
-        self.ca = _write(self.directory, "ca", certificate, key)
+        if crl_url:
+            certificate = certificate.add_extension(_distribution_points(crl_url), critical=False)
+        self.ca = _write(self.directory, "ca", certificate.sign(key, hashes.SHA256()), key)
 
     @classmethod
     def load(cls, directory: Path) -> CertificateAuthority:
@@ -124,6 +140,7 @@ class CertificateAuthority:
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{directory}/ca.key is not the EC key this PKI makes")
         authority.ca = Issued(certificate, key, directory / "ca.crt", directory / "ca.key")
+        authority.crl_url, authority.revoked = "", {}
         return authority
 
     @property
@@ -140,11 +157,14 @@ class CertificateAuthority:
         server: bool = False,
         email: bool = False,
         days: int = 825,
+        not_before: dt.datetime | None = None,
+        policy_oids: tuple[str, ...] = (TEST_POLICY_OID,),
     ) -> Issued:
         """Issue a leaf certificate; operator SMTP servers present the same certificate in both roles.
-        `email=True` (and neither role): an S/MIME signing certificate (digitalSignature, emailProtection)."""
+        `email=True` (and neither role): an S/MIME signing certificate (digitalSignature, emailProtection).
+        `not_before` (default: yesterday) and `days` of validity from it: a past date gives an expired one."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
+        start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         usages = (
             ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
             + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
@@ -156,16 +176,15 @@ class CertificateAuthority:
             .issuer_name(self.ca.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=days))
+            .not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(_SIGNING_KEY_USAGE if email else _LEAF_KEY_USAGE, critical=True)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca.key.public_key()), critical=False
             )
         )
-        if email:
-            builder = builder.add_extension(_SIGNING_KEY_USAGE, critical=True)
         if server_names:
             alt: list[x509.GeneralName] = []
             for entry in server_names:
@@ -174,6 +193,11 @@ class CertificateAuthority:
                 except ValueError:
                     alt.append(x509.DNSName(entry))
             builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        if policy_oids:
+            policies = [x509.PolicyInformation(x509.ObjectIdentifier(oid), None) for oid in policy_oids]
+            builder = builder.add_extension(x509.CertificatePolicies(policies), critical=False)
+        if self.crl_url:
+            builder = builder.add_extension(_distribution_points(self.crl_url), critical=False)
         certificate = builder.sign(self.ca.key, hashes.SHA256())
         return _write(self.directory, stem, certificate, key)
 
@@ -181,11 +205,62 @@ class CertificateAuthority:
         """The operator's S/MIME signing certificate: e-mail protection only, no TLS role (ADR 0010)."""
         return self.issue(stem, name, client=False, email=True)
 
+    def revoke(self, issued: Issued, when: dt.datetime | None = None) -> None:
+        """List the certificate in the CRLs signed from now on."""
+        self.revoked[issued.certificate.serial_number] = when or dt.datetime.now(dt.UTC)
+
+    def crl(
+        self,
+        *,
+        this_update: dt.datetime | None = None,
+        next_update: dt.datetime | None = None,
+        number: int = 1,
+        signing_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> bytes:
+        """A DER CRL of the revoked serials, valid 7 days from `this_update` (now) unless told otherwise;
+        `signing_key` another key than the CA's gives a CRL whose signature does not verify."""
+        start = this_update or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.ca.certificate.subject)
+            .last_update(start)
+            .next_update(next_update or start + dt.timedelta(days=7))
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca.key.public_key()), critical=False
+            )
+        )
+        for serial, when in self.revoked.items():
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+            )
+        crl = builder.sign(signing_key or self.ca.key, hashes.SHA256())
+        return crl.public_bytes(serialization.Encoding.DER)
+
     def issue_server(self, stem: str, hostname: str, **attributes: str) -> Issued:
         attributes.setdefault("CN", hostname)
         return self.issue(
             stem, subject(**attributes), server_names=(hostname, "localhost", "127.0.0.1"), server=True
         )
+
+
+_LEAF_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=True,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def _distribution_points(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints(
+        [x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)]
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 
 from apps.gateway.replies import BAD_RECIPIENT_SYNTAX, BAD_SENDER_SYNTAX, reply
@@ -18,9 +19,11 @@ from apps.mailboxes.models import Mailbox
 from apps.mailboxes.quotas import check_quota
 from apps.messaging.recipient_policies import RecipientContext, check_registered_policies
 from apps.trust.dn import dn_from_x509_name, reversed_dn
+from apps.trust.inventory import note_certificate, record_tls_failure
 from apps.trust.models import OperatorCertificateDN
 from apps.trust.names import InvalidAddress, InvalidDomainName, normalise_domain, parse_address
 from apps.trust.policies import check_address_allowed, peer_certificate_allowed
+from apps.trust.revocation import check_revocation
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -62,6 +65,39 @@ def check_sender(sender: str, peer: x509.Name) -> str | None:
             f"publie pour le domaine {decision.domain} : expediteur refuse.",
         )
     return None
+
+
+def _server_name(certificate: x509.Certificate) -> str:
+    """How the inventory and the TLS failures page name a peer: its certificate's CN (the SMTP server)."""
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+
+
+def check_peer_sender(sender: str, certificate: x509.Certificate) -> str | None:
+    """MAIL FROM with the client certificate: not revoked (`apps.trust.revocation`, ADR 0018), then
+    `check_sender`. A revoked certificate gets 554 5.7.1 naming its serial and DN; a certificate whose CA
+    has no fresh CRL under CRL_HARD_FAIL gets 451 4.7.0 (the peer retries once a CRL is loaded)."""
+    decision = check_revocation(certificate)
+    remote = _server_name(certificate)
+    note_certificate(certificate, path="inbound", remote=remote, decision=decision)
+    if decision.allowed:
+        return check_sender(sender, certificate.subject)
+    record_tls_failure(
+        direction="inbound",
+        remote=remote,
+        reason_code=decision.status,
+        reason=decision.message,
+        certificate=certificate,
+    )
+    if decision.revoked:
+        return reply(
+            554,
+            "5.7.1",
+            f"Le certificat presente (numero de serie {decision.serial}, {decision.subject_dn}) "
+            "a ete revoque par son autorite de certification : aucun message n'est accepte "
+            "avec ce certificat.",
+        )
+    return reply(451, "4.7.0", decision.message)
 
 
 def hosted_domains() -> frozenset[str]:

@@ -229,6 +229,7 @@ class _Transaction:
     peer_dn: str = ""
     declared_size: int = 0
     subject: x509.Name | None = None  # the client certificate's, once MAIL has looked at it
+    certificate: x509.Certificate | None = None
     trace_prefix: str = ""  # the Received line up to the spool id, for `trace_helo`
     trace_helo: str | None = None
 
@@ -310,7 +311,7 @@ class GatewayHandler:
             if certificate is None:
                 logger.info("gateway: %s refused at MAIL: no client certificate", session.peer)
                 return str(replies.NO_CLIENT_CERTIFICATE)
-            state.subject = certificate.subject
+            state.certificate, state.subject = certificate, certificate.subject
             state.peer_dn = certificate.subject.rfc4514_string()
         sender = "" if address == "<>" else address
         try:
@@ -327,11 +328,12 @@ class GatewayHandler:
         return "250 2.1.0 Expediteur accepte"
 
     async def _check_sender(self, state: _Transaction, sender: str) -> str | None:
-        key = ("mail", sender, state.peer_dn)
+        assert state.certificate is not None
+        # The serial too: another certificate with the same DN (a revoked one) is decided anew.
+        key = ("mail", sender, state.peer_dn, state.certificate.serial_number)
         if self._reused(key):
             return None
-        assert state.subject is not None
-        refusal = await self._db_read(policies.check_sender, sender, state.subject)
+        refusal = await self._db_read(policies.check_peer_sender, sender, state.certificate)
         if refusal is None:
             self._remember(key, True)
         return refusal

@@ -6,9 +6,9 @@ or IP address mismatch, expired, revoked, or our own certificate refused by the 
 temporary (the remote operator may renew or fix its certificate; retries end in a bounce that keeps the
 reason).
 
-Mapping point for revocation checks (issue 18): a check that raises its own exception class after the
-handshake registers it here, `register_tls_failure(CertificateRevoked, TlsFailureKind.REVOKED)`, and the
-outbound transport then treats it like OpenSSL's own "certificate revoked".
+The outbound certificate policy and revocation checks (apps/gateway/outbound_tls.py) raise their own
+`CertificateRefused` / `CertificateRevoked`, temporary failures whose French text already names the reason.
+A future check that raises a bare exception class registers it here (`register_tls_failure`).
 """
 
 from __future__ import annotations

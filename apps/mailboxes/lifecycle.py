@@ -24,15 +24,14 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Max, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import User, UserKind
+from apps.accounts.outside_mail import send_each
 from apps.audit.models import Outcome
 from apps.audit.services import record_event
 from apps.mailboxes.keys import destroy_mailbox_key
@@ -67,29 +66,6 @@ def deletion_months() -> int:
 
 def notice_min_months() -> int:
     return _setting("MAILBOX_INACTIVITY_NOTICE_MIN_MONTHS", 2)
-
-
-# --- E-mail outside the trust space ------------------------------------------------------------------------
-
-
-def render_email(template: str, context: dict[str, Any]) -> tuple[str, str]:
-    """(subject, body) from templates/emails/<template>.subject.txt and .txt."""
-    subject = render_to_string(f"emails/{template}.subject.txt", context)
-    body = render_to_string(f"emails/{template}.txt", context)
-    return " ".join(subject.split()), body
-
-
-def send_each(template: str, messages: list[tuple[str, dict[str, Any]]]) -> int:
-    """Send one e-mail per (address, context) over one connection; returns how many went out. Raises on a
-    transport failure so that the caller records nothing as sent."""
-    if not messages:
-        return 0
-    emails = []
-    for address, context in messages:
-        subject, body = render_email(template, context)
-        emails.append(EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address]))
-    with get_connection() as connection:
-        return int(connection.send_messages(emails) or 0)
 
 
 # --- Who a BAL's people and administrators are -------------------------------------------------------------

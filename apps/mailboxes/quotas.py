@@ -163,7 +163,7 @@ def quota_warning_recipients(mailbox: Mailbox) -> list[str]:
 
 def send_quota_warning(mailbox_id: int, level: int) -> int:
     """Send the warning for `level` if the BAL still stands at it (a late task after a purge stays quiet)."""
-    from apps.mailboxes.lifecycle import send_each
+    from apps.accounts.outside_mail import send_each
 
     mailbox = Mailbox.objects.select_related("structure").filter(pk=mailbox_id).first()
     if mailbox is None or mailbox.quota_warning_level < level:

@@ -133,3 +133,88 @@ class ListeBlancheRefresh(models.Model):
         if self.reason:
             lines.append(f"Reason: {self.reason}")
         return lines
+
+
+# --- Certificates: revocation lists, the certificates seen, TLS failures (issue 18, ADR 0018) -------------
+class CertificateRevocationList(models.Model):
+    """The newest valid CRL of one issuing CA (one row per issuer, replaced by a newer one).
+
+    The DER is kept whole: it is what the signature covers, and each process parses it once into the set of
+    revoked serials it checks against (apps.trust.revocation).
+    """
+
+    # SHA-256 of the DER of the issuer's Name: what certificates and CRLs are matched on.
+    issuer_key = models.CharField(max_length=64, unique=True)
+    issuer_dn = models.TextField("émetteur")
+    number = models.DecimalField("numéro", max_digits=60, decimal_places=0, null=True, blank=True)
+    this_update = models.DateTimeField("émise le")
+    next_update = models.DateTimeField("prochaine mise à jour", null=True, blank=True)
+    revoked_count = models.PositiveIntegerField("certificats révoqués", default=0)
+    der = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    source = models.CharField("source", max_length=1000)
+    fetched_at = models.DateTimeField("chargée le", default=timezone.now)
+
+    class Meta:
+        verbose_name = "liste de révocation (LCR)"
+        verbose_name_plural = "listes de révocation (LCR)"
+        ordering = ["issuer_dn"]
+
+    def __str__(self) -> str:
+        return f"{self.issuer_dn} ({self.this_update:%Y-%m-%d %H:%M})"
+
+
+class RevocationStatus(models.TextChoices):
+    GOOD = "good", "Non révoqué"
+    REVOKED = "revoked", "Révoqué"
+    STALE = "stale", "LCR périmée"
+    UNKNOWN = "unknown", "Aucune LCR"
+
+
+class SeenCertificate(models.Model):
+    """A peer certificate met on a TLS path (inbound, outbound, API), for the inventory page."""
+
+    fingerprint = models.CharField("empreinte SHA-256", max_length=64, unique=True)
+    subject_dn = models.TextField("DN")
+    issuer_dn = models.TextField("émetteur")
+    serial = models.CharField("numéro de série", max_length=80)
+    not_before = models.DateTimeField("valide à partir du")
+    not_after = models.DateTimeField("expire le", db_index=True)
+    der = models.BinaryField()  # the certificate itself: its revocation status is computed when shown
+    crl_urls = models.JSONField(default=list, blank=True)
+    paths = models.JSONField("chemins", default=list, blank=True)  # inbound | outbound | api
+    remote = models.CharField("dernier interlocuteur", max_length=253, blank=True, default="")
+    revocation_status = models.CharField(
+        "révocation", max_length=10, choices=RevocationStatus.choices, default=RevocationStatus.UNKNOWN
+    )
+    first_seen = models.DateTimeField("vu la première fois", default=timezone.now)
+    last_seen = models.DateTimeField("vu la dernière fois", default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "certificat de correspondant"
+        verbose_name_plural = "certificats de correspondants"
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return self.subject_dn
+
+
+class TlsFailure(models.Model):
+    """A TLS exchange with another operator refused or failed, for the per-operator failures page."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    direction = models.CharField(max_length=10)  # inbound | outbound | api
+    remote = models.CharField("correspondant", max_length=253, db_index=True)
+    peer_dn = models.TextField(blank=True, default="")
+    serial = models.CharField(max_length=80, blank=True, default="")
+    reason_code = models.CharField(max_length=40)
+    reason = models.TextField()
+
+    class Meta:
+        verbose_name = "échec TLS"
+        verbose_name_plural = "échecs TLS"
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["remote", "-occurred_at"], name="trust_tlsfail_remote")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.remote} {self.reason_code}"

@@ -221,3 +221,8 @@ def peer_certificate_allowed(domain: str, dn_or_name: str | x509.Name) -> bool:
 def can_manage_liste_blanche(user) -> bool:  # noqa: ANN001
     """Only operator administrators see and refresh the liste blanche."""
     return bool(user.is_authenticated and (user.kind == "operator_admin" or user.is_superuser))
+
+
+def can_view_certificate_inventory(user) -> bool:  # noqa: ANN001
+    """The certificate inventory and the TLS failures pages: operator administrators only, like the list."""
+    return can_manage_liste_blanche(user)

@@ -25,3 +25,29 @@ def import_liste_blanche(self, actor_id: int | None = None) -> int:  # noqa: ANN
     if refresh.status == RefreshStatus.FAILED and refresh.reason_code == "download":
         raise self.retry()
     return refresh.pk
+
+
+@shared_task(acks_late=True)
+def refresh_crls() -> list[str]:
+    """Beat, every CRL_REFRESH_EVERY_SECONDS: fetch the CRLs of the configured CAs (ADR 0018)."""
+    from apps.trust.services_crl import do_refresh_crls
+
+    return [outcome.line() for outcome in do_refresh_crls()]
+
+
+@shared_task
+def alert_stale_crls() -> int:
+    """Beat, hourly: alert the administrators while a CRL is past its nextUpdate."""
+    from apps.trust.services_crl import do_alert_stale_crls
+
+    return do_alert_stale_crls()
+
+
+@shared_task
+def warn_own_certificates() -> list[tuple[str, int]]:
+    """Beat, daily: warn 30, 14 and 3 days before one of the platform's certificates expires; forget the
+    TLS failures older than 90 days."""
+    from apps.trust.inventory import do_purge_tls_failures, do_warn_own_certificates
+
+    do_purge_tls_failures()
+    return do_warn_own_certificates()

@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
+from apps.gateway.pki import CertificateAuthority, subject
 from apps.mailboxes.models import ApplicationCredential, MailboxStatus
 from apps.mailboxes.services import Address, do_create_applicative_mailbox
 from apps.mailboxes.services_members import do_revoke_credential
@@ -22,6 +23,7 @@ from apps.messaging.delivery.deliver import do_deposit
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy, Origin
 from apps.messaging.store import content, storage
 from tests.messaging.helpers import PDF, pdf_part, send
+from tests.trust.crl_support import forwarded_pem
 
 pytestmark = pytest.mark.django_db
 
@@ -132,10 +134,20 @@ def cert_settings(settings, lab_mailbox):
     return settings
 
 
-def test_it_authenticates_a_client_certificate_verified_by_a_trusted_proxy(cert_settings, lab_mailbox):
+def test_it_authenticates_a_client_certificate_verified_by_a_trusted_proxy(
+    cert_settings, lab_mailbox, tmp_path
+):
     # Same subject, other spelling and RDN order: compared attribute by attribute.
     dn = "C=FR, O=Laboratoire de biologie, OU=Biologie, CN=dpi.labo-demo.fr"
-    client = Client(REMOTE_ADDR="10.1.2.3", HTTP_X_SSL_CLIENT_S_DN=dn, HTTP_X_SSL_CLIENT_VERIFY="SUCCESS")
+    issued = CertificateAuthority(tmp_path).issue(
+        "dpi", subject(CN="dpi.labo-demo.fr", OU="Biologie", O="LABORATOIRE DE BIOLOGIE", C="FR")
+    )
+    client = Client(
+        REMOTE_ADDR="10.1.2.3",
+        HTTP_X_SSL_CLIENT_S_DN=dn,
+        HTTP_X_SSL_CLIENT_VERIFY="SUCCESS",
+        HTTP_X_SSL_CLIENT_CERT=forwarded_pem(issued),
+    )
     assert client.get(reverse("api:inbox")).status_code == 200
     assert lab_mailbox.credentials.get().last_used_at is not None
 

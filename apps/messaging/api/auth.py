@@ -23,32 +23,14 @@ from django.http import HttpRequest
 from apps.mailboxes.models import ApplicationCredential, Mailbox, MailboxKind
 from apps.mailboxes.services_members import _stamp_credential_use as stamp_credential_use
 from apps.mailboxes.services_members import check_credential
+from apps.messaging.api.client_certificates import check_client_certificate
+from apps.messaging.api.errors import ApiError
 from apps.trust.dn import DNParseError, dn_equal
 from mssante_lib import ratelimit
 
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 60
-
-
-class ApiError(Exception):
-    """An answer other than success: HTTP status, a stable machine code and a French sentence."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        *,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.headers = headers or {}
-        self.extra = extra or {}
 
 
 @dataclass(frozen=True)
@@ -141,6 +123,7 @@ def _credential(request: HttpRequest) -> tuple[ApplicationCredential, str]:
         credential = credential_for_dn(dn)
         if credential is None:
             raise _unauthorised("Ce certificat client n'est associé à aucun identifiant applicatif actif.")
+        check_client_certificate(request, credential_prefix=credential.prefix)  # revocation: 403
         stamp_credential_use(credential)
         return credential, "certificate"
     raise _unauthorised(

@@ -25,7 +25,11 @@ def _problem(description: str) -> dict[str, Any]:
 
 _COMMON_ERRORS = {
     "401": _problem("Jeton ou certificat absent, inconnu ou révoqué."),
-    "403": _problem("BAL applicative suspendue."),
+    "403": _problem(
+        "BAL applicative suspendue, ou certificat client révoqué, non transmis par le frontal ou dont la "
+        "révocation ne peut pas être vérifiée (codes mailbox_suspended, certificate_revoked, "
+        "certificate_missing, revocation_unavailable)."
+    ),
     "429": {
         **_problem("Trop de requêtes pour cet identifiant ; réessayer après Retry-After secondes."),
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Secondes à attendre."}},
