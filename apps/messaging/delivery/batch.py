@@ -1,7 +1,7 @@
 """Local deliveries deposited in batches: one claim, one copy insert, one journal insert per batch.
 
 The per-delivery path (`services_delivery.do_deliver`) stays for remote operators and retries; this is
-the hot path of every local delivery (design.md §3, docs/decisions/0014-batch-deposit.md). A batch:
+the hot path of every local delivery (design.md §3, docs/decisions/0014-delivery-hot-path.md). A batch:
 1. `claim_batch` takes up to DELIVERY_BATCH_SIZE due, queued, local deliveries in one
    `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`: concurrent depositors never
    claim the same row, and a claim is an attempt (attempts + 1), as in the per-delivery path.
