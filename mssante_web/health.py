@@ -21,6 +21,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.backup.selectors import health_summary as backup_health
 from mssante_web.celery import app as celery_app
 
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -87,4 +88,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     broker, workers = check_broker_and_workers()
     ok = database["ok"] and broker["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker, "workers": workers}
+    if database["ok"]:
+        # Informational: a failed drill is an alert for monitoring, not a reason to take web nodes out of
+        # rotation, so it does not change the status code.
+        with contextlib.suppress(Exception):
+            body["backups"] = backup_health()
     return JsonResponse(body, status=200 if ok else 503)
