@@ -32,7 +32,7 @@ def blob_columns() -> list[tuple[str, str]]:
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
             if isinstance(field, models.CharField) and (field.name == "blob" or field.name.endswith("_blob")):
-                found.append((model._meta.db_table, field.column))
+                found.append((model._meta.db_table, str(field.column)))
     return sorted(found)
 
 

@@ -20,6 +20,7 @@ from typing import IO, Any
 import gnupg
 
 CHUNK = 1024 * 1024
+_SHORT_TMP = "/tmp"  # noqa: S108 (mkdtemp makes a private 0700 directory in it)
 
 
 class BackupKeyError(Exception):
@@ -89,14 +90,16 @@ class OpenPGP:
         if failure is not None:  # the reader (pg_restore) stopped taking data: its own error says why
             raise failure
         if not result.ok:
-            raise BackupKeyError(f"l'export ne se déchiffre pas : {result.status} ({_last_line(result.stderr)})")
+            raise BackupKeyError(
+                f"l'export ne se déchiffre pas : {result.status} ({_last_line(result.stderr)})"
+            )
 
     def sign_detached(self, data: bytes, signer: str, *, passphrase: str | None = None) -> bytes:
-        result = self.gpg.sign(
-            data, keyid=signer, detach=True, binary=False, passphrase=passphrase or None
-        )
+        result = self.gpg.sign(data, keyid=signer, detach=True, binary=False, passphrase=passphrase or None)
         if not result.data:
-            raise BackupKeyError(f"signing with {signer} failed: {result.status} ({_last_line(result.stderr)})")
+            raise BackupKeyError(
+                f"signing with {signer} failed: {result.status} ({_last_line(result.stderr)})"
+            )
         return bytes(result.data)
 
     def verify_detached(self, data: bytes, signature: bytes) -> str:
@@ -129,7 +132,9 @@ def stop_agent(home: Path) -> None:
 @contextlib.contextmanager
 def temporary_home() -> Iterator[OpenPGP]:
     # Short path under /tmp: the agent's socket lives in it and Unix socket paths are limited to 108 bytes.
-    home = Path(tempfile.mkdtemp(prefix="mssante-gpg-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    home = Path(
+        tempfile.mkdtemp(prefix="mssante-gpg-", dir=_SHORT_TMP if Path(_SHORT_TMP).is_dir() else None)
+    )
     try:
         home.chmod(0o700)
         yield OpenPGP(home)

@@ -84,12 +84,18 @@ def _read_copy(copy: MessageCopy) -> str | None:
         content.open_text(data_key, message.pk, "subject", message.subject_enc)
         content.open_text(data_key, message.pk, "text", message.body_text_enc)
         if message.raw_blob:
-            digest = storage.sha256_of_chunks(storage.read_stream(message.pk, "raw", message.raw_blob, data_key))
+            digest = storage.sha256_of_chunks(
+                storage.read_stream(message.pk, "raw", message.raw_blob, data_key)
+            )
             if digest != message.sha256:
                 return f"raw message SHA-256 {digest} differs from the recorded {message.sha256}"
         for attachment in Attachment.objects.filter(message_id=message.pk):
             chunks = storage.read_attachment(
-                message.pk, attachment.position, attachment.blob, attachment.raw_range(message.raw_blob), data_key
+                message.pk,
+                attachment.position,
+                attachment.blob,
+                attachment.raw_range(message.raw_blob),
+                data_key,
             )
             if storage.sha256_of_chunks(chunks) != attachment.sha256:
                 return f"attachment {attachment.position}: SHA-256 differs from the recorded one"
@@ -109,7 +115,9 @@ def sample_messages(per_mailbox: int | None) -> dict[str, Any]:
             mailboxes.add(copy.mailbox_id)
             problem = _read_copy(copy)
             if problem:
-                failures.append(f"copy {copy.pk} (message {copy.message_id}, BAL {copy.mailbox_id}): {problem}")
+                failures.append(
+                    f"copy {copy.pk} (message {copy.message_id}, BAL {copy.mailbox_id}): {problem}"
+                )
             elif copy.message.raw_blob and blobs.path_of(copy.message.raw_blob).exists():
                 file_blobs += 1
             elif copy.message.raw_blob:

@@ -40,7 +40,9 @@ def import_recipient(pgp: OpenPGP) -> str:
 def import_signer(pgp: OpenPGP) -> str:
     path = _setting("BACKUP_SIGNING_KEY_FILE")
     if not path:
-        raise BackupKeyError("BACKUP_SIGNING_KEY_FILE is not set: the platform's manifest signing key is needed")
+        raise BackupKeyError(
+            "BACKUP_SIGNING_KEY_FILE is not set: the platform's manifest signing key is needed"
+        )
     armored = read_key_file(path, what="BACKUP_SIGNING_KEY_FILE")
     return pgp.import_key(armored, what="BACKUP_SIGNING_KEY_FILE", secret=True)
 
@@ -54,7 +56,8 @@ def import_signature_checker(pgp: OpenPGP, signer_key_file: str | None) -> str:
     path = signer_key_file or _setting("BACKUP_SIGNING_KEY_FILE")
     if not path:
         raise BackupKeyError(
-            "no key to check the manifest signature: pass --signer-key FILE (the platform's signing public key)"
+            "no key to check the manifest signature: pass --signer-key FILE "
+            "(the platform's signing public key)"
         )
     return pgp.import_key(read_key_file(path, what="signing key"), what="signing key")
 
@@ -67,5 +70,7 @@ def secret_key(path: str | None) -> SecretKey | None:
     armored = read_key_file(path, what="backup secret key")
     passphrase = env("BACKUP_SECRET_KEY_PASSPHRASE")
     if passphrase is None and sys.stdin.isatty() and "PRIVATE KEY" in armored:
-        passphrase = getpass.getpass("Phrase de passe de la clé secrète de sauvegarde (vide si aucune) : ") or None
+        passphrase = (
+            getpass.getpass("Phrase de passe de la clé secrète de sauvegarde (vide si aucune) : ") or None
+        )
     return SecretKey(armored, passphrase)

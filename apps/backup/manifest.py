@@ -74,7 +74,9 @@ def check_files(directory: Path, files: dict[str, dict[str, Any]]) -> FileCheck:
             continue
         size, digest = sha256_file(path)
         if size != expected["size"]:
-            problems.append(f"{relative} : {size} octets au lieu des {expected['size']} du manifeste (tronqué ou allongé)")
+            problems.append(
+                f"{relative} : {size} octets au lieu des {expected['size']} du manifeste (tronqué ou allongé)"
+            )
         elif digest != expected["sha256"]:
             problems.append(
                 f"{relative} : SHA-256 {digest} au lieu de {expected['sha256']} dans le manifeste "

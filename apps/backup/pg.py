@@ -1,4 +1,5 @@
-"""PostgreSQL for backups: pg_dump and pg_restore of the server's own major version, snapshots, scratch databases.
+"""PostgreSQL for backups: pg_dump and pg_restore of the server's own major version, snapshots,
+scratch databases.
 
 Connection details go to the client programs through the environment (PGPASSWORD and friends), never on
 their command line, where `ps` would show them. The dump runs inside a snapshot exported from a connection
@@ -118,7 +119,15 @@ def start_dump(config: dict[str, Any], snapshot: str) -> subprocess.Popen[bytes]
 def start_restore(config: dict[str, Any]) -> subprocess.Popen[bytes]:
     # --no-owner/--no-privileges: the restore machine's role need not be named like the original one.
     return subprocess.Popen(
-        ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--no-password", "-d", config["NAME"]],
+        [
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--no-password",
+            "-d",
+            config["NAME"],
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -152,7 +161,8 @@ def drop_database(name: str) -> None:
 
 
 def empty_public_schema(config: dict[str, Any]) -> None:
-    """`restore --force`: drop everything in the public schema (extensions included: the dump recreates them)."""
+    """`restore --force`: drop everything in the public schema (extensions too: the dump recreates
+    them)."""
     with connect(config, autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")

@@ -31,12 +31,14 @@ def _check_targets(config: dict[str, Any], force: bool) -> None:
     store_files = next(iter(blobstore.live_files()), None)
     if tables and not force:
         raise RestoreRefused(
-            f"la base « {config['NAME']} » n'est pas vide ({len(tables)} tables, dont {tables[0]}) : restaurez "
+            f"la base « {config['NAME']} » n'est pas vide ({len(tables)} tables, dont {tables[0]}) : "
+            "restaurez "
             "dans une base vide, ou ajoutez --force pour effacer son contenu"
         )
     if store_files and not force:
         raise RestoreRefused(
-            f"le magasin de blocs {blobs.store_dir()} contient déjà des fichiers : videz-le, ou ajoutez --force"
+            f"le magasin de blocs {blobs.store_dir()} contient déjà des fichiers : "
+            "videz-le, ou ajoutez --force"
         )
     if tables:
         connection.close()  # our own connection must not hold locks on what is dropped
@@ -57,9 +59,11 @@ def next_steps(body: dict[str, Any]) -> list[str]:
         "   Sortez-les du coffre où elles sont séquestrées ; sans elles, aucun message ne se lit.",
         "2. Si la version du code est plus récente que la sauvegarde : manage.py migrate.",
         "3. Si une rotation de clé maîtresse a eu lieu après la sauvegarde (MASTER_KEYS commence par une clé "
-        "plus récente) : manage.py rotate_master_key, puis retirez l'ancienne clé quand il n'en reste aucune.",
+        "plus récente) : manage.py rotate_master_key, puis retirez l'ancienne clé quand il n'en "
+        "reste aucune.",
         "4. Contrôlez le journal : manage.py audit_verify (même AUDIT_SEAL_KEY qu'à la sauvegarde).",
-        "5. Démarrez web, worker, beat et la passerelle ; les livraisons en cours reprennent par le balayeur.",
+        "5. Démarrez web, worker, beat et la passerelle ; les livraisons en cours reprennent par le "
+        "balayeur.",
     ]
     return lines
 

@@ -8,6 +8,7 @@ touches the disk) and copies the blob files.
 from __future__ import annotations
 
 import base64
+import contextlib
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,9 @@ def check_backup(directory: Path, *, signer_key_file: str | None, say: Say) -> C
             checked.problems.append(f"{manifest.SIGNATURE} : {exc}")
             return checked
     if signer != expected:
-        checked.problems.append(f"{manifest.SIGNATURE} : signé par {signer}, pas par la clé attendue {expected}")
+        checked.problems.append(
+            f"{manifest.SIGNATURE} : signé par {signer}, pas par la clé attendue {expected}"
+        )
         return checked
     say(f"Manifeste signé par {signer} ; contrôle de {len(body['files'])} fichiers…")
     result = manifest.check_files(directory, body["files"])
@@ -74,17 +77,19 @@ def load(directory: Path, secret: keys.SecretKey, config: dict[str, Any], blob_r
             process.wait()
             raise
         finally:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
-            except BrokenPipeError:
-                pass
         errors = process.stderr.read().decode(errors="replace")
         if process.wait() != 0:
-            raise pg.PostgresError(f"pg_restore a échoué (code {process.returncode}) : {errors.strip()[-800:]}")
+            raise pg.PostgresError(
+                f"pg_restore a échoué (code {process.returncode}) : {errors.strip()[-800:]}"
+            )
     tick(f"  base restaurée : {human(fed[0])}", force=True)
     btick = Throttled(say)
     count = blobstore.restore_store(
-        directory / manifest.BLOBS, blob_root, lambda n, total: btick(f"  blocs : {n} fichiers, {human(total)}")
+        directory / manifest.BLOBS,
+        blob_root,
+        lambda n, total: btick(f"  blocs : {n} fichiers, {human(total)}"),
     )
     btick(f"  blocs restaurés : {count} fichiers", force=True)
 

@@ -42,7 +42,9 @@ class BackupError(Exception):
 
 def _new_directory(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise BackupError(f"{directory} existe déjà et n'est pas vide : une sauvegarde va dans un nouveau répertoire")
+        raise BackupError(
+            f"{directory} existe déjà et n'est pas vide : une sauvegarde va dans un nouveau répertoire"
+        )
     directory.mkdir(parents=True, exist_ok=True)
 
 
@@ -60,13 +62,14 @@ def _dump(pgp: OpenPGP, recipient: str, config: dict[str, Any], target: Path, sa
         version = pg.server_version(conn)
         client = pg.check_client("pg_dump", version)
         pg.check_client("pg_restore", version)
-        facts = {
-            "counts": pg.table_counts(conn),
+        counts = pg.table_counts(conn)
+        facts: dict[str, Any] = {
+            "counts": counts,
             "expected_files": blobstore.expected_files(conn),
             "master_key_ids": _master_key_ids(conn),
             "postgres": {"server_version": version, "pg_dump": client},
         }
-        say(f"Base : {sum(facts['counts'].values())} lignes dans {len(facts['counts'])} tables ; export…")
+        say(f"Base : {sum(counts.values())} lignes dans {len(counts)} tables ; export…")
         process = pg.start_dump(config, snapshot)
         tick = Throttled(say)
         reader = CountingReader(process.stdout, lambda n: tick(f"  export chiffré : {human(n)}"))  # type: ignore[arg-type]
@@ -85,7 +88,10 @@ def _copy_blobs(directory: Path, say: Say) -> dict[str, dict[str, Any]]:
         directory / manifest.BLOBS, lambda count, total: tick(f"  blocs : {count} fichiers, {human(total)}")
     )
     tick(f"  blocs copiés : {len(copied)} fichiers, {human(sum(s for s, _ in copied.values()))}", force=True)
-    return {f"{manifest.BLOBS}/{name}": {"size": size, "sha256": digest} for name, (size, digest) in copied.items()}
+    return {
+        f"{manifest.BLOBS}/{name}": {"size": size, "sha256": digest}
+        for name, (size, digest) in copied.items()
+    }
 
 
 def _write_manifest(directory: Path, body: dict[str, Any], pgp: OpenPGP, signer: str) -> None:
@@ -163,7 +169,9 @@ def do_backup(directory: Path, *, say: Say = logger.info) -> BackupRun:
         f"{counts.get('messaging_message', 0)} messages, {counts.get('messaging_messagecopy', 0)} copies"
     )
     if problems:
-        return _finish_run(run, RunStatus.FAILED, f"ÉCHEC : {problems[0]} ({len(problems)} au total)", problems)
+        return _finish_run(
+            run, RunStatus.FAILED, f"ÉCHEC : {problems[0]} ({len(problems)} au total)", problems
+        )
     return _finish_run(run, RunStatus.OK, f"OK : sauvegarde {summary}", [summary], size_bytes=size)
 
 
@@ -175,7 +183,8 @@ def finished_backups(root: Path) -> list[Path]:
 
 
 def do_prune_backups(root: Path, keep: int) -> list[Path]:
-    """Delete finished backups beyond the `keep` newest, and unfinished ones older than the newest finished."""
+    """Delete finished backups beyond the `keep` newest, and unfinished ones older than the newest
+    finished one."""
     finished = finished_backups(root)
     doomed = finished[: max(len(finished) - max(keep, 1), 0)]
     if finished:

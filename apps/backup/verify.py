@@ -66,9 +66,14 @@ def _compare(body: dict[str, Any], found: dict[str, Any]) -> tuple[list[str], li
     expected, counts = body["counts"], found["counts"]
     for table in sorted(set(expected) | set(counts)):
         if expected.get(table) != counts.get(table):
-            problems.append(f"table {table} : {counts.get(table)} lignes restaurées, {expected.get(table)} attendues")
-    lines.append(f"{len(counts)} tables, {sum(counts.values())} lignes : comptes identiques au manifeste"
-                 if not problems else f"{len(problems)} table(s) aux comptes différents")
+            problems.append(
+                f"table {table} : {counts.get(table)} lignes restaurées, {expected.get(table)} attendues"
+            )
+    lines.append(
+        f"{len(counts)} tables, {sum(counts.values())} lignes : comptes identiques au manifeste"
+        if not problems
+        else f"{len(problems)} table(s) aux comptes différents"
+    )
     journal = found["journal"]
     if journal["ok"]:
         lines.append(f"journal : chaîne de sceaux valide ({journal['checked']} événements scellés)")
@@ -76,11 +81,14 @@ def _compare(body: dict[str, Any], found: dict[str, Any]) -> tuple[list[str], li
         problems.append(f"journal restauré : chaîne rompue : {journal['break']}")
     missing = found["missing_blobs"]
     if missing["count"]:
-        problems.append(f"{missing['count']} bloc(s) référencé(s) absent(s) après restauration : "
-                        + ", ".join(missing["first"][:5]))
+        problems.append(
+            f"{missing['count']} bloc(s) référencé(s) absent(s) après restauration : "
+            + ", ".join(missing["first"][:5])
+        )
     messages = found["messages"]
     lines.append(
-        f"messages : {messages['read']}/{messages['sampled']} lus et vérifiés dans {messages['mailboxes']} BAL "
+        f"messages : {messages['read']}/{messages['sampled']} lus et vérifiés "
+        f"dans {messages['mailboxes']} BAL "
         f"(sur {messages['mailboxes_with_copies']}), {messages['file_blobs']} en fichier, "
         f"{messages['row_blobs']} en ligne"
     )
@@ -102,7 +110,9 @@ def _restore_and_inspect(
         say(f"Restauration dans la base jetable « {name} »…")
         restoring.load(directory, secret, config, blob_root, say)
         say("Inspection de la base restaurée (comptes, journal, messages)…")
-        found = _inspect(config, blob_root, restoring.ring_entries(options.get("master_keys")), options.get("sample"))
+        found = _inspect(
+            config, blob_root, restoring.ring_entries(options.get("master_keys")), options.get("sample")
+        )
     finally:
         pg.drop_database(name)
         shutil.rmtree(blob_root, ignore_errors=True)
@@ -139,5 +149,7 @@ def do_verify_backup(directory: Path, *, say: Say, **options: Any) -> BackupRun:
     elif status == RunStatus.INCOMPLETE:
         verdict = f"INCOMPLET : {directory} intègre et signée, mais non restaurée (pas de clé secrète ici)"
     else:
-        verdict = f"ÉCHEC : {directory} : {problems[0]}" + (f" (+{len(problems) - 1} autres)" if len(problems) > 1 else "")
+        verdict = f"ÉCHEC : {directory} : {problems[0]}" + (
+            f" (+{len(problems) - 1} autres)" if len(problems) > 1 else ""
+        )
     return _finish_run(run, status, verdict, [*lines, *problems])

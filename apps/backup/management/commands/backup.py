@@ -13,7 +13,8 @@ from apps.backup.services import BackupError, do_backup
 
 class Command(BaseCommand):
     help = (
-        "Sauvegarde la base (pg_dump, chiffré pour la clé OpenPGP de sauvegarde de l'opérateur) et le magasin "
+        "Sauvegarde la base (pg_dump, chiffré pour la clé OpenPGP de sauvegarde de l'opérateur) et "
+        "le magasin "
         "de blocs dans le nouveau répertoire DIR, avec un manifeste signé (tailles, SHA-256, comptes)."
     )
 

@@ -1,4 +1,5 @@
-"""`manage.py backup_verify DIR`: restore a backup into a throwaway database and check it (one-line verdict)."""
+"""`manage.py backup_verify DIR`: restore a backup into a throwaway database and check it (a one-line
+verdict and a report)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from mssante_web.env import env
 
 class Command(BaseCommand):
     help = (
-        "Vérifie une sauvegarde en la restaurant dans une base et un répertoire jetables : signature, tailles "
-        "et SHA-256, comptes de lignes, chaîne du journal, lecture d'un échantillon de messages de chaque BAL. "
+        "Vérifie une sauvegarde en la restaurant dans une base et un répertoire jetables : signature, "
+        "tailles et SHA-256, comptes de lignes, chaîne du journal, lecture d'un échantillon de messages "
+        "de chaque BAL. "
         "Code de sortie 0 si elle est bonne, 1 sinon, 2 si la restauration n'a pas pu être essayée."
     )
 
@@ -25,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--signer-key", help="clé publique de signature de la plateforme (autre machine)")
         parser.add_argument(
             "--master-keys-file",
-            help="fichier des clés maîtresses à essayer (format MASTER_KEYS) ; défaut : celles de ce processus",
+            help="fichier des clés maîtresses à essayer (format MASTER_KEYS) ; "
+            "défaut : celles de ce processus",
         )
         parser.add_argument("--sample", type=int, default=3, help="messages lus par BAL (0 : tous)")
         parser.add_argument("--scratch-db", help="nom de la base jetable (défaut : <base>_restore_<aléa>)")
