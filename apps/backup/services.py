@@ -126,8 +126,8 @@ def _finish_run(run: BackupRun, status: str, verdict: str, report: list[str], **
     return run
 
 
-def _backup_body(directory: Path, say: Say) -> tuple[dict[str, Any], list[str]]:
-    config = pg.db_settings()
+def _backup_body(directory: Path, say: Say, database: str | None) -> tuple[dict[str, Any], list[str]]:
+    config = pg.db_settings(database)
     with temporary_home() as pgp:
         recipient, signer = keys.import_recipient(pgp), keys.import_signer(pgp)
         started = timezone.now()
@@ -153,12 +153,13 @@ def _backup_body(directory: Path, say: Say) -> tuple[dict[str, Any], list[str]]:
     return body, problems
 
 
-def do_backup(directory: Path, *, say: Say = logger.info) -> BackupRun:
-    """Take a backup into the new directory `directory`; the run is recorded (and journaled) either way."""
+def do_backup(directory: Path, *, say: Say = logger.info, database: str | None = None) -> BackupRun:
+    """Take a backup into the new directory `directory`; the run is recorded (and journaled) either way.
+    `database`: another database of the same server to back up (the benchmark's, read-only)."""
     _new_directory(directory)
     run = _start_run(RunKind.BACKUP, directory)
     try:
-        body, problems = _backup_body(directory, say)
+        body, problems = _backup_body(directory, say, database)
     except (BackupError, BackupKeyError, pg.PostgresError, OSError, subprocess.SubprocessError) as exc:
         _finish_run(run, RunStatus.FAILED, f"ÉCHEC : {exc}", [str(exc)])
         raise BackupError(str(exc)) from exc

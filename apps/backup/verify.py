@@ -13,6 +13,7 @@ The throwaway database and directory are dropped afterwards, whatever happened.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -30,6 +31,8 @@ from .manifest import ManifestError
 from .models import BackupRun, RunKind, RunStatus
 from .progress import Say, human
 from .services import BackupError, _finish_run, _start_run
+
+logger = logging.getLogger(__name__)
 
 
 def scratch_name(prefix: str | None = None) -> str:
@@ -56,7 +59,9 @@ def _inspect(config: dict[str, Any], blob_root: Path, master_keys: str, sample: 
     args = [sys.executable, str(manage), "backup_inspect", "--sample", str(sample or 0)]
     done = restoring.run_child(args, env)
     if done.returncode != 0:
-        raise BackupError(f"l'inspection de la base restaurée a échoué : {done.stderr.strip()[-800:]}")
+        last = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:] or ["?"]
+        logger.error("backup_inspect failed: %s", done.stderr[-4000:])
+        raise BackupError(f"l'inspection de la base restaurée a échoué : {last[0][-500:]}")
     return json.loads(done.stdout)
 
 
@@ -92,6 +97,10 @@ def _compare(body: dict[str, Any], found: dict[str, Any]) -> tuple[list[str], li
         f"(sur {messages['mailboxes_with_copies']}), {messages['file_blobs']} en fichier, "
         f"{messages['row_blobs']} en ligne"
     )
+    if messages.get("attachments_without_content"):
+        lines.append(
+            f"{messages['attachments_without_content']} pièce(s) jointe(s) sans contenu stocké (rien à lire)"
+        )
     if messages["failure_count"]:
         problems.append(f"{messages['failure_count']} message(s) illisible(s) : {messages['failures'][0]}")
     if messages["mailboxes"] < messages["mailboxes_with_copies"]:
