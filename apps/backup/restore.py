@@ -12,13 +12,14 @@ from typing import Any
 
 from django.db import connection
 
+from apps.audit.models import AuditEvent
 from apps.crypto import keys as crypto_keys
 from apps.messaging import blobs
 
 from . import blobstore, keys, pg, restoring
 from .models import RunKind, RunStatus
 from .progress import Say
-from .services import BackupError, _finish_run, _start_run
+from .services import BackupError, finish_run, start_run
 
 
 class RestoreRefused(BackupError):
@@ -45,6 +46,21 @@ def _check_targets(config: dict[str, Any], force: bool) -> None:
         pg.empty_public_schema(config)
 
 
+def _rotations() -> list[str]:
+    """The master key rotations the restored journal records (`rotate_master_key` writes one per batch)."""
+    events = (
+        AuditEvent.objects.filter(action="crypto.master_key_rotated")
+        .order_by("id")
+        .values_list("occurred_at", "details")
+    )
+    seen: dict[str, str] = {}
+    for occurred_at, details in events:
+        seen.setdefault(str((details or {}).get("kid", "?")), f"{occurred_at:%Y-%m-%d}")
+    if not seen:
+        return ["   Le journal restauré ne contient aucune rotation de clé maîtresse."]
+    return ["   Rotations inscrites au journal : " + ", ".join(f"{d} -> {kid}" for kid, d in seen.items())]
+
+
 def next_steps(body: dict[str, Any]) -> list[str]:
     needed = body.get("master_key_ids", [])
     try:
@@ -61,6 +77,7 @@ def next_steps(body: dict[str, Any]) -> list[str]:
         "3. Si une rotation de clé maîtresse a eu lieu après la sauvegarde (MASTER_KEYS commence par une clé "
         "plus récente) : manage.py rotate_master_key, puis retirez l'ancienne clé quand il n'en "
         "reste aucune.",
+        *_rotations(),
         "4. Contrôlez le journal : manage.py audit_verify (même AUDIT_SEAL_KEY qu'à la sauvegarde).",
         "5. Démarrez web, worker, beat et la passerelle ; les livraisons en cours reprennent par le "
         "balayeur.",
@@ -82,6 +99,6 @@ def do_restore_backup(
     _check_targets(config, force)
     connection.close()
     restoring.load(directory, secret, config, blobs.store_dir(), say)
-    run = _start_run(RunKind.RESTORE, directory)
-    _finish_run(run, RunStatus.OK, f"OK : {directory} restaurée dans « {config['NAME']} »", [])
+    run = start_run(RunKind.RESTORE, directory)
+    finish_run(run, RunStatus.OK, f"OK : {directory} restaurée dans « {config['NAME']} »", [])
     return next_steps(checked.manifest)

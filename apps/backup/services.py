@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -104,11 +105,11 @@ def _write_manifest(directory: Path, body: dict[str, Any], pgp: OpenPGP, signer:
             os.fsync(handle.fileno())
 
 
-def _start_run(kind: str, directory: Path) -> BackupRun:
+def start_run(kind: str, directory: Path) -> BackupRun:
     return BackupRun.objects.create(kind=kind, directory=str(directory))
 
 
-def _finish_run(run: BackupRun, status: str, verdict: str, report: list[str], **fields: Any) -> BackupRun:
+def finish_run(run: BackupRun, status: str, verdict: str, report: list[str], **fields: Any) -> BackupRun:
     with transaction.atomic():
         run.status, run.verdict, run.report = status, verdict[:1000], "\n".join(report)
         run.finished_at = timezone.now()
@@ -157,11 +158,18 @@ def do_backup(directory: Path, *, say: Say = logger.info, database: str | None =
     """Take a backup into the new directory `directory`; the run is recorded (and journaled) either way.
     `database`: another database of the same server to back up (the benchmark's, read-only)."""
     _new_directory(directory)
-    run = _start_run(RunKind.BACKUP, directory)
+    run = start_run(RunKind.BACKUP, directory)
     try:
         body, problems = _backup_body(directory, say, database)
-    except (BackupError, BackupKeyError, pg.PostgresError, OSError, subprocess.SubprocessError) as exc:
-        _finish_run(run, RunStatus.FAILED, f"ÉCHEC : {exc}", [str(exc)])
+    except (
+        BackupError,
+        BackupKeyError,
+        pg.PostgresError,
+        OSError,
+        subprocess.SubprocessError,
+        psycopg.Error,
+    ) as exc:
+        finish_run(run, RunStatus.FAILED, f"ÉCHEC : {exc}", [str(exc)])
         raise BackupError(str(exc)) from exc
     size = sum(entry["size"] for entry in body["files"].values())
     counts = body["counts"]
@@ -170,10 +178,10 @@ def do_backup(directory: Path, *, say: Say = logger.info, database: str | None =
         f"{counts.get('messaging_message', 0)} messages, {counts.get('messaging_messagecopy', 0)} copies"
     )
     if problems:
-        return _finish_run(
+        return finish_run(
             run, RunStatus.FAILED, f"ÉCHEC : {problems[0]} ({len(problems)} au total)", problems
         )
-    return _finish_run(run, RunStatus.OK, f"OK : sauvegarde {summary}", [summary], size_bytes=size)
+    return finish_run(run, RunStatus.OK, f"OK : sauvegarde {summary}", [summary], size_bytes=size)
 
 
 def finished_backups(root: Path) -> list[Path]:

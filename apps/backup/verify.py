@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.conf import settings
 
 from . import keys, pg, restoring
@@ -30,7 +31,7 @@ from .gpg import BackupKeyError
 from .manifest import ManifestError
 from .models import BackupRun, RunKind, RunStatus
 from .progress import Say, human
-from .services import BackupError, _finish_run, _start_run
+from .services import BackupError, finish_run, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +146,19 @@ def _verify(directory: Path, options: dict[str, Any], say: Say) -> tuple[str, li
 def do_verify_backup(directory: Path, *, say: Say, **options: Any) -> BackupRun:
     """Options: secret_key (file), signer_key (file), master_keys (MASTER_KEYS text), sample (per BAL,
     None = every message), scratch_db (name of the throwaway database)."""
-    run = _start_run(RunKind.VERIFY, directory)
+    run = start_run(RunKind.VERIFY, directory)
     started = time.monotonic()
     try:
         status, problems, lines, _checked = _verify(directory, options, say)
-    except (ManifestError, BackupKeyError, BackupError, pg.PostgresError, OSError, ValueError) as exc:
+    except (
+        ManifestError,
+        BackupKeyError,
+        BackupError,
+        pg.PostgresError,
+        OSError,
+        ValueError,
+        psycopg.Error,
+    ) as exc:
         status, problems, lines = RunStatus.FAILED, [str(exc)], []
     lines = list(lines or [])
     elapsed = f"{time.monotonic() - started:.0f} s"
@@ -161,4 +170,4 @@ def do_verify_backup(directory: Path, *, say: Say, **options: Any) -> BackupRun:
         verdict = f"ÉCHEC : {directory} : {problems[0]}" + (
             f" (+{len(problems) - 1} autres)" if len(problems) > 1 else ""
         )
-    return _finish_run(run, status, verdict, [*lines, *problems])
+    return finish_run(run, status, verdict, [*lines, *problems])

@@ -11,6 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.backup import manifest
 from apps.backup.models import BackupRun, RunKind, RunStatus
 from apps.backup.services import do_prune_backups, finished_backups
+from apps.backup.tasks import take_periodic_backup, verify_latest_backup
 
 
 def _run(kind: str, status: str, verdict: str) -> BackupRun:
@@ -57,3 +58,22 @@ def test_retention_keeps_the_newest_finished_backups_and_journals_the_deletion(d
         "mssante-20261204T000000Z",
     ]
     assert AuditEvent.objects.filter(action="backup.pruned").exists()
+
+
+def test_the_periodic_backup_keeps_backup_keep_and_the_drill_without_key_says_incomplete(
+    backup_settings, tmp_path, db
+):
+    backup_settings.BACKUP_DIR = str(tmp_path / "sauvegardes")
+    backup_settings.BACKUP_KEEP = 1
+    (tmp_path / "sauvegardes").mkdir()
+    old = tmp_path / "sauvegardes" / "mssante-20200101T000000Z"
+    old.mkdir()
+    (old / manifest.SIGNATURE).write_text("signature")
+
+    assert take_periodic_backup.apply().get() == "ok"
+
+    kept = finished_backups(tmp_path / "sauvegardes")
+    assert len(kept) == 1 and kept[0] != old  # the new one, signed; the old one pruned
+    assert verify_latest_backup.apply().get() == "incomplete"  # no backup secret key on this host
+    drill = BackupRun.objects.filter(kind=RunKind.VERIFY).get()
+    assert drill.status == RunStatus.INCOMPLETE and str(kept[0]) in drill.verdict
