@@ -17,14 +17,15 @@ from apps.backup.services import BackupError
 class Command(BaseCommand):
     help = (
         "Restaure une sauvegarde dans la base (DATABASE_URL) et le magasin de blocs (MESSAGE_STORE_DIR) de "
-        "cette machine. Refuse une base ou un magasin non vides sauf avec --force (qui les efface)."
+        "cette machine. Refuse une base ou un magasin non vides sauf avec --force (qui efface la base ; "
+        "les fichiers déjà présents dans le magasin restent, en orphelins)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", type=Path)
         parser.add_argument("--secret-key", required=True, help="clé secrète OpenPGP de sauvegarde (fichier)")
         parser.add_argument("--signer-key", help="clé publique de signature de la plateforme (autre machine)")
-        parser.add_argument("--force", action="store_true", help="effacer la base et le magasin existants")
+        parser.add_argument("--force", action="store_true", help="effacer le contenu de la base existante")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
