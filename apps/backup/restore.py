@@ -13,11 +13,12 @@ from typing import Any
 from django.db import connection
 
 from apps.audit.models import AuditEvent
+from apps.audit.services import record_event
 from apps.crypto import keys as crypto_keys
 from apps.messaging import blobs
 
 from . import blobstore, keys, pg, restoring
-from .models import RunKind, RunStatus
+from .models import BackupRun, RunKind, RunStatus
 from .progress import Say
 from .services import BackupError, finish_run, start_run
 
@@ -99,6 +100,20 @@ def do_restore_backup(
     _check_targets(config, force)
     connection.close()
     restoring.load(directory, secret, config, blobs.store_dir(), say)
-    run = start_run(RunKind.RESTORE, directory)
-    finish_run(run, RunStatus.OK, f"OK : {directory} restaurée dans « {config['NAME']} »", [])
+    _record(directory, config["NAME"])
     return next_steps(checked.manifest)
+
+
+def _record(directory: Path, database: str) -> None:
+    """Journal the restore in the restored database. A backup of a version older than this app has no
+    run table until `migrate`: the journal event alone then (the journal exists in every version)."""
+    verdict = f"OK : {directory} restaurée dans « {database} »"
+    if BackupRun._meta.db_table in connection.introspection.table_names():
+        finish_run(start_run(RunKind.RESTORE, directory), RunStatus.OK, verdict, [])
+    else:
+        record_event(
+            "backup.restore",
+            actor_label="commande de sauvegarde",
+            target_type="backup",
+            details={"directory": str(directory), "status": RunStatus.OK, "verdict": verdict},
+        )
