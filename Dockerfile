@@ -11,8 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MSSANTE_VAR_DIR=/var/lib/mssante
 
 # Runtime libraries only: psycopg, cryptography and nh3 ship manylinux wheels with their own libssl/libpq.
+# gnupg and postgresql-client (15, bookworm's, the server's major version) for backups (apps/backup).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates tini \
+    && apt-get install -y --no-install-recommends ca-certificates tini gnupg postgresql-client-15 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 mssante \
     && useradd --system --uid 10001 --gid mssante --home-dir /app --shell /usr/sbin/nologin mssante

@@ -22,6 +22,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.backup.selectors import health_summary as backup_health
 from mssante_web.celery import app as celery_app
 
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -95,6 +96,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "workers": workers,
         "revocation": revocation,
     }
+    if database["ok"]:
+        # Informational: a failed drill is an alert for monitoring, not a reason to take web nodes out of
+        # rotation, so it does not change the status code.
+        with contextlib.suppress(Exception):
+            body["backups"] = backup_health()
     # Stale CRLs degrade every node alike (soft fail, ADR 0018): still 200, so that no node is taken out.
     return JsonResponse(body, status=200 if ok else 503)
 

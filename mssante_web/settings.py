@@ -38,6 +38,9 @@ def _master_key_source() -> dict[str, str | None]:
 
 
 MASTER_KEY_SOURCE = _master_key_source
+# Secrets an app reads only when it needs them (a backup key passphrase, the master keys of a drill):
+# `settings.SECRET_READER(name)` reads NAME or the file named by NAME_FILE; apps never read the environment.
+SECRET_READER = env
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if (DEV or TESTING) else []
@@ -101,6 +104,7 @@ INSTALLED_APPS = [
     "apps.messaging",
     "apps.patients",
     "apps.gateway",
+    "apps.backup",
 ]
 
 MIDDLEWARE = [
@@ -383,6 +387,34 @@ CELERY_BEAT_SCHEDULE["gateway-spool-sweep"] = {
     "task": "apps.gateway.tasks.sweep_spool",
     "schedule": env_int("GATEWAY_SWEEP_EVERY_SECONDS", 60),
 }
+
+# --- Backups (apps/backup; docs/decisions/0017-backups-openpgp.md) -------------------------------------
+# The operator's OpenPGP backup public key (dumps are encrypted to it; its secret half stays off the
+# platform) and the platform's own OpenPGP signing key (secret, signs every manifest), ASCII-armoured files.
+BACKUP_PUBLIC_KEY_FILE = env("BACKUP_PUBLIC_KEY_FILE", "") or ""
+BACKUP_SIGNING_KEY_FILE = env("BACKUP_SIGNING_KEY_FILE", "") or ""
+BACKUP_SIGNING_PASSPHRASE = env("BACKUP_SIGNING_PASSPHRASE", "") or ""
+# Periodic backups into BACKUP_DIR/mssante-<UTC time>/ (empty: none), keeping the BACKUP_KEEP newest.
+BACKUP_DIR = env("BACKUP_DIR", "") or ""
+BACKUP_EVERY_HOURS = env_int("BACKUP_EVERY_HOURS", 24)
+BACKUP_KEEP = env_int("BACKUP_KEEP", 7)
+# The weekly drill restores the newest backup; it needs the backup secret key on the host that runs it.
+BACKUP_VERIFY_SECRET_KEY_FILE = env("BACKUP_VERIFY_SECRET_KEY_FILE", "") or ""
+BACKUP_VERIFY_SAMPLE = env_int("BACKUP_VERIFY_SAMPLE", 3)
+# Blob files whose row is gone are deleted only after this many hours, so a backup running meanwhile still
+# finds every blob its dump names (longer than the longest backup; apps.messaging.store.blobs.release_blob).
+BLOB_GRACE_HOURS = env_int("BLOB_GRACE_HOURS", 24)
+if BACKUP_DIR:
+    from celery.schedules import crontab as _crontab
+
+    CELERY_BEAT_SCHEDULE["backup-periodic"] = {
+        "task": "apps.backup.tasks.take_periodic_backup",
+        "schedule": BACKUP_EVERY_HOURS * 3600,
+    }
+    CELERY_BEAT_SCHEDULE["backup-weekly-verify"] = {
+        "task": "apps.backup.tasks.verify_latest_backup",
+        "schedule": _crontab(day_of_week=0, hour=env_int("BACKUP_VERIFY_HOUR", 5), minute=0),
+    }
 
 # --- Authentication -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -92,6 +92,10 @@ case "$DATABASE_URL" in
     ;;
 esac
 
+# --- gpg (backups: apps/backup encrypts dumps with Debian's gpg through python-gnupg) --------------------
+command -v gpg >/dev/null && command -v gpgconf >/dev/null || apt_install gnupg ||
+  die "gpg introuvable : installez-le (apt-get install gnupg) ; les sauvegardes en ont besoin."
+
 # --- Redis -----------------------------------------------------------------------------------------------
 R_HOST="$(url_host "$REDIS_URL")"; R_HOST="${R_HOST:-127.0.0.1}"
 R_PORT="$(url_port "$REDIS_URL" 6379)"

@@ -136,7 +136,7 @@ def test_it_reveals_no_host_url_or_worker_name(client, celery_worker_thread, thr
         assert "redis" not in text.lower()
         assert "postgres" not in text.lower()
         assert "@" not in text
-        assert set(json.loads(text)) == {"status", "database", "broker", "workers", "revocation"}
+        assert set(json.loads(text)) == {"status", "database", "broker", "workers", "revocation", "backups"}
 
 
 def test_it_refuses_other_methods(client, db):

@@ -334,10 +334,11 @@ def do_mark_ingested(spool: InboundMessage, message_id: object) -> None:
         key_wrap=None,
         ciphertext=None,
         last_error="",
+        blob="",  # the row no longer names it: backups and the orphan collector see it as released
     )
     if updated and spool.blob:
         name = spool.blob
-        transaction.on_commit(lambda: blobs.delete_blob(name))
+        transaction.on_commit(lambda: blobs.release_blob(name))
 
 
 def do_record_attempt(spool_id: uuid.UUID | str, error: str) -> int:

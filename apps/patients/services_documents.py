@@ -151,7 +151,7 @@ def do_delete_document(document: PatientDocument, *, acting_user: Any) -> None:
             details={"category": document.category},
         )
         document.delete()
-        transaction.on_commit(lambda: blobs.delete_blob(blob))
+        transaction.on_commit(lambda: blobs.release_blob(blob))
 
 
 def open_document(document: PatientDocument) -> tuple[str, Iterator[bytes]]:

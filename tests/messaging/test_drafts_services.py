@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -74,13 +75,16 @@ def test_it_keeps_files_and_sends_them_then_deletes_the_draft_and_its_blobs(
 ):
     draft = _new(alice_bal, dr_alice, DraftContent(to=[cardio_bal.address], subject="PJ"), files=[PDF])
     assert [f.filename for f in list_draft_files(draft)] == ["piece-0.pdf"]
+    draft_blob = DraftAttachment.objects.get().blob
     with django_capture_on_commit_callbacks(execute=True):
         message = do_send_draft(draft, acting_user=dr_alice)
     assert Delivery.objects.get(message=message).state == DeliveryState.DELIVERED
     assert message.attachments.get().sha256 == storage.sha256_of_chunks([PDF])
     assert not Draft.objects.exists() and not DraftAttachment.objects.exists()
     remaining = {p.name for p in _own_blob_store.rglob("*") if p.is_file()}
-    assert remaining == {message.raw_blob.rsplit("/", 1)[1]}  # the attachment is stored inside it, once
+    # The attachment is stored once, inside the raw message; the draft's file is released: it stays
+    # BLOB_GRACE_HOURS for a backup that may be running, then goes with the orphan collector.
+    assert remaining == {message.raw_blob.rsplit("/", 1)[1], draft_blob.rsplit("/", 1)[1]}
 
 
 def test_it_keeps_the_draft_when_the_submission_is_refused(dr_alice, alice_bal):
@@ -112,7 +116,8 @@ def test_it_deletes_a_draft_with_an_audit_event(dr_alice, alice_bal, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         do_delete_draft(draft, acting_user=dr_alice)
     assert not Draft.objects.exists()
-    assert not storage.blobs.path_of(blob).exists()
+    # The file stays BLOB_GRACE_HOURS (a backup running now may still need it), its grace starting now.
+    assert time.time() - storage.blobs.path_of(blob).stat().st_mtime < 60
     assert AuditEvent.objects.filter(action="draft.deleted", actor_id=dr_alice.pk).exists()
 
 

@@ -26,6 +26,7 @@ IMPORT_NAMES = {
     "dateutil": "python-dateutil",
     "dns": "dnspython",
     "factory": "factory-boy",
+    "gnupg": "python-gnupg",
     "jwt": "pyjwt",
     "yaml": "pyyaml",
 }

@@ -240,7 +240,7 @@ def do_remove_draft_attachment(draft: Draft, attachment_id: int, *, acting_user:
         attachment.delete()
         Draft.objects.filter(pk=draft.pk).update(updated_at=timezone.now())
         record_event("draft.attachment_removed", actor=acting_user, mailbox=draft.mailbox, target=draft)
-        transaction.on_commit(lambda: storage.discard([storage.StoredStream(blob, 0, "")]))
+        transaction.on_commit(lambda: storage.release([blob]))
     return True
 
 
@@ -256,7 +256,7 @@ def do_delete_draft(draft: Draft, *, acting_user: Any, reason: str = "deleted") 
             details={"reason": reason},
         )
         Draft.objects.filter(pk=draft.pk).delete()
-        transaction.on_commit(lambda: storage.discard(storage.StoredStream(b, 0, "") for b in blobs))
+        transaction.on_commit(lambda: storage.release(blobs))
 
 
 def _sending_mailbox(draft: Draft, data: DraftContent) -> Mailbox:

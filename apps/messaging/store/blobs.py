@@ -158,10 +158,26 @@ def open_blob(name: str) -> BinaryIO:
 
 
 def delete_blob(name: str) -> None:
+    """Delete at once: only for a blob no committed row ever named (a write undone); else `release_blob`."""
     if not name:
         return
     try:
         path_of(name).unlink()
+    except FileNotFoundError:
+        from apps.messaging.models import StoredBlob
+
+        StoredBlob.objects.filter(name=name).delete()
+
+
+def release_blob(name: str) -> None:
+    """The row naming this blob was deleted (and committed): a blob row goes now, a file only after
+    BLOB_GRACE_HOURS. A backup copies the files after its dump's snapshot: a file deleted at once could
+    be named by a row of that dump and missing from the copy. Touching the file starts its grace period;
+    the orphan collector deletes unreferenced files older than the grace (docs/decisions/0017)."""
+    if not name:
+        return
+    try:
+        os.utime(path_of(name))
     except FileNotFoundError:
         from apps.messaging.models import StoredBlob
 

@@ -117,5 +117,12 @@ def sha256_of_chunks(chunks: Iterable[bytes]) -> str:
 
 
 def discard(streams: Iterable[StoredStream | Any]) -> None:
+    """Undo writes no committed row names (a failed transaction)."""
     for stream in streams:
         blobs.delete_blob(getattr(stream, "blob", ""))
+
+
+def release(names: Iterable[str]) -> None:
+    """Blobs whose rows were deleted and committed: see `blobs.release_blob` (grace for backups)."""
+    for name in names:
+        blobs.release_blob(name)

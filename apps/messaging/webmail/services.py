@@ -147,7 +147,7 @@ def do_delete_copies(copies: Iterable[MessageCopy], *, user: Any, reason: str = 
 
 def _delete_blobs(names: list[str]) -> None:
     for name in names:
-        blobs.delete_blob(name)
+        blobs.release_blob(name)  # a file waits BLOB_GRACE_HOURS: a running backup may still need it
 
 
 def _collect_orphans(candidates: set[Any]) -> list[str]:
