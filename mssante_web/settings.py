@@ -328,6 +328,8 @@ GATEWAY_SESSION_TIMEOUT = env_int("GATEWAY_SESSION_TIMEOUT", 300)
 # Spool rows still `received` this long after their last enqueue are re-queued by the sweeper (seconds).
 GATEWAY_SPOOL_STUCK_AFTER = env_int("GATEWAY_SPOOL_STUCK_AFTER", 120)
 GATEWAY_INGEST_MAX_ATTEMPTS = env_int("GATEWAY_INGEST_MAX_ATTEMPTS", 10)
+# Spooled messages ingested per transaction (claimed with SKIP LOCKED; ADR 0022).
+GATEWAY_INGEST_BATCH_SIZE = env_int("GATEWAY_INGEST_BATCH_SIZE", 64)
 CELERY_BEAT_SCHEDULE["gateway-spool-sweep"] = {
     "task": "apps.gateway.tasks.sweep_spool",
     "schedule": env_int("GATEWAY_SWEEP_EVERY_SECONDS", 60),

@@ -141,15 +141,21 @@ def test_it_gives_up_after_the_maximum_attempts(alice_bal, monkeypatch, settings
 def test_the_batch_task_ingests_each_message_and_retries_a_failing_one_on_its_own(
     alice_bal, monkeypatch, celery_queue, django_capture_on_commit_callbacks
 ):
+    from apps.gateway import ingest_batch
+
     with django_capture_on_commit_callbacks(execute=False):  # no per-message publish from spool_one
         good, bad, also_good = spool_one(), spool_one(), spool_one()
-    real_ingest = services.do_ingest
+    real_parse = ingest_batch.parse_received
 
-    def ingest(spool_id):  # noqa: ANN001, ANN202
-        if str(spool_id) == str(bad.pk):
-            raise ConnectionError("database went away")
-        return real_ingest(spool_id)
+    def parse(received):  # noqa: ANN001, ANN202
+        if received.idempotency_key == f"smtp:{bad.pk}":
+            raise ValueError("unreadable in the batch")
+        return real_parse(received)
 
+    def ingest(spool_id):  # noqa: ANN001, ANN202 — and alone, a passing failure
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(ingest_batch, "parse_received", parse)
     monkeypatch.setattr(services, "do_ingest", ingest)
     with django_capture_on_commit_callbacks(execute=True):
         stored = tasks.ingest_inbound_batch.apply(args=[[str(good.pk), str(bad.pk), str(also_good.pk)]]).get()
