@@ -27,7 +27,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from django.db import close_old_connections
 
 from apps.accounts.app_passwords import check_app_password
-from apps.gateway.replies import ascii_text
+from apps.gateway.replies import TEMPORARY_AUTH_FAILURE, TEMPORARY_FAILURE, ascii_text
 from apps.gateway.submission_parse import submit_raw
 
 logger = logging.getLogger(__name__)
@@ -68,8 +68,18 @@ class SubmissionHandler:
         answer = await server.challenge_auth("")
         return answer if isinstance(answer, bytes) else None
 
+    async def handle_exception(self, error: Exception) -> str:
+        """Anything unexpected in a command (database down, a bug): 451 in French, never a 5xx: the client
+        keeps its message and retries."""
+        logger.exception("submission: command failed, answering 451")
+        return str(TEMPORARY_FAILURE)
+
     async def _check_password(self, login: str, password: str) -> AuthResult:
-        user = await self._run(check_app_password, login, password)
+        try:
+            user = await self._run(check_app_password, login, password)
+        except Exception:  # noqa: BLE001 — an outage of ours is not a wrong password
+            logger.exception("submission: AUTH could not be checked, answering 454")
+            return AuthResult(success=False, handled=False, message=str(TEMPORARY_AUTH_FAILURE))
         if user is None:
             logger.info("submission: AUTH refused for %r", login[:100])
             return AuthResult(success=False, handled=False, message=INVALID)
@@ -98,7 +108,11 @@ class SubmissionHandler:
 
         blob = await self._blob(server, args)
         email, token = _xoauth2_user(blob or b"")
-        user = await self._run(user_for_access_token, email, token) if token else None
+        try:
+            user = await self._run(user_for_access_token, email, token) if token else None
+        except Exception:  # noqa: BLE001 — Pro Sante Connect or our database unreachable
+            logger.exception("submission: XOAUTH2 token could not be checked, answering 454")
+            return AuthResult(success=False, handled=False, message=str(TEMPORARY_AUTH_FAILURE))
         if user is None:
             return AuthResult(success=False, handled=False, message=INVALID)
         return AuthResult(success=True, auth_data=user)
@@ -108,7 +122,11 @@ class SubmissionHandler:
     ) -> str:
         from apps.gateway.submission_parse import check_sender_mailbox
 
-        refusal = await self._run(check_sender_mailbox, session.auth_data, address)
+        try:
+            refusal = await self._run(check_sender_mailbox, session.auth_data, address)
+        except Exception:  # noqa: BLE001 — database down: the client retries later
+            logger.exception("submission: sender check failed, answering 451")
+            return str(TEMPORARY_FAILURE)
         if refusal:
             return ascii_text(f"550 5.7.1 {refusal}")
         envelope.mail_from = address
@@ -120,7 +138,13 @@ class SubmissionHandler:
     ) -> str:
         from apps.gateway.submission_parse import check_submission_recipient
 
-        refusal = await self._run(check_submission_recipient, session.auth_data, envelope.mail_from, address)
+        try:
+            refusal = await self._run(
+                check_submission_recipient, session.auth_data, envelope.mail_from, address
+            )
+        except Exception:  # noqa: BLE001 — database down: the client retries later
+            logger.exception("submission: recipient check failed, answering 451")
+            return str(TEMPORARY_FAILURE)
         if refusal is not None:
             return ascii_text(f"{refusal.smtp_code} {refusal.smtp_enhanced} {refusal.message}")
         envelope.rcpt_tos.append(address)
@@ -137,7 +161,7 @@ class SubmissionHandler:
             )
         except Exception:  # noqa: BLE001 — database or storage down: the client keeps its message and retries
             logger.exception("submission: DATA failed")
-            return "451 4.3.0 Temporary failure, please try again later"
+            return str(TEMPORARY_FAILURE)
         return ascii_text(reply)
 
 
