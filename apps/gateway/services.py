@@ -408,3 +408,27 @@ def do_sweep_spool(*, now: dt.datetime | None = None, limit: int = 500) -> list[
     if ids:
         logger.warning("gateway: re-queued %d spooled message(s) left unprocessed", len(ids))
     return [str(pk) for pk in ids]
+
+
+def do_purge_ingested_spool(*, now: dt.datetime | None = None, chunk: int = 1000) -> int:
+    """Delete `ingested` spool rows older than GATEWAY_SPOOL_RETENTION_HOURS; returns how many went.
+
+    An ingested row holds no content any more (ciphertext, key and blob went at ingest), only the envelope
+    the journal already has. Rows `received` or `failed` are never deleted here. Chunks of `chunk` rows,
+    each its own short transaction, skipping rows another transaction holds.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(hours=settings.GATEWAY_SPOOL_RETENTION_HOURS)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                InboundMessage.objects.select_for_update(skip_locked=True)
+                .filter(state=SpoolState.INGESTED, ingested_at__lt=cutoff)
+                .values_list("pk", flat=True)[:chunk]
+            )
+            if ids:
+                InboundMessage.objects.filter(pk__in=ids, state=SpoolState.INGESTED).delete()
+        total += len(ids)
+        if len(ids) < chunk:
+            return total

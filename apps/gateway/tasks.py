@@ -100,3 +100,9 @@ def _publish_batch(spool_ids: list[str]) -> None:
 def sweep_spool() -> int:
     """Periodic: re-queue spooled messages whose ingest task was lost (broker outage, worker crash)."""
     return len(services.do_sweep_spool())
+
+
+@shared_task(acks_late=True)
+def purge_ingested_spool() -> int:
+    """Periodic: delete ingested spool rows past their retention."""
+    return services.do_purge_ingested_spool()
