@@ -341,6 +341,8 @@ CELERY_BEAT_SCHEDULE["gateway-spool-purge"] = {
     "task": "apps.gateway.tasks.purge_ingested_spool",
     "schedule": 3600,
 }
+# A resend (same Message-ID, envelope sender and DATA) is recognised per recipient for this many days.
+GATEWAY_DEDUP_DAYS = env_int("GATEWAY_DEDUP_DAYS", 7)
 # Spooled messages ingested per transaction (claimed with SKIP LOCKED; ADR 0022).
 GATEWAY_INGEST_BATCH_SIZE = env_int("GATEWAY_INGEST_BATCH_SIZE", 64)
 CELERY_BEAT_SCHEDULE["gateway-spool-sweep"] = {

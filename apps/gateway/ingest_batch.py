@@ -23,10 +23,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.gateway.dedup import claim_many, resend_key
 from apps.gateway.models import InboundMessage, SpoolState
 from apps.gateway.services import SpoolCorrupt, open_plaintext
 from apps.mailboxes.models import Mailbox
 from apps.messaging import blobs, storage
+from apps.messaging.models import Message
 from apps.messaging.services_batch import prepare_mailboxes
 from apps.messaging.services_inbound_batch import (
     Parsed,
@@ -124,8 +126,13 @@ def _store(
     mine: list[storage.StoredStream] = []
     try:
         with transaction.atomic():
-            stored = do_receive_many([parsed for _, parsed in ready], mine)
-            _mark_ingested([(spool, stored[f"smtp:{spool.pk}"]) for spool, _ in ready])
+            # A resend is deposited only for the recipients who lack it (apps.gateway.dedup).
+            keys = [(resend_key(p.received.raw, s.envelope_sender), p.received.recipients) for s, p in ready]
+            for (_spool, parsed), recipients in zip(ready, claim_many(keys), strict=True):
+                parsed.received.recipients = recipients
+            stored = _already_stored([p for _, p in ready if not p.received.recipients])
+            stored.update(do_receive_many([p for _, p in ready if p.received.recipients], mine))
+            _mark_ingested([(spool, stored.get(f"smtp:{spool.pk}")) for spool, _ in ready])
     except Exception:
         logger.exception("gateway: a batch of %d message(s) failed; each goes on alone", len(ready))
         storage.discard(mine)
@@ -133,6 +140,18 @@ def _store(
         return
     written.extend(mine)
     outcome.stored += len(ready)
+
+
+def _already_stored(items: list[Parsed]) -> dict[str, object]:
+    """Messages nobody needs again: the one an earlier run stored under the same idempotency key, if any
+    (else the spool row records no message, as for a report)."""
+    if not items:
+        return {}
+    keys = [item.received.idempotency_key for item in items]
+    return {
+        str(k): pk
+        for k, pk in Message.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "pk")
+    }
 
 
 def _mark_ingested(done: list[tuple[InboundMessage, object]]) -> None:

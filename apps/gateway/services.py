@@ -311,10 +311,14 @@ def do_ingest(spool_id: uuid.UUID | str) -> object | None:
         locked = InboundMessage.objects.select_for_update().filter(pk=spool.pk, state=SpoolState.RECEIVED)
         if not locked.exists():
             return None
+        recipients = _not_yet_received(spool, raw)
+        if not recipients:  # a resend every recipient already has
+            do_mark_ingested(spool, None)
+            return None
         message = do_receive_message(
             raw=raw,
             envelope_sender=spool.envelope_sender,
-            recipients=list(spool.recipients),
+            recipients=recipients,
             origin="smtp",
             peer=spool.peer_dn,
             idempotency_key=f"smtp:{spool.pk}",
@@ -323,6 +327,16 @@ def do_ingest(spool_id: uuid.UUID | str) -> object | None:
         message_id = message.pk if message is not None else None
         do_mark_ingested(spool, message_id)
         return message_id
+
+
+def _not_yet_received(spool: InboundMessage, raw: BinaryIO) -> list[str]:
+    """The recipients a resend has not reached yet (apps.gateway.dedup), in the ingest's transaction."""
+    from apps.gateway.dedup import claim_recipients, resend_key
+
+    raw.seek(0)
+    key = resend_key(raw.read(), spool.envelope_sender)
+    raw.seek(0)
+    return claim_recipients(key, list(spool.recipients))
 
 
 def do_mark_ingested(spool: InboundMessage, message_id: object) -> None:

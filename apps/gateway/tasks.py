@@ -104,5 +104,7 @@ def sweep_spool() -> int:
 
 @shared_task(acks_late=True)
 def purge_ingested_spool() -> int:
-    """Periodic: delete ingested spool rows past their retention."""
-    return services.do_purge_ingested_spool()
+    """Periodic: delete ingested spool rows past their retention, and resend keys past theirs."""
+    from apps.gateway.dedup import do_purge_dedup_keys
+
+    return services.do_purge_ingested_spool() + do_purge_dedup_keys()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 import pytest
 from celery.exceptions import Retry
@@ -23,7 +24,9 @@ PEER_DN = "CN=mx.hopital-voisin.fr,OU=318310021300028,O=GIP HOPITAL VOISIN,C=FR"
 
 def spool_one(raw: bytes | None = None) -> InboundMessage:
     envelope = SpoolEnvelope(sender=SENDER, recipients=[ALICE], peer_dn=PEER_DN, peer_ip="127.0.0.1")
-    return do_spool_message(raw or sample_message(SENDER, ALICE), envelope)
+    # Each a distinct message: the same bytes again would be a resend (apps.gateway.dedup).
+    body = f"Bonjour,\r\nCompte rendu {uuid.uuid4()} ci-joint.\r\n"
+    return do_spool_message(raw or sample_message(SENDER, ALICE, body=body), envelope)
 
 
 @pytest.fixture(params=["inline", "blob"])

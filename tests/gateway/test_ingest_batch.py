@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import signal
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -44,7 +45,8 @@ if os.environ.get("SLOW_INGEST_SECONDS"):  # only inside the worker subprocess o
 
 def spool(recipients: list[str], n: int = 0) -> InboundMessage:
     envelope = SpoolEnvelope(sender=SENDER, recipients=recipients, peer_dn=PEER_DN, peer_ip="127.0.0.1")
-    return do_spool_message(sample_message(SENDER, recipients[0], body=f"Compte rendu {n}.\r\n"), envelope)
+    body = f"Compte rendu {n} ({uuid.uuid4()}).\r\n"  # distinct messages, never taken for resends
+    return do_spool_message(sample_message(SENDER, recipients[0], body=body), envelope)
 
 
 def spool_many(django_capture_on_commit_callbacks: Any, recipients: list[str], count: int) -> list[Any]:
@@ -104,7 +106,7 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(
     # Per batch, not per message: the only difference allowed is the stemming round trip for words the
     # process has not seen yet (the small batch's were all known).
     assert len(large.captured_queries) <= len(small.captured_queries) + 1
-    assert len(small.captured_queries) <= 16
+    assert len(small.captured_queries) <= 18  # 16 + the resend keys + stemming this batch's new words
 
 
 def test_recipients_the_batch_cannot_deposit_stay_queued_for_the_usual_pipeline(
