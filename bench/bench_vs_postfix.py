@@ -459,6 +459,17 @@ def measure(
     )
 
 
+def bench_master_key() -> str:
+    """The benchmark database's master key, made once: its BAL keys are wrapped under it, so another key on
+    the next run could not open them. A benchmark key, never a production one."""
+    path = DATA / "vs-postfix-master-key"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        path.write_text("bench:" + base64.b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def setup_environment(options: argparse.Namespace) -> dict:
     url = os.environ.get("BENCH_VS_POSTFIX_DATABASE_URL", DEFAULT_DB + ("_smoke" if options.smoke else ""))
     env = {
@@ -467,7 +478,7 @@ def setup_environment(options: argparse.Namespace) -> dict:
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9",
         "CELERY_QUEUE_PREFIX": os.environ.get("CELERY_QUEUE_PREFIX", "") + "bench-vs-postfix-",
         "SECRET_KEY": "bench-vs-postfix-not-a-secret-" + "x" * 20,
-        "MASTER_KEY": "bench:" + base64.b64encode(os.urandom(32)).decode(),
+        "MASTER_KEY": bench_master_key(),
         "MESSAGE_STORE_DIR": str(DATA / ("vs-postfix-store-smoke" if options.smoke else "vs-postfix-store")),
         "DJANGO_SETTINGS_MODULE": "mssante_web.settings",
         "LOG_LEVEL": "WARNING",
