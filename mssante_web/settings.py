@@ -225,6 +225,13 @@ CELERY_BEAT_SCHEDULE["messaging-purge-orphans"] = {
     "task": "apps.messaging.tasks.purge_orphan_messages",
     "schedule": 3600,
 }
+# Blob files no row names (a crash between a blob's write and its row's commit) are removed once older than
+# this: longer than the longest backup (apps/messaging/store/blob_collector.py).
+BLOB_GRACE_HOURS = env_int("BLOB_GRACE_HOURS", 24)
+CELERY_BEAT_SCHEDULE["messaging-collect-orphan-blobs"] = {
+    "task": "apps.messaging.tasks.collect_orphan_blobs",
+    "schedule": 3600,
+}
 # MSS-C: "vous avez un nouveau message" to patients, outside the trust space (apps/patients/notices.py).
 CELERY_BEAT_SCHEDULE["patients-new-message-notices"] = {
     "task": "apps.patients.tasks.notify_patients",
@@ -383,6 +390,16 @@ GATEWAY_SESSION_TIMEOUT = env_int("GATEWAY_SESSION_TIMEOUT", 300)
 # Spool rows still `received` this long after their last enqueue are re-queued by the sweeper (seconds).
 GATEWAY_SPOOL_STUCK_AFTER = env_int("GATEWAY_SPOOL_STUCK_AFTER", 120)
 GATEWAY_INGEST_MAX_ATTEMPTS = env_int("GATEWAY_INGEST_MAX_ATTEMPTS", 10)
+# Ingested spool rows (envelope only, content gone) are deleted this long after their ingest.
+GATEWAY_SPOOL_RETENTION_HOURS = env_int("GATEWAY_SPOOL_RETENTION_HOURS", 72)
+CELERY_BEAT_SCHEDULE["gateway-spool-purge"] = {
+    "task": "apps.gateway.tasks.purge_ingested_spool",
+    "schedule": 3600,
+}
+# A resend (same Message-ID, envelope sender and DATA) is recognised per recipient for this many days.
+GATEWAY_DEDUP_DAYS = env_int("GATEWAY_DEDUP_DAYS", 7)
+# Spooled messages ingested per transaction (claimed with SKIP LOCKED; ADR 0022).
+GATEWAY_INGEST_BATCH_SIZE = env_int("GATEWAY_INGEST_BATCH_SIZE", 64)
 CELERY_BEAT_SCHEDULE["gateway-spool-sweep"] = {
     "task": "apps.gateway.tasks.sweep_spool",
     "schedule": env_int("GATEWAY_SWEEP_EVERY_SECONDS", 60),

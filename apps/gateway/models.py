@@ -78,3 +78,23 @@ class PeerCertificate(models.Model):
 
     def __str__(self) -> str:
         return f"certificat S/MIME de {self.address}"
+
+
+class InboundDedupKey(models.Model):
+    """A message received from another operator, per recipient, for recognising a resend (issue 17 point
+    3): an MTA that lost our 250 sends the same message again. `key` is the SHA-256 of its Message-ID, its
+    envelope sender and the SHA-256 of its DATA as received; a recipient who has the key already gets the
+    resend's 250 and no second copy. Kept GATEWAY_DEDUP_DAYS (7) whatever the spool's own retention."""
+
+    key = models.CharField(max_length=64)
+    recipient = models.CharField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "empreinte de message reçu (anti-doublon)"
+        constraints = [
+            models.UniqueConstraint(fields=["key", "recipient"], name="inbound_dedup_key_recipient")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… → {self.recipient}"

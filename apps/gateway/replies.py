@@ -44,6 +44,10 @@ def reply(code: int, enhanced: str, text: str) -> str:
 TEMPORARY_FAILURE = Reply(
     451, "4.3.0", "Erreur temporaire de la plateforme, le message n'est pas accepte : reessayez plus tard."
 )
+# Submission (mail clients): an outage of ours during AUTH is not a wrong password (RFC 4954 §6).
+TEMPORARY_AUTH_FAILURE = Reply(
+    454, "4.7.0", "Verification de l'identifiant temporairement impossible : reessayez plus tard."
+)
 NO_CLIENT_CERTIFICATE = Reply(
     530,
     "5.7.0",

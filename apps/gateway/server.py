@@ -26,11 +26,12 @@ from email.errors import HeaderParseError
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException, syntax
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
-from apps.gateway import policies, replies, services
+from apps.gateway import policies, replies, services, tls_alert
+from apps.gateway.sessions import Sessions
 from apps.gateway.spool_writer import SpoolWriter
 from apps.gateway.tls import describe_session, peer_certificate
 
@@ -129,6 +130,11 @@ class GatewaySMTP(SMTP):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies leave at once
         super().connection_made(transport)
+        self.event_handler.sessions.opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.event_handler.sessions.closed(self)
+        super().connection_lost(exc)
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
@@ -171,15 +177,20 @@ class GatewaySMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        content = await read_data(self._reader, self.data_size_limit or 0)
-        if content is None:
+        sessions = self.event_handler.sessions
+        sessions.in_data.add(self)  # a stopping gateway lets this message finish first (sessions.py)
+        try:
+            content = await read_data(self._reader, self.data_size_limit or 0)
+            if content is None:
+                self._set_post_data_state()
+                await self.push(self._too_big)
+                return
+            self.envelope.content = self.envelope.original_content = content
+            status = await self._call_handler_hook("DATA")
             self._set_post_data_state()
-            await self.push(self._too_big)
-            return
-        self.envelope.content = self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push("250 OK" if status is MISSING else status)
+            await self.push("250 OK" if status is MISSING else status)
+        finally:
+            sessions.in_data.discard(self)
 
 
 _END = b"\r\n.\r\n"
@@ -248,6 +259,7 @@ class GatewayHandler:
         self.max_recipients = max_recipients
         self.spool_writer = spool_writer
         self.reuse_seconds = decision_reuse_seconds()
+        self.sessions = Sessions()
         # key -> (until, decision, the declared size it was accepted for)
         self._accepted: dict[tuple[Any, ...], tuple[float, Any, int]] = {}
 
@@ -296,6 +308,12 @@ class GatewayHandler:
         return [*kept[:-1], "250-ENHANCEDSTATUSCODES", kept[-1]]
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):  # a refused certificate: the peer got its TLS alert
+            cause = error.__cause__
+            logger.warning(
+                "gateway: TLS handshake refused: %s", getattr(cause, "verify_message", "") or cause
+            )
+            return str(replies.TEMPORARY_FAILURE)  # written to a closed connection: nobody reads it
         logger.exception("gateway: session error, answering 451")
         return str(replies.TEMPORARY_FAILURE)
 
@@ -473,6 +491,7 @@ class GatewayServer:
     """Both listeners on one event loop: `start()`/`stop()` in a loop, or `running()` from a thread."""
 
     def __init__(self, config: GatewayConfig) -> None:
+        tls_alert.install()
         self.config = config
         self.executor = ThreadPoolExecutor(max_workers=config.db_threads, thread_name_prefix="gateway-db")
         # Group commit needs PostgreSQL (one multi-row statement over psycopg); SQLite commits one by one.
@@ -531,12 +550,15 @@ class GatewayServer:
         )
 
     async def stop(self) -> None:
+        """Stop accepting, let the messages in DATA finish (1.5 s at most), answer 421 to the other open
+        sessions, commit what is pending, close: within 5 s (issue 17)."""
         for server in self.servers:
             server.close()
         for server in self.servers:
             await server.wait_closed()
+        await self.handler.sessions.drain()
         if self.spool_writer is not None:
-            await self.spool_writer.stop()
+            await self.spool_writer.stop(timeout=2.0)
         # Transactions already in a DB thread finish (a peer waiting on its DATA reply gets it), and each DB
         # thread closes its own connection (Django connections belong to the thread that opened them).
         await asyncio.get_running_loop().run_in_executor(None, _close_thread_connections, self.executor)

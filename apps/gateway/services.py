@@ -308,10 +308,14 @@ def do_ingest(spool_id: uuid.UUID | str) -> object | None:
         locked = InboundMessage.objects.select_for_update().filter(pk=spool.pk, state=SpoolState.RECEIVED)
         if not locked.exists():
             return None
+        recipients = _not_yet_received(spool, raw)
+        if not recipients:  # a resend every recipient already has
+            do_mark_ingested(spool, None)
+            return None
         message = do_receive_message(
             raw=raw,
             envelope_sender=spool.envelope_sender,
-            recipients=list(spool.recipients),
+            recipients=recipients,
             origin="smtp",
             peer=spool.peer_dn,
             idempotency_key=f"smtp:{spool.pk}",
@@ -320,6 +324,16 @@ def do_ingest(spool_id: uuid.UUID | str) -> object | None:
         message_id = message.pk if message is not None else None
         do_mark_ingested(spool, message_id)
         return message_id
+
+
+def _not_yet_received(spool: InboundMessage, raw: BinaryIO) -> list[str]:
+    """The recipients a resend has not reached yet (apps.gateway.dedup), in the ingest's transaction."""
+    from apps.gateway.dedup import claim_recipients, resend_key
+
+    raw.seek(0)
+    key = resend_key(raw.read(), spool.envelope_sender)
+    raw.seek(0)
+    return claim_recipients(key, list(spool.recipients))
 
 
 def do_mark_ingested(spool: InboundMessage, message_id: object) -> None:
@@ -406,3 +420,27 @@ def do_sweep_spool(*, now: dt.datetime | None = None, limit: int = 500) -> list[
     if ids:
         logger.warning("gateway: re-queued %d spooled message(s) left unprocessed", len(ids))
     return [str(pk) for pk in ids]
+
+
+def do_purge_ingested_spool(*, now: dt.datetime | None = None, chunk: int = 1000) -> int:
+    """Delete `ingested` spool rows older than GATEWAY_SPOOL_RETENTION_HOURS; returns how many went.
+
+    An ingested row holds no content any more (ciphertext, key and blob went at ingest), only the envelope
+    the journal already has. Rows `received` or `failed` are never deleted here. Chunks of `chunk` rows,
+    each its own short transaction, skipping rows another transaction holds.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(hours=settings.GATEWAY_SPOOL_RETENTION_HOURS)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                InboundMessage.objects.select_for_update(skip_locked=True)
+                .filter(state=SpoolState.INGESTED, ingested_at__lt=cutoff)
+                .values_list("pk", flat=True)[:chunk]
+            )
+            if ids:
+                InboundMessage.objects.filter(pk__in=ids, state=SpoolState.INGESTED).delete()
+        total += len(ids)
+        if len(ids) < chunk:
+            return total

@@ -28,7 +28,7 @@ from django.db import close_old_connections
 
 from apps.accounts.app_passwords import check_app_password
 from apps.accounts.attempts import MAIL_CLIENT, consume_attempt
-from apps.gateway.replies import ascii_text
+from apps.gateway.replies import TEMPORARY_AUTH_FAILURE, TEMPORARY_FAILURE, ascii_text
 from apps.gateway.submission_parse import submit_raw
 
 logger = logging.getLogger(__name__)
@@ -74,16 +74,31 @@ class SubmissionHandler:
         answer = await server.challenge_auth("")
         return answer if isinstance(answer, bytes) else None
 
+    async def handle_exception(self, error: Exception) -> str:
+        """Anything unexpected in a command (database down, a bug): 451 in French, never a 5xx: the client
+        keeps its message and retries."""
+        logger.exception("submission: command failed, answering 451")
+        return str(TEMPORARY_FAILURE)
+
     async def _authenticate(self, server: SMTP, login: str, check: Callable[[], Any]) -> AuthResult:
         """Every AUTH mechanism: the failed-attempt budget of mail clients first (apps.accounts.attempts),
-        then the credential; a success gives its attempt back."""
+        then the credential; a success gives its attempt back. An outage of ours is not a wrong password:
+        454 in French, and the attempt is given back."""
         peer = getattr(server.session, "peer", None)
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
-        usage = await self._run(consume_attempt, MAIL_CLIENT, login, ip)
-        if not usage:
-            logger.info("submission: AUTH refused for %r, too many failures", login[:100])
-            return AuthResult(success=False, handled=False, message=too_many_attempts(usage.retry_after))
-        user = await self._run(check)
+        try:
+            usage = await self._run(consume_attempt, MAIL_CLIENT, login, ip)
+            if not usage:
+                logger.info("submission: AUTH refused for %r, too many failures", login[:100])
+                return AuthResult(success=False, handled=False, message=too_many_attempts(usage.retry_after))
+            try:
+                user = await self._run(check)
+            except Exception:
+                await self._run(usage.rollback)
+                raise
+        except Exception:  # noqa: BLE001 — Redis, PostgreSQL or Pro Sante Connect unreachable
+            logger.exception("submission: AUTH could not be checked, answering 454")
+            return AuthResult(success=False, handled=False, message=str(TEMPORARY_AUTH_FAILURE))
         if user is None:
             logger.info("submission: AUTH refused for %r", login[:100])
             return AuthResult(success=False, handled=False, message=INVALID)
@@ -125,7 +140,11 @@ class SubmissionHandler:
     ) -> str:
         from apps.gateway.submission_parse import check_sender_mailbox
 
-        refusal = await self._run(check_sender_mailbox, session.auth_data, address)
+        try:
+            refusal = await self._run(check_sender_mailbox, session.auth_data, address)
+        except Exception:  # noqa: BLE001 — database down: the client retries later
+            logger.exception("submission: sender check failed, answering 451")
+            return str(TEMPORARY_FAILURE)
         if refusal:
             return ascii_text(f"550 5.7.1 {refusal}")
         envelope.mail_from = address
@@ -137,7 +156,13 @@ class SubmissionHandler:
     ) -> str:
         from apps.gateway.submission_parse import check_submission_recipient
 
-        refusal = await self._run(check_submission_recipient, session.auth_data, envelope.mail_from, address)
+        try:
+            refusal = await self._run(
+                check_submission_recipient, session.auth_data, envelope.mail_from, address
+            )
+        except Exception:  # noqa: BLE001 — database down: the client retries later
+            logger.exception("submission: recipient check failed, answering 451")
+            return str(TEMPORARY_FAILURE)
         if refusal is not None:
             return ascii_text(f"{refusal.smtp_code} {refusal.smtp_enhanced} {refusal.message}")
         envelope.rcpt_tos.append(address)
@@ -154,7 +179,7 @@ class SubmissionHandler:
             )
         except Exception:  # noqa: BLE001 — database or storage down: the client keeps its message and retries
             logger.exception("submission: DATA failed")
-            return "451 4.3.0 Temporary failure, please try again later"
+            return str(TEMPORARY_FAILURE)
         return ascii_text(reply)
 
 

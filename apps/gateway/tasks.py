@@ -49,26 +49,62 @@ def ingest_inbound(self, spool_id: str) -> str | None:  # noqa: ANN001
         raise self.retry(exc=retry.cause, countdown=retry.countdown) from retry.cause
 
 
+INGEST_ROUNDS = 50
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def ingest_inbound_batch(spool_ids: list[str]) -> int:
-    """Deposit the messages of one group commit (one publish for all); returns how many were stored.
+    """Ingest the spool in batches (one transaction each): the rows `spool_ids` (a group commit's, or the
+    sweeper's), then any other row not yet attempted, until none is left; returns how many were stored.
 
-    Each is handled as `ingest_inbound` would; one failing for a passing reason is retried on its own
-    (an `ingest_inbound` with its back-off) and does not hold the others back.
+    A message set aside from its batch goes on alone, as `ingest_inbound` would (its attempt counted and a
+    retry with its back-off): it does not hold the others back.
     """
+    from apps.gateway.ingest_batch import batch_size, do_ingest_batch
+
     stored = 0
-    for spool_id in spool_ids:
-        try:
-            stored += _ingest_one(spool_id) is not None
-        except _RetryLater as retry:
-            try:
-                ingest_inbound.apply_async(args=[spool_id], countdown=retry.countdown, retry=False)
-            except Exception:
-                logger.warning("gateway: could not schedule the retry of %s; the sweeper will", spool_id)
+    given = list(spool_ids)
+    for _ in range(INGEST_ROUNDS):
+        ids, given = (given[: batch_size()], given[batch_size() :]) if given else (None, [])
+        outcome = do_ingest_batch(ids)
+        stored += outcome.stored
+        for spool_id, error in outcome.corrupt:
+            services.do_mark_failed(spool_id, error)
+        for spool_id in outcome.set_aside:
+            stored += _ingest_alone(spool_id)
+        if ids is None and not outcome.claimed:
+            return stored
+    _publish_batch([])  # still busy: a fresh task takes over, so one task never holds a worker child for ever
     return stored
+
+
+def _ingest_alone(spool_id: str) -> int:
+    try:
+        return int(_ingest_one(spool_id) is not None)
+    except _RetryLater as retry:
+        try:
+            ingest_inbound.apply_async(args=[spool_id], countdown=retry.countdown, retry=False)
+        except Exception:
+            logger.warning("gateway: could not schedule the retry of %s; the sweeper will", spool_id)
+    return 0
+
+
+def _publish_batch(spool_ids: list[str]) -> None:
+    try:
+        ingest_inbound_batch.apply_async(args=[spool_ids], retry=False)
+    except Exception:
+        logger.warning("gateway: could not publish the next ingest batch; the sweeper will")
 
 
 @shared_task(acks_late=True)
 def sweep_spool() -> int:
     """Periodic: re-queue spooled messages whose ingest task was lost (broker outage, worker crash)."""
     return len(services.do_sweep_spool())
+
+
+@shared_task(acks_late=True)
+def purge_ingested_spool() -> int:
+    """Periodic: delete ingested spool rows past their retention, and resend keys past theirs."""
+    from apps.gateway.dedup import do_purge_dedup_keys
+
+    return services.do_purge_ingested_spool() + do_purge_dedup_keys()

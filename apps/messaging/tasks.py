@@ -71,5 +71,12 @@ def purge_orphan_messages() -> int:
     return do_purge_orphan_messages()
 
 
+@shared_task
+def collect_orphan_blobs() -> int:
+    from apps.messaging.store.blob_collector import do_collect_orphan_blobs
+
+    return do_collect_orphan_blobs()
+
+
 deliver_message_task = deliver_message
 sweep_deliveries_task = sweep_deliveries

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 import pytest
 from celery.exceptions import Retry
@@ -23,7 +24,9 @@ PEER_DN = "CN=mx.hopital-voisin.fr,OU=318310021300028,O=GIP HOPITAL VOISIN,C=FR"
 
 def spool_one(raw: bytes | None = None) -> InboundMessage:
     envelope = SpoolEnvelope(sender=SENDER, recipients=[ALICE], peer_dn=PEER_DN, peer_ip="127.0.0.1")
-    return do_spool_message(raw or sample_message(SENDER, ALICE), envelope)
+    # Each a distinct message: the same bytes again would be a resend (apps.gateway.dedup).
+    body = f"Bonjour,\r\nCompte rendu {uuid.uuid4()} ci-joint.\r\n"
+    return do_spool_message(raw or sample_message(SENDER, ALICE, body=body), envelope)
 
 
 @pytest.fixture(params=["inline", "blob"])
@@ -143,15 +146,21 @@ def test_it_gives_up_after_the_maximum_attempts(alice_bal, monkeypatch, settings
 def test_the_batch_task_ingests_each_message_and_retries_a_failing_one_on_its_own(
     alice_bal, monkeypatch, celery_queue, django_capture_on_commit_callbacks
 ):
+    from apps.gateway import ingest_batch
+
     with django_capture_on_commit_callbacks(execute=False):  # no per-message publish from spool_one
         good, bad, also_good = spool_one(), spool_one(), spool_one()
-    real_ingest = services.do_ingest
+    real_parse = ingest_batch.parse_received
 
-    def ingest(spool_id):  # noqa: ANN001, ANN202
-        if str(spool_id) == str(bad.pk):
-            raise ConnectionError("database went away")
-        return real_ingest(spool_id)
+    def parse(received):  # noqa: ANN001, ANN202
+        if received.idempotency_key == f"smtp:{bad.pk}":
+            raise ValueError("unreadable in the batch")
+        return real_parse(received)
 
+    def ingest(spool_id):  # noqa: ANN001, ANN202 — and alone, a passing failure
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(ingest_batch, "parse_received", parse)
     monkeypatch.setattr(services, "do_ingest", ingest)
     with django_capture_on_commit_callbacks(execute=True):
         stored = tasks.ingest_inbound_batch.apply(args=[[str(good.pk), str(bad.pk), str(also_good.pk)]]).get()

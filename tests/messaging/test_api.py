@@ -409,6 +409,23 @@ def test_a_credential_can_neither_read_nor_send_for_another_bal(
     assert copy.folder.role == FolderRole.INBOX
 
 
+def test_a_held_message_whose_delivery_failed_before_validation_is_reported_failed_with_its_reason(
+    lab_token, alice_bal
+):
+    from apps.messaging.delivery.deliver import do_fail_delivery
+
+    client = api(lab_token)
+    submitted = submit(client, _payload([alice_bal.address])).json()
+    delivery = Delivery.objects.get(message_id=submitted["id"])
+    reason = "Le patient a clos son profil MSSanté : le message ne peut plus lui être remis."
+    do_fail_delivery(delivery.pk, code="profile_closed", reason=reason)
+
+    status = client.get(reverse("api:message-detail", args=[submitted["id"]])).json()
+
+    assert status["status"] == "failed"
+    assert status["validation"] == {"state": "failed", "decided_at": None, "decided_by": "", "reason": reason}
+
+
 def test_it_reads_the_status_of_its_submission(lab_token, alice_bal):
     client = api(lab_token)
     submitted = submit(client, _payload([alice_bal.address])).json()

@@ -108,14 +108,14 @@ _SCHEMAS: dict[str, Any] = {
             "submitted_at": {"type": "string", "format": "date-time"},
             "size": {"type": "integer"},
             "sha256": {"type": "string"},
-            "status": {"type": "string", "enum": ["held", "validated", "rejected"]},
+            "status": {"type": "string", "enum": ["held", "validated", "rejected", "failed"]},
             "validation": {
                 "type": "object",
                 "properties": {
-                    "state": {"type": "string", "enum": ["held", "validated", "rejected"]},
+                    "state": {"type": "string", "enum": ["held", "validated", "rejected", "failed"]},
                     "decided_at": {"type": ["string", "null"], "format": "date-time"},
                     "decided_by": {"type": "string"},
-                    "reason": {"type": "string", "description": "Motif du refus."},
+                    "reason": {"type": "string", "description": "Motif du refus ou de l'échec."},
                 },
             },
             "recipients": {"type": "array", "items": _ref("RecipientState")},

@@ -84,7 +84,7 @@ def do_deliver_claimed(ids: list[int]) -> None:
         .order_by("pk")
     )
     accepted: list[Delivery] = []
-    for delivery, refusal in _screen(deliveries):
+    for delivery, refusal in screen(deliveries):
         if refusal is None:
             accepted.append(delivery)
         else:
@@ -92,14 +92,14 @@ def do_deliver_claimed(ids: list[int]) -> None:
     if not accepted:
         return
     try:
-        _prepare_mailboxes({_mailbox_of(d) for d in accepted})
+        prepare_mailboxes({_mailbox_of(d) for d in accepted})
         do_deposit_many(accepted)
     except Exception:
         logger.exception("batch of %d deliveries failed: handed to the per-delivery task", len(accepted))
         _hand_over([d.pk for d in accepted])
 
 
-def _prepare_mailboxes(mailbox_ids: set[int]) -> None:
+def prepare_mailboxes(mailbox_ids: set[int]) -> None:
     """A BAL's key and folders are made on first use: make them here, each committed on its own, not inside
     the batch's transaction, where two batches creating keys for two BALs in opposite orders deadlocked
     (and a rolled-back creation must never be what a process has cached)."""
@@ -108,7 +108,7 @@ def _prepare_mailboxes(mailbox_ids: set[int]) -> None:
         system_folder_id(mailbox_id, FolderRole.INBOX)
 
 
-def _screen(deliveries: list[Delivery]) -> list[tuple[Delivery, Refusal | None]]:
+def screen(deliveries: list[Delivery]) -> list[tuple[Delivery, Refusal | None]]:
     """The recipient rules for each delivery; deposits earlier in the batch count against the quota."""
     mailboxes: dict[int, Any] = {}
     out: list[tuple[Delivery, Refusal | None]] = []

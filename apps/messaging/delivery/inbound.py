@@ -124,7 +124,7 @@ def _xdm_patient_ins(parsed: EmailMessage) -> str:
     return ""
 
 
-def _open(raw: BinaryIO) -> tuple[EmailMessage, str, str]:
+def open_received(raw: BinaryIO) -> tuple[EmailMessage, str, str]:
     """The parsed readable message and its S/MIME verification (the gateway's opener, when registered)."""
     raw.seek(0)
     readable, state, label = get_transport().open_inbound(raw.read())
@@ -148,7 +148,7 @@ def do_receive_message(
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    parsed, signature_state, signature_label = _open(raw)
+    parsed, signature_state, signature_label = open_received(raw)
     is_report = handle_reports and parsed.get_content_type() == "multipart/report"
     if is_report and get_transport().handle_report(parsed):
         return None
@@ -194,13 +194,21 @@ def do_receive_message(
 
 
 def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields: str) -> Message:  # noqa: ANN001
-    """The Message row; `fields` are the envelope and S/MIME facts known before parsing (kind, return
-    path, signature)."""
+    """The Message row and its attachments' rows; `fields` are the envelope and S/MIME facts known before
+    parsing (kind, return path, signature)."""
+    message = new_message(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields)
+    message.save(force_insert=True)
+    Attachment.objects.bulk_create(new_attachments(message, data_key, stored))
+    return message
+
+
+def new_message(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields: str) -> Message:  # noqa: ANN001
+    """The unsaved Message of a parsed received message (the batch ingest inserts many at once)."""
     subject = header_text(parsed, "Subject")
     name, address = parseaddr(header_text(parsed, "From"))
     text, html = bodies_of(parsed)
     mss = _mss_headers(parsed)
-    message = Message.objects.create(
+    return Message(
         id=pk,
         origin=origin,
         message_id=(message_ids(header_text(parsed, "Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
@@ -230,7 +238,13 @@ def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields
         transit_key_wrap=content.wrap_transit(data_key, pk),
         idempotency_key=idempotency_key,
     )
-    Attachment.objects.bulk_create(
+
+
+def new_attachments(
+    message: Message, data_key: bytes, stored: list[tuple[str, str, storage.StoredStream]]
+) -> list[Attachment]:
+    pk = message.pk
+    return [
         Attachment(
             message=message,
             position=i,
@@ -241,8 +255,7 @@ def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields
             blob=s.blob,
         )
         for i, (n, ctype, s) in enumerate(stored)
-    )
-    return message
+    ]
 
 
 def _deliveries(message: Message, recipients: list[str]) -> list[int]:

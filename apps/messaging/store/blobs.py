@@ -13,6 +13,7 @@ name space; readers and deleters need not know which kind a name is (docs/decisi
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import os
 import secrets
@@ -110,7 +111,12 @@ class _Buffered:
             from apps.messaging.models import StoredBlob
             from mssante_lib import fastsql
 
-            fastsql.insert([StoredBlob(name=self.name, data=b"".join(self.chunks))])
+            row = StoredBlob(name=self.name, data=b"".join(self.chunks))
+            deferred = _deferred_rows.get()
+            if deferred is not None:  # `rows_together`: inserted with the others, in the same transaction
+                deferred.append(row)
+                return
+            fastsql.insert([row])
             return
         final = path_of(self.name)
         self.file.flush()
@@ -125,6 +131,24 @@ class _Buffered:
             self.file.close()
             with contextlib.suppress(FileNotFoundError):
                 self.temp.unlink()  # type: ignore[union-attr]
+
+
+_deferred_rows: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("blob_rows", default=None)
+
+
+@contextlib.contextmanager
+def rows_together() -> Iterator[None]:
+    """Inside a transaction: the blob rows written in the block are inserted in one statement at its end
+    (the inbound batch writes one per message; ADR 0022). Nothing is inserted if the block raises."""
+    from mssante_lib import fastsql
+
+    rows: list[Any] = []
+    token = _deferred_rows.set(rows)
+    try:
+        yield
+    finally:
+        _deferred_rows.reset(token)
+    fastsql.insert(rows)
 
 
 def inline_limit() -> int:

@@ -109,7 +109,7 @@ def get_submission(mailbox: Mailbox, message_id: Any) -> Message | None:
 
 @dataclass(frozen=True)
 class Decision:
-    state: str  # held | validated | rejected
+    state: str  # held | validated | rejected | failed (every delivery failed before anyone decided)
     at: dt.datetime | None
     by: str
     reason: str
@@ -156,4 +156,8 @@ def get_decision(message: Message, deliveries: list[Delivery]) -> Decision:
     rejected = [d for d in deliveries if d.error_code == REJECTED_CODE]
     if rejected and len(rejected) == len(deliveries):
         return Decision("rejected", at, by, rejected[0].error_text)
+    # Never validated, yet no longer held: its deliveries failed while waiting (e.g. the patient closed the
+    # profile). Reporting "validated" with no decider and no date would tell the sender a story.
+    if at is None and deliveries and all(d.state == DeliveryState.FAILED for d in deliveries):
+        return Decision("failed", None, "", deliveries[0].error_text)
     return Decision("validated", at, by, "")

@@ -40,6 +40,11 @@ class Command(BaseCommand):
             "--dev-pki", action="store_true", help="DEV/tests only: use (and create) the PKI under var/pki"
         )
         parser.add_argument(
+            "--reuse-port",
+            action="store_true",
+            help="share the ports with other run_smtp processes (SO_REUSEPORT): restart them one at a time",
+        )
+        parser.add_argument(
             "--processes",
             type=int,
             default=settings.GATEWAY_PROCESSES,
@@ -73,7 +78,7 @@ class Command(BaseCommand):
             db_threads=settings.GATEWAY_DB_THREADS,
             max_recipients=settings.GATEWAY_MAX_RECIPIENTS,
             timeout=settings.GATEWAY_SESSION_TIMEOUT,
-            reuse_port=options["processes"] > 1,
+            reuse_port=options["processes"] > 1 or options["reuse_port"],
         )
         if options["verbosity"] < 2:
             # aiosmtpd logs every command line (addresses included) at INFO: one line per message is ours.
