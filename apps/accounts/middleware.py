@@ -37,7 +37,12 @@ ENROLMENT_URL_NAMES = frozenset(
 _OPEN_PREFIXES = ("/static/", "/healthz")
 
 
-class MfaRequiredMiddleware:
+class ViewGateMiddleware:
+    """A gate decided in process_view, on the resolved URL; static files and the health check always pass.
+
+    Subclasses say in `gate` whether to answer instead of the view (a response) or let the view run (None).
+    """
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -47,7 +52,17 @@ class MfaRequiredMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
     ) -> HttpResponse | None:
-        if request.path.startswith(_OPEN_PREFIXES) or not is_held_at_enrolment(request):
+        if request.path.startswith(_OPEN_PREFIXES):
+            return None
+        return self.gate(request)
+
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        raise NotImplementedError
+
+
+class MfaRequiredMiddleware(ViewGateMiddleware):
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        if not is_held_at_enrolment(request):
             return None
         match = request.resolver_match
         if match is not None and match.view_name in ENROLMENT_URL_NAMES:

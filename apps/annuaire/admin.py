@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from apps.accounts.admin_read_only import ReadOnlyAdmin
 from apps.annuaire.models import BalAddress, ExercisePlace, Professional, Structure
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Professional)

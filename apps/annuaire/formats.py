@@ -47,6 +47,15 @@ class Format(enum.Enum):
     ACTIVITY = "PS_LibreAcces_Personne_activite"
 
 
+# The key of each entity in the file: what a run records as seen, and what it deactivates when not seen.
+ENTITY_KEYS = {"pro": "national_id", "struct": "idnat", "place": "key", "bal": "address"}
+
+
+def struct_columns(fmt: Format) -> tuple[str, ...]:
+    """The structure columns a file of this format carries, in staging order."""
+    return STRUCT_COLUMNS + (STRUCT_ACTIVITY_COLUMNS if fmt is Format.ACTIVITY else ())
+
+
 class LineRejected(ValueError):
     """A malformed line: reported with its number and reason, the import goes on."""
 

@@ -16,16 +16,16 @@ from django.db import connection
 
 from apps.annuaire.formats import (
     BAL_COLUMNS,
+    ENTITY_KEYS,
     PLACE_COLUMNS,
     PRO_COLUMNS,
     STRUCT_ACTIVITY_COLUMNS,
-    STRUCT_COLUMNS,
     Format,
+    struct_columns,
 )
 from apps.annuaire.import_result import Batch, ImportResult
 
 _BOOL_COLUMNS = frozenset({"is_officine", "dematerialisation"})
-_SEEN = {"pro": "national_id", "struct": "idnat", "place": "key", "bal": "address"}
 
 
 def _stage_ddl(name: str, columns: tuple[str, ...]) -> str:
@@ -64,7 +64,7 @@ def _counted(insert_sql: str) -> str:
 
 def _first_seen(name: str, alias: str = "s") -> str:
     """Join clause keeping, for each key, only the first line of the whole run."""
-    return f"JOIN seen_{name} k ON k.key = {alias}.{_SEEN[name]} AND k.line_no = {alias}.line_no"
+    return f"JOIN seen_{name} k ON k.key = {alias}.{ENTITY_KEYS[name]} AND k.line_no = {alias}.line_no"
 
 
 def _pairs(columns: tuple[str, ...], *, active_only: bool = False) -> list[tuple[str, str]]:
@@ -87,7 +87,7 @@ def professional_upsert() -> str:
 
 
 def structure_upsert(fmt: Format) -> str:
-    columns = STRUCT_COLUMNS + (STRUCT_ACTIVITY_COLUMNS if fmt is Format.ACTIVITY else ())
+    columns = struct_columns(fmt)
     assignments, differs = _set_and_differs((*columns[1:], "source", "is_active"))
     cols = ", ".join(columns)
     select = ", ".join(f"s.{col}" for col in columns)
@@ -221,7 +221,7 @@ class PostgresBackend:
 
     def columns(self, name: str) -> tuple[str, ...]:
         if name == "struct":
-            return STRUCT_COLUMNS + (STRUCT_ACTIVITY_COLUMNS if self.fmt is Format.ACTIVITY else ())
+            return struct_columns(self.fmt)
         return _STAGE_COLUMNS[name]
 
     def start(self, result: ImportResult, total_bytes: int = 0) -> None:
@@ -253,7 +253,7 @@ class PostgresBackend:
             with self.cursor.copy(f"COPY stage_{name} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            key = _SEEN[name]
+            key = ENTITY_KEYS[name]
             self.cursor.execute(
                 f"INSERT INTO seen_{name} (key, line_no) SELECT DISTINCT ON ({key}) {key}, line_no "
                 f"FROM stage_{name} ORDER BY {key}, line_no ON CONFLICT DO NOTHING"

@@ -11,25 +11,16 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from apps.annuaire.formats import (
-    BAL_COLUMNS,
-    PLACE_COLUMNS,
-    PRO_COLUMNS,
-    STRUCT_ACTIVITY_COLUMNS,
-    STRUCT_COLUMNS,
-    Format,
-)
+from apps.annuaire.formats import BAL_COLUMNS, ENTITY_KEYS, PLACE_COLUMNS, PRO_COLUMNS, Format, struct_columns
 from apps.annuaire.import_pg import ENTITIES, SCOPE
 from apps.annuaire.import_result import Batch, ImportResult
 from apps.annuaire.models import BalAddress, ExercisePlace, Professional, Source, Structure
-
-_KEYS = {"pro": "national_id", "struct": "idnat", "place": "key", "bal": "address"}
 
 
 class PortableBackend:
     def __init__(self, fmt: Format) -> None:
         self.fmt = fmt
-        self.seen: dict[str, dict[str, int]] = {name: {} for name in _KEYS}
+        self.seen: dict[str, dict[str, int]] = {name: {} for name in ENTITY_KEYS}
         self.pro_ids: dict[str, int] = {}
         self.struct_ids: dict[str, int] = {}
 
@@ -75,7 +66,7 @@ class PortableBackend:
         self.pro_ids[obj.national_id] = obj.pk
 
     def _upsert_struct(self, values: list, counts) -> None:
-        columns = STRUCT_COLUMNS + (STRUCT_ACTIVITY_COLUMNS if self.fmt is Format.ACTIVITY else ())
+        columns = struct_columns(self.fmt)
         data = dict(zip(columns, values, strict=True))
         lookup = {"idnat": data.pop("idnat")}
         existing = Structure.objects.filter(**lookup).values_list("sector_code", flat=True).first()
@@ -117,7 +108,7 @@ class PortableBackend:
                 ]
                 queryset = queryset.exclude(pk__in=keep)
             else:
-                queryset = queryset.exclude(**{f"{_KEYS[name]}__in": list(self.seen[name])})
+                queryset = queryset.exclude(**{f"{ENTITY_KEYS[name]}__in": list(self.seen[name])})
             if name in ("pro", "struct"):
                 field = "professional" if name == "pro" else "structure"
                 active_bal = BalAddress.objects.filter(Q(**{field: OuterRef("pk")}), is_active=True)

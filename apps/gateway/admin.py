@@ -6,24 +6,15 @@ Re-queuing a failed message goes through `manage.py gateway_spool --retry <id>` 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from apps.accounts.admin_read_only import ReadOnlyAdmin
 from apps.gateway.models import InboundMessage
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(admin.ModelAdmin):
+class InboundMessageAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "state", "envelope_sender", "peer_dn", "size", "attempts", "last_error")
     list_filter = ("state",)
     search_fields = ("envelope_sender", "peer_dn", "id")
     ordering = ("-received_at",)
     exclude = ("key_wrap", "ciphertext")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

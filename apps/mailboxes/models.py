@@ -243,6 +243,10 @@ class MailboxMembership(models.Model):
     def can_send(self) -> bool:
         return self.role in (MemberRole.SEND, MemberRole.MANAGE)
 
+    @property
+    def can_manage(self) -> bool:
+        return self.role == MemberRole.MANAGE
+
 
 class StructureAdmin(models.Model):
     """A person who administers the BALs of one structure (named by the operator)."""

@@ -19,7 +19,6 @@ from apps.mailboxes.models import (
     Mailbox,
     MailboxKind,
     MailboxMembership,
-    MemberRole,
     StructureAdmin,
     ValidationDelegate,
 )
@@ -103,7 +102,7 @@ def can_manage_mailbox(user: Any, mailbox: Mailbox) -> bool:
     if mailbox.structure_id is not None and can_administer_structure(user, mailbox.structure):
         return True
     membership = membership_of(user, mailbox)
-    return membership is not None and membership.role == MemberRole.MANAGE
+    return membership is not None and membership.can_manage
 
 
 def can_view_mailbox_journal(user: Any, mailbox: Mailbox) -> bool:

@@ -118,6 +118,15 @@ def _needs_annuaire_entry(national_id: str) -> bool:
     return re.match(ANNUAIRE_ID_REGEX, national_id) is not None
 
 
+def _insert_new(checked: tuple[str, str, str], kind: str, acting_user: Any, **fields: Any) -> Mailbox:
+    """Insert a BAL of this kind at an address `check_address` returned, unless a BAL or another operator
+    holds it; call inside the caller's transaction."""
+    full, local, domain = checked
+    _check_free(full)
+    mailbox = Mailbox(address=full, local_part=local, domain=domain, kind=kind, **fields)
+    return _save_new(mailbox, acting_user)
+
+
 def _save_new(mailbox: Mailbox, acting_user: Any) -> Mailbox:
     mailbox.created_by = acting_user if acting_user is not None and acting_user.is_authenticated else None
     mailbox.created_at = timezone.now()
@@ -150,23 +159,20 @@ _COMMON = ["address", "kind", "display_name", "service", "liste_rouge"]
 def do_create_nominative_mailbox(
     *, owner: Any, address: Address, display_name: str = "", liste_rouge: bool = False, acting_user: Any
 ) -> Mailbox:
-    full, local, domain = check_address(address.local_part, address.domain)
+    checked = check_address(address.local_part, address.domain)
     national_id, professional = check_nominative_owner(owner)
     _check_acting_admin(acting_user, None)
     with transaction.atomic():
-        _check_free(full)
-        mailbox = Mailbox(
-            address=full,
-            local_part=local,
-            domain=domain,
-            kind=MailboxKind.NOMINATIVE,
+        mailbox = _insert_new(
+            checked,
+            MailboxKind.NOMINATIVE,
+            acting_user,
             owner=owner,
             national_id=national_id,
             professional=professional,
             liste_rouge=liste_rouge,
             display_name=display_name or _person(owner),
         )
-        _save_new(mailbox, acting_user)
         _created(mailbox, acting_user, [*_COMMON, "owner", "national_id"])
     return mailbox
 
@@ -210,19 +216,17 @@ def do_create_organisational_mailbox(
     liste_rouge: bool = False,
     acting_user: Any,
 ) -> Mailbox:
-    full, local, domain = check_address(address.local_part, address.domain)
+    checked = check_address(address.local_part, address.domain)
     check_responsible(responsible)
     practitioners = list(practitioners or [])
     _check_organisation(structure, practitioners, is_cabinet)
     head = _check_head_agreement(head_agreement_by)
     _check_acting_admin(acting_user, None if is_cabinet else structure)
     with transaction.atomic():
-        _check_free(full)
-        mailbox = Mailbox(
-            address=full,
-            local_part=local,
-            domain=domain,
-            kind=MailboxKind.ORGANISATIONAL,
+        mailbox = _insert_new(
+            checked,
+            MailboxKind.ORGANISATIONAL,
+            acting_user,
             is_cabinet=is_cabinet,
             structure=None if is_cabinet else structure,
             responsible=responsible,
@@ -235,7 +239,6 @@ def do_create_organisational_mailbox(
             # Officine by default when the directory classifies the structure as one (sector SA33).
             is_officine=bool(structure.is_officine if is_officine is None and structure else is_officine),
         )
-        _save_new(mailbox, acting_user)
         CabinetPractitioner.objects.bulk_create(
             [CabinetPractitioner(mailbox=mailbox, professional=one) for one in practitioners]
         )
@@ -258,25 +261,22 @@ def do_create_applicative_mailbox(
     """Create the BAL and its first software credential; the secret is returned once, never stored."""
     from apps.mailboxes.services_members import do_create_credential
 
-    full, local, domain = check_address(address.local_part, address.domain)
+    checked = check_address(address.local_part, address.domain)
     if structure is None:
         raise ValidationError({"structure": "Une BAL applicative doit être rattachée à une structure."})
     check_responsible(responsible)
     _check_acting_admin(acting_user, structure)
     with transaction.atomic():
-        _check_free(full)
-        mailbox = Mailbox(
-            address=full,
-            local_part=local,
-            domain=domain,
-            kind=MailboxKind.APPLICATIVE,
+        mailbox = _insert_new(
+            checked,
+            MailboxKind.APPLICATIVE,
+            acting_user,
             structure=structure,
             responsible=responsible,
             display_name=display_name.strip(),
             service=service.strip(),
             liste_rouge=liste_rouge,
         )
-        _save_new(mailbox, acting_user)
         _created(mailbox, acting_user, [*_COMMON, "structure", "responsible"])
         _credential, secret = do_create_credential(mailbox, name=credential_name, acting_user=acting_user)
     return mailbox, secret

@@ -11,16 +11,13 @@ Professionals never reach the portal: its views answer 404 to any non-patient (a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 
+from apps.accounts.middleware import ViewGateMiddleware
 from apps.patients.policies import is_patient
 
 PATIENT_NAMESPACES = frozenset({"patients", "accounts", "annuaire"})
-_OPEN_PREFIXES = ("/static/", "/healthz")
 
 
 def is_allowed_for_patient(namespace: str) -> bool:
@@ -28,17 +25,9 @@ def is_allowed_for_patient(namespace: str) -> bool:
     return not namespace or namespace.split(":")[0] in PATIENT_NAMESPACES
 
 
-class PatientSeparationMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
-
-    def process_view(
-        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
-    ) -> HttpResponse | None:
-        if request.path.startswith(_OPEN_PREFIXES) or not is_patient(request.user):
+class PatientSeparationMiddleware(ViewGateMiddleware):
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        if not is_patient(request.user):
             return None
         match = request.resolver_match
         if match is None or is_allowed_for_patient(match.namespace):

@@ -6,6 +6,9 @@ apps.patients.selectors (which read messages through messaging's selectors), wri
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -28,6 +31,19 @@ def refusal_text(exc: SubmissionRefused) -> str:
     """The French reasons of a refused submission, without the addresses they are keyed by."""
     reasons = list(dict.fromkeys(exc.refusals.values()))
     return without_addresses(" ".join(reasons) if reasons else exc.message)
+
+
+def send_or_show_refusal(request: HttpRequest, send: Callable[[], object]) -> bool:
+    """Run a patient's send; a refusal or a too large message becomes an error shown on the page (False)."""
+    try:
+        send()
+    except SubmissionRefused as exc:
+        messages.error(request, refusal_text(exc))
+    except MessageTooLarge as exc:
+        messages.error(request, str(exc))
+    else:
+        return True
+    return False
 
 
 @require_GET
@@ -84,19 +100,15 @@ def reply(request: HttpRequest, profile: PatientProfile, copy_id: int) -> HttpRe
     form = ReplyForm(request.POST, request.FILES)
     state = selectors.get_reply_state(profile, selectors.thread_copies(copy))
     if form.is_valid() and state.target is not None:
-        try:
-            do_send_reply(
-                profile,
-                state.target,
-                text=form.cleaned_data["text"],
-                files=form.cleaned_data["pieces"],
-                acting_user=request.user,
-            )
-        except SubmissionRefused as exc:
-            messages.error(request, refusal_text(exc))
-        except MessageTooLarge as exc:
-            messages.error(request, str(exc))
-        else:
+        send = functools.partial(
+            do_send_reply,
+            profile,
+            state.target,
+            text=form.cleaned_data["text"],
+            files=form.cleaned_data["pieces"],
+            acting_user=request.user,
+        )
+        if send_or_show_refusal(request, send):
             messages.success(request, f"Votre réponse a été envoyée à {state.target_name}.")
             return redirect("patients:thread", copy_id=copy.pk)
     elif state.target is None:

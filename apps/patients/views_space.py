@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.contrib import messages
@@ -12,8 +13,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.crypto.envelope import DecryptionError
-from apps.messaging.delivery.submit import SubmissionRefused
-from apps.messaging.store.storage import MessageTooLarge
 from apps.patients import selectors
 from apps.patients.forms import (
     ConfirmForm,
@@ -34,7 +33,7 @@ from apps.patients.services_documents import (
     open_document,
 )
 from apps.patients.services_messages import do_write_to_pharmacy
-from apps.patients.views import refusal_text
+from apps.patients.views import send_or_show_refusal
 
 
 # --- pharmacies ---------------------------------------------------------------------------------------------
@@ -70,20 +69,16 @@ def pharmacy_write(request: HttpRequest, profile: PatientProfile) -> HttpRespons
     form = PharmacyMessageForm(request.POST, request.FILES)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            do_write_to_pharmacy(
-                profile,
-                data["pharmacy"],
-                subject=data["subject"],
-                text=data["text"],
-                files=data["pieces"],
-                acting_user=request.user,
-            )
-        except SubmissionRefused as exc:
-            messages.error(request, refusal_text(exc))
-        except MessageTooLarge as exc:
-            messages.error(request, str(exc))
-        else:
+        send = functools.partial(
+            do_write_to_pharmacy,
+            profile,
+            data["pharmacy"],
+            subject=data["subject"],
+            text=data["text"],
+            files=data["pieces"],
+            acting_user=request.user,
+        )
+        if send_or_show_refusal(request, send):
             messages.success(request, "Votre message a été envoyé à la pharmacie.")
             return redirect(reverse("patients:inbox") + "?dossier=envoyes")
     return _pharmacy_page(request, profile, form, status=400)

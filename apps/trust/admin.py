@@ -5,18 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.accounts.admin_read_only import ReadOnlyAdmin
 from apps.trust.models import ListeBlancheRefresh, OperatorCertificateDN, TrustedDomain
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class DNInline(admin.TabularInline):
@@ -31,7 +21,7 @@ class DNInline(admin.TabularInline):
 
 
 @admin.register(TrustedDomain)
-class TrustedDomainAdmin(_ReadOnly):
+class TrustedDomainAdmin(ReadOnlyAdmin):
     list_display = ["name_unicode", "name", "description", "is_active", "date_maj", "last_seen"]
     list_filter = ["is_active"]
     search_fields = ["name", "name_unicode", "description", "certificate_dns__dn"]
@@ -39,7 +29,7 @@ class TrustedDomainAdmin(_ReadOnly):
 
 
 @admin.register(ListeBlancheRefresh)
-class ListeBlancheRefreshAdmin(_ReadOnly):
+class ListeBlancheRefreshAdmin(ReadOnlyAdmin):
     list_display = [
         "started_at",
         "status",

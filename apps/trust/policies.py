@@ -15,7 +15,7 @@ module only says whether the patient domain belongs to the espace de confiance.
 
 Speed: active domains and their DNs are held in a per-process snapshot, reloaded when the version key in the
 Django cache (Redis) changes; every applied refresh bumps it on commit, and a process looks at the key at
-most once a second (VERSION_CHECK_SECONDS), so a check costs a dict lookup. With the snapshot off
+most once a second (`apps.trust.snapshot`), so a check costs a dict lookup. With the snapshot off
 (LISTE_BLANCHE_PROCESS_CACHE, the default under tests because each test's rollback would leave a snapshot
 stale) a check is one indexed query.
 """
@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.trust.dn import DNParseError, dn_from_x509_name, normalise_dn, reversed_dn
 from apps.trust.models import OperatorCertificateDN, TrustedDomain
 from apps.trust.names import InvalidAddress, InvalidDomainName, normalise_domain, parse_address
+from apps.trust.snapshot import VersionedSnapshot
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -64,44 +61,6 @@ class TrustDecision:
 
 
 # --- the per-process snapshot of the liste blanche ----------------------------------------------------
-@dataclass(frozen=True)
-class _Snapshot:
-    version: str
-    checked_at: float  # time.monotonic() of the last look at the version key
-    dns_by_domain: dict[str, frozenset[str]]
-
-
-_lock = threading.Lock()
-_snapshot: _Snapshot | None = None
-# How long a process trusts its snapshot before asking the cache for the version again: a Redis round trip
-# on every check would cost more than the check itself, and the list changes once a day.
-VERSION_CHECK_SECONDS = 1.0
-
-
-def bump_liste_blanche_version() -> None:
-    """Tell every process to reload; call it on commit of any change to domains or DNs."""
-    global _snapshot
-    try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, None)
-    except Exception:  # the cache being down must not fail a committed refresh
-        logger.exception("trust: could not publish the new liste blanche version")
-    with _lock:
-        _snapshot = None
-
-
-def _current_version() -> str | None:
-    try:
-        version = cache.get(VERSION_KEY)
-        if version is None:
-            # Evicted or fresh cache: publish a new version so that every process reloads once.
-            cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-            version = cache.get(VERSION_KEY)
-        return version
-    except Exception:
-        logger.exception("trust: cache unavailable, reading the liste blanche from the database")
-        return None
-
-
 def _load() -> dict[str, frozenset[str]]:
     dns: dict[str, set[str]] = {
         name: set() for name in TrustedDomain.objects.filter(is_active=True).values_list("name", flat=True)
@@ -114,33 +73,25 @@ def _load() -> dict[str, frozenset[str]]:
     return {name: frozenset(values) for name, values in dns.items()}
 
 
-def _snapshot_dns() -> dict[str, frozenset[str]]:
-    global _snapshot
-    snapshot, now = _snapshot, time.monotonic()
-    if snapshot is not None and now - snapshot.checked_at < VERSION_CHECK_SECONDS:
-        return snapshot.dns_by_domain
-    version = _current_version()
-    if version is not None and snapshot is not None and snapshot.version == version:
-        with _lock:
-            _snapshot = _Snapshot(version, now, snapshot.dns_by_domain)
-        return snapshot.dns_by_domain
-    loaded = _load()
-    if version is not None:
-        with _lock:
-            _snapshot = _Snapshot(version, now, loaded)
-    return loaded
+# Reloaded when VERSION_KEY changes; the list changes once a day.
+_dns_snapshot = VersionedSnapshot(version_key=VERSION_KEY, load=_load, what="liste blanche")
+
+
+def bump_liste_blanche_version() -> None:
+    """Tell every process to reload; call it on commit of any change to domains or DNs."""
+    _dns_snapshot.bump()
 
 
 def _is_trusted(domain_ascii: str) -> bool:
     if getattr(settings, "LISTE_BLANCHE_PROCESS_CACHE", True):
-        return domain_ascii in _snapshot_dns()
+        return domain_ascii in _dns_snapshot.get()
     return TrustedDomain.objects.filter(name=domain_ascii, is_active=True).exists()
 
 
 def _listed_dns(domain_ascii: str) -> frozenset[str] | None:
     """The active DNs of an active liste blanche domain; None when the domain is not trusted."""
     if getattr(settings, "LISTE_BLANCHE_PROCESS_CACHE", True):
-        return _snapshot_dns().get(domain_ascii)
+        return _dns_snapshot.get().get(domain_ascii)
     domain = TrustedDomain.objects.filter(name=domain_ascii, is_active=True).first()
     if domain is None:
         return None

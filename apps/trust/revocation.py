@@ -21,24 +21,18 @@ once per process. Without it (tests, whose rollbacks no version key sees) a chec
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
-import time
-import uuid
 from dataclasses import dataclass
 
 from cryptography import x509
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from apps.trust.crl import revoked_serials
 from apps.trust.models import CertificateRevocationList, RevocationStatus
-
-logger = logging.getLogger(__name__)
+from apps.trust.snapshot import VersionedSnapshot
 
 VERSION_KEY = "trust:crl:version"
-VERSION_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,28 +59,9 @@ class _IssuerCrl:
     next_update: dt.datetime | None
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    version: str
-    checked_at: float
-    crls: dict[x509.Name, _IssuerCrl]  # keyed by the issuer's name: a certificate's own `issuer` looks it up
-
-
 _lock = threading.Lock()
-_snapshot: _Snapshot | None = None
 # CRL SHA-256 -> (its issuer, its revoked serials), parsed once per process.
 _parsed: dict[str, tuple[x509.Name, frozenset[int]]] = {}
-
-
-def bump_crl_version() -> None:
-    """Tell every process to reload its sets; call it on commit of a stored CRL."""
-    global _snapshot
-    try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, None)
-    except Exception:  # the cache being down must not fail a committed refresh
-        logger.exception("trust: could not publish the new CRL version")
-    with _lock:
-        _snapshot = None
 
 
 def _load() -> dict[x509.Name, _IssuerCrl]:
@@ -106,35 +81,19 @@ def _load() -> dict[x509.Name, _IssuerCrl]:
     return crls
 
 
-def _current_version() -> str | None:
-    try:
-        version = cache.get(VERSION_KEY)
-        if version is None:
-            cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-            version = cache.get(VERSION_KEY)
-        return version
-    except Exception:
-        logger.exception("trust: cache unavailable, reading the CRL index from the database")
-        return None
+# Keyed by the issuer's name: a certificate's own `issuer` looks it up.
+_crl_snapshot = VersionedSnapshot(version_key=VERSION_KEY, load=_load, what="CRL index")
+
+
+def bump_crl_version() -> None:
+    """Tell every process to reload its sets; call it on commit of a stored CRL."""
+    _crl_snapshot.bump()
 
 
 def _crls() -> dict[x509.Name, _IssuerCrl]:
-    global _snapshot
     if not getattr(settings, "CRL_PROCESS_CACHE", True):
         return _load()
-    snapshot, now = _snapshot, time.monotonic()
-    if snapshot is not None and now - snapshot.checked_at < VERSION_CHECK_SECONDS:
-        return snapshot.crls
-    version = _current_version()
-    if version is not None and snapshot is not None and snapshot.version == version:
-        with _lock:
-            _snapshot = _Snapshot(version, now, snapshot.crls)
-        return snapshot.crls
-    loaded = _load()
-    if version is not None:
-        with _lock:
-            _snapshot = _Snapshot(version, now, loaded)
-    return loaded
+    return _crl_snapshot.get()
 
 
 _GOOD = RevocationDecision(True, RevocationStatus.GOOD, False, "", "", "", "")

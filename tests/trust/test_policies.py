@@ -17,6 +17,7 @@ from apps.trust.policies import (
     peer_certificate_allowed,
 )
 from apps.trust.services import do_import_liste_blanche
+from apps.trust.snapshot import SnapshotState
 from tests.trust.conftest import DN_TEMPLATE, SAMPLE_XML, numbered_domains
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +188,7 @@ def test_it_reloads_when_another_process_publishes_a_new_version(
 ):
     from django.core.cache import cache
 
-    monkeypatch.setattr(policies, "VERSION_CHECK_SECONDS", 0.0)  # look at the key on every check
+    monkeypatch.setattr(policies._dns_snapshot, "check_seconds", 0.0)  # look at the key on every check
     policies.bump_liste_blanche_version()  # start from an empty snapshot whatever ran before
     with django_capture_on_commit_callbacks(execute=True):
         do_import_liste_blanche(write_list(numbered_domains(10))[0])
@@ -223,9 +224,9 @@ def test_it_asks_the_cache_for_the_version_at_most_once_a_second(
     TrustedDomain.objects.filter(name="etab1.mssante.fr").update(is_active=False)
     cache.set(policies.VERSION_KEY, "set-by-another-process", None)
     assert can_exchange_with("a@etab1.mssante.fr", direction="outbound")  # within the second: snapshot
-    snapshot = policies._snapshot
-    assert snapshot is not None
-    policies._snapshot = policies._Snapshot(snapshot.version, snapshot.checked_at - 2, snapshot.dns_by_domain)
+    state = policies._dns_snapshot.state
+    assert state is not None
+    policies._dns_snapshot.state = SnapshotState(state.version, state.checked_at - 2, state.value)
     assert not can_exchange_with("a@etab1.mssante.fr", direction="outbound")  # a second later: reloaded
 
 
