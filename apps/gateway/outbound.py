@@ -33,6 +33,8 @@ from apps.messaging.models import MessageKind
 from apps.messaging.store import content, storage
 
 logger = logging.getLogger(__name__)
+# outbound_tls's reason codes in the words of tls_failures (the log and the failures page say the same).
+_REFUSAL_KINDS = {"hostname": "name_mismatch"}
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,14 @@ def send_delivery(delivery: Any) -> None:
             )
         except smtplib.SMTPResponseException as exc:
             _raise_for(exc.smtp_code, _reply_text(exc))
+        except outbound_tls.CertificateRefused as exc:
+            # Refused by our certificate policy or revocation (outbound_tls): named, never "unreachable";
+            # not tried on another MX of the same operator (the same certificate is expected there).
+            kind = _REFUSAL_KINDS.get(exc.reason_code, exc.reason_code)
+            logger.warning(
+                "outbound: TLS failure (%s) with %s for delivery %s: %s", kind, route, delivery.pk, exc
+            )
+            raise
         except retry_next as exc:
             last = exc  # try the next MX
             failure = classify(exc)

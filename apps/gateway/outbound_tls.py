@@ -51,15 +51,18 @@ class CertificateRevoked(CertificateRefused):
     """The remote server presented a certificate its CA revoked: never send to it."""
 
 
+_UNTRUSTED = "il n'est pas reconnu : il n'a pas été émis par une autorité de l'espace de confiance."
 _VERIFY_REASONS = {
     10: ("expired", "il a expiré."),
     9: ("not_yet_valid", "il n'est pas encore valide."),
     18: ("untrusted", "il est auto-signé."),
-    19: ("untrusted", "il n'est pas émis par une autorité de l'espace de confiance."),
-    20: ("untrusted", "il n'est pas émis par une autorité de l'espace de confiance."),
-    21: ("untrusted", "il n'est pas émis par une autorité de l'espace de confiance."),
+    2: ("untrusted", _UNTRUSTED),
+    19: ("untrusted", _UNTRUSTED),
+    20: ("untrusted", _UNTRUSTED),
+    21: ("untrusted", _UNTRUSTED),
     26: ("wrong_usage", "son usage n'autorise pas l'authentification d'un serveur."),
-    62: ("hostname", "il n'est pas établi pour ce nom de serveur."),
+    62: ("hostname", "il ne correspond pas au nom ou à l'adresse IP « {host} » auquel il a été contacté."),
+    64: ("hostname", "il ne correspond pas au nom ou à l'adresse IP « {host} » auquel il a été contacté."),
 }
 
 
@@ -71,7 +74,7 @@ def starttls(session: smtplib.SMTP, host: str, context: ssl.SSLContext) -> None:
         code, reason = _VERIFY_REASONS.get(
             exc.verify_code, ("verification", f"vérification impossible ({exc.verify_message}).")
         )
-        _refuse(session, CertificateRefused(code, reason, host=host), None)
+        _refuse(session, CertificateRefused(code, reason.format(host=host), host=host), None)
     except (ssl.SSLError, OSError) as exc:  # a handshake that failed otherwise: kept for the failures page
         inventory.record_tls_failure(
             direction="outbound",

@@ -12,6 +12,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps.accounts import outside_mail
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
 from apps.crypto import envelope
@@ -249,7 +250,7 @@ def test_it_keeps_the_notice_unsent_when_the_mail_relay_fails_and_sends_it_the_n
         raise OSError("relay down")
 
     with monkeypatch.context() as patched:
-        patched.setattr(lifecycle, "get_connection", refuse)
+        patched.setattr(outside_mail, "get_connection", refuse)  # the channel outside the trust space
         [step] = lifecycle.run_lifecycle(D(2025, 11, 15))
     assert step.outcome == "échec (voir les journaux)"
     assert LifecycleNotice.objects.get(mailbox=quiet).sent_on is None
