@@ -36,6 +36,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Operator identity: the mail domains this platform hosts, and its public name.
 OPERATOR_NAME = env("OPERATOR_NAME", "Opérateur MSSanté de démonstration")
+# Where users get help (shown on the password-reset and error pages): an address or a phone number.
+SUPPORT_CONTACT = env("SUPPORT_CONTACT", "support@demo.mssante.fr" if DEV or TESTING else "")
+# Our own French page for a refused form (Django's default is English).
+CSRF_FAILURE_VIEW = "mssante_web.errors.csrf_failure"
 OPERATOR_DOMAINS = env_list("OPERATOR_DOMAINS", ["demo.mssante.fr", "chu-demo.mssante.fr"])
 PATIENT_DOMAIN = env("PATIENT_DOMAIN", "patient.mssante.fr")
 # Whether this platform hosts the patient domain's inboxes itself (else it is a remote operator, e.g. MES).

@@ -19,6 +19,7 @@ from apps.mailboxes.models import Mailbox, MailboxKind, MailboxStatus
 from apps.mailboxes.policies import access_mailbox
 from apps.mailboxes.quotas import check_quota
 from apps.messaging.models import MessageCopy
+from apps.messaging.policies_compose import sending_refusal
 from apps.messaging.recipient_policies import RecipientContext, Refusal
 from apps.messaging.recipient_policies import check_recipient as check_registry
 from apps.trust.names import InvalidAddress, parse_address
@@ -115,13 +116,11 @@ def check_sender_allowed(address: str) -> Refusal | None:
 def can_send_from(user: Any, mailbox: Mailbox) -> bool:
     """People send from nominative and organisational BALs they may write in; applicative BALs send
     only through their API credentials (issue 6), never from the webmail."""
-    if mailbox.kind == MailboxKind.APPLICATIVE:
-        return False
     try:
         access_mailbox(user, mailbox, for_write=True)
     except Http404:
         return False
-    return True
+    return not sending_refusal(mailbox, can_write=True)
 
 
 def access_copy(user: Any, copy_id: int | str, *, for_write: bool = False) -> MessageCopy:
