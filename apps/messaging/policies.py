@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404
 
-from apps.mailboxes.models import Mailbox, MailboxKind, MailboxStatus
+from apps.mailboxes.models import Mailbox, MailboxStatus
 from apps.mailboxes.policies import access_mailbox
 from apps.mailboxes.quotas import check_quota
 from apps.messaging.models import MessageCopy

@@ -1,7 +1,7 @@
 """Whether someone may write from a BAL, and if not, why — in words the webmail shows instead of the button.
 
-`can_send_from` (policies.py) and the sidebar's « Nouveau message » both ask this one function, so the button is
-offered exactly where the composer opens.
+`can_send_from` (policies.py) and the sidebar's « Nouveau message » both ask this one function, so the
+button is offered exactly where the composer opens.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ APPLICATIVE_REFUSAL = (
     "Une BAL applicative envoie ses messages par son API, jamais depuis la messagerie : "
     "vous pouvez y lire les messages reçus, pas en écrire."
 )
-READ_ONLY_REFUSAL = "Vous avez un accès en lecture seule à cette BAL : vous ne pouvez pas y écrire de message."
+READ_ONLY_REFUSAL = (
+    "Vous avez un accès en lecture seule à cette BAL : vous ne pouvez pas y écrire de message."
+)
 
 
 def sending_refusal(mailbox: Mailbox, *, can_write: bool) -> str:
-    """Empty when a person with (`can_write`) or without write access may send from `mailbox`; else the reason."""
+    """No reason ("") when someone with (`can_write`) or without write access may send from `mailbox`."""
     if mailbox.kind == MailboxKind.APPLICATIVE:
         return APPLICATIVE_REFUSAL
     if not can_write:

@@ -1,4 +1,4 @@
-"""The app's own French error pages (issue 14, item 1), and « Nouveau message » only where writing is possible."""
+"""The app's own French error pages (issue 14, item 1); « Nouveau message » only where one may write."""
 
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ def screen(request, browser) -> Iterator[object]:  # noqa: ANN001
     yield from _open_page(browser, **VIEWPORTS[request.param])
 
 
-def test_the_composer_survives_a_reload_after_an_autosave(screen, live_server, dr_alice, alice_bal, cardio_bal):
+def test_the_composer_survives_a_reload_after_an_autosave(
+    screen, live_server, dr_alice, alice_bal, cardio_bal
+):
     base = live_server.url
     _login(screen, base, dr_alice)
     screen.goto(f"{base}/messagerie/{alice_bal.pk}/ecrire/")
