@@ -1,9 +1,10 @@
 from django.urls import path
 
-from apps.messaging import views, views_actions, views_compose, views_validation
+from apps.messaging import views, views_actions, views_compose, views_validation, views_write_to
 
 app_name = "messaging"
 urlpatterns = [
+    path("ecrire/", views_write_to.write_to, name="write-to"),
     path("<int:mailbox_id>/", views.inbox, name="inbox"),
     path("<int:mailbox_id>/dossier/<int:folder_id>/", views.folder, name="folder"),
     path("<int:mailbox_id>/recherche/", views.search, name="search"),
