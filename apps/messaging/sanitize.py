@@ -1,10 +1,10 @@
 """HTML of received messages made safe to show inside the webmail page (nh3, an allow-list sanitiser).
 
-Kept: text structure, tables, links (http, https, and mailto turned into the composer; opened in a new tab without referrer) and
-images. Removed with their content: script, style, iframe, object, form and the like; every `on*` handler,
-`style`, `class` and `id` attribute (CSS could hide or overlay parts of the page). Remote images are
-tracking pixels as often as not: their `src` is replaced by a local placeholder until the reader clicks
-« Afficher les images distantes » for this message; only then does the page's Content-Security-Policy
+Kept: text structure, tables, links (http, https; a mailto opens our composer; in a new tab without
+referrer) and images. Removed with their content: script, style, iframe, object, form and the like; every
+`on*` handler, `style`, `class` and `id` attribute (CSS could hide or overlay parts of the page). Remote
+images are tracking pixels as often as not: their `src` is replaced by a local placeholder until the reader
+clicks « Afficher les images distantes » for this message; only then does the page's Content-Security-Policy
 allow https images. Embedded images (`cid:`) are never fetched from outside.
 """
 
