@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from tests.accounts.support import totp_code
 from tests.e2e.test_mailbox_admin import _login
 from tests.plugins.browser import _open_page
 
@@ -41,4 +42,33 @@ def test_the_composer_survives_a_reload_after_an_autosave(
     expect(screen.locator("#id_body")).to_have_value("Chère consœur,")
     screen.go_back()  # back leaves the composer for the page before, never a 404
     assert "Page introuvable" not in screen.content()
+    assert screen.console_errors == []
+
+
+def test_a_patient_first_login_reaches_the_portal(screen, live_server, patient_paul):
+    from apps.patients.services import do_open_profile
+    from tests.e2e.test_mfa_login import _safe_now
+    from tests.factories import DEFAULT_PASSWORD
+
+    do_open_profile(user=patient_paul, ins="279035121518989", activate=True, acting_user=None)
+    base = live_server.url
+    screen.goto(f"{base}/patient/connexion/")
+    screen.locator("#id_login").fill(patient_paul.email)
+    screen.locator("#id_password").fill(DEFAULT_PASSWORD)
+    screen.get_by_role("button", name="Se connecter").click()
+    screen.wait_for_url("**/patient/securite/")
+    screen.get_by_role("link", name="Commencer").click()
+    screen.get_by_role("link", name="Activer une application d'authentification").click()
+    screen.wait_for_url("**/comptes/2fa/totp/activate/")
+    secret = screen.locator("#authenticator_secret").input_value()
+    screen.locator("input[name=code]").fill(totp_code(secret, _safe_now()))
+    screen.locator("#contenu form button[type=submit]").first.click()
+
+    screen.wait_for_url("**/compte/second-facteur/codes-de-secours/")
+    assert len(screen.locator("ul.codes li").all_inner_texts()) == 10
+    screen.get_by_label("J'ai enregistré mes codes de secours en lieu sûr").check()
+    screen.get_by_role("button", name="Terminer").click()
+    screen.wait_for_url(f"{base}/patient/")
+    expect(screen.get_by_role("heading", name="Mes messages")).to_be_visible()
+    assert "Aucune BAL ne vous est encore attribuée" not in screen.content()
     assert screen.console_errors == []
