@@ -12,6 +12,7 @@ A healthy node answers as soon as the first worker replies (`count` is then 1: "
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET
 from mssante_web.celery import app as celery_app
 
 BROKER_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger(__name__)
 
 
 def _elapsed_ms(started: float) -> float:
@@ -87,4 +89,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     broker, workers = check_broker_and_workers()
     ok = database["ok"] and broker["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker, "workers": workers}
-    return JsonResponse(body, status=200 if ok else 503)
+    response = JsonResponse(body, status=200 if ok else 503)
+    if not ok:
+        # A 503 here is a state the probe reports (e.g. the worker still booting under `make run`), not an
+        # error of the application: one WARNING naming the components down, instead of django.request's ERROR.
+        down = [name for name in ("database", "broker", "workers") if not body[name]["ok"]]  # type: ignore[index]
+        log.warning("healthz: degraded (%s)", ", ".join(down))
+        response._has_been_logged = True  # type: ignore[attr-defined]  # read by django.utils.log.log_response
+    return response

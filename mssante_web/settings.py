@@ -141,7 +141,10 @@ _default_db_url = (
 )
 DATABASE_URL = env("DATABASE_URL", _default_db_url) or _default_db_url
 DATABASES = {"default": parse_database_url(DATABASE_URL, BASE_DIR)}
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60)
+# Persistent connections are bounded by the server's fixed threads in production (gunicorn). Under `make run`
+# the dev server starts a thread per request: a persistent connection per thread would outlive it (41 idle
+# connections after ten minutes, then "too many clients"), so connections close after each request there.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0 if (TESTING or DEV) else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the dev server and in-process tasks read while one writes.

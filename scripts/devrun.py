@@ -220,6 +220,15 @@ def base_environment() -> tuple[dict[str, str], bool]:
     return env, full
 
 
+def smtp_ports() -> tuple[str, str]:
+    """The gateway's STARTTLS and implicit-TLS ports: the banner prints the ones really listened on."""
+    return os.environ.get("DEVRUN_SMTP_PORT", "2525"), os.environ.get("DEVRUN_SMTPS_PORT", "2465")
+
+
+def submission_port() -> str:
+    return os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
+
+
 def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     reload = [] if os.environ.get("DEVRUN_RELOAD") == "1" else ["--noreload"]
     plan = [("web", manage("runserver", f"{HOST}:{PORT}", *reload))]
@@ -230,11 +239,10 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     plan.append(("beat", [*celery, "beat", "--loglevel=INFO", "-s", str(VAR_DIR / "celerybeat-schedule")]))
     if list(ROOT.glob("apps/*/management/commands/run_smtp.py")):
         # --dev-pki: a development CA, our server certificate and a peer's, made under var/pki if absent.
-        ports = ["--port", os.environ.get("DEVRUN_SMTP_PORT", "2525")]
-        ports += ["--smtps-port", os.environ.get("DEVRUN_SMTPS_PORT", "2465")]
+        ports = ["--port", smtp_ports()[0], "--smtps-port", smtp_ports()[1]]
         plan.append(("smtp", manage("run_smtp", "--host", HOST, *ports, "--dev-pki")))
     if list(ROOT.glob("apps/*/management/commands/run_submission.py")):
-        port = os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
+        port = submission_port()
         plan.append(("submission", manage("run_submission", "--host", HOST, "--port", port, "--dev-pki")))
     return plan
 
@@ -281,13 +289,19 @@ def banner(full: bool) -> None:
         "  Code du second facteur (TOTP) d'un compte, dans un autre terminal :",
         "    make totp EMAIL=alice.martin@demo.mssante.fr",
         "    (ou : MSSANTE_DEV=1 .venv/bin/python manage.py demo_totp alice.martin@demo.mssante.fr)",
-        "  Le patient (paul.bernard@example.test) se connecte sans second facteur.",
+        f"  Le patient (paul.bernard@example.test) entre par {URL}/patient/connexion/",
+        "  (code : make totp EMAIL=paul.bernard@example.test).",
+        "",
+        "  Courriels envoyés hors espace de confiance (avis aux patients, avis d'inactivité) : affichés ici,",
+        "  préfixés « web » (ou « worker »), par le backend console de Django.",
     ]
     if full:
+        starttls, smtps = smtp_ports()
         lines += [
             "",
-            "  SMTP entrant des autres opérateurs (TLS mutuel) : 127.0.0.1:2525 ; soumission pour les",
-            "  logiciels de messagerie (STARTTLS + mot de passe d'application) : 127.0.0.1:2587",
+            f"  SMTP entrant des autres opérateurs (TLS mutuel) : {HOST}:{starttls} (TLS implicite : {smtps}) ;",
+            f"  soumission pour les logiciels de messagerie (STARTTLS + mot de passe d'application) :"
+            f" {HOST}:{submission_port()}",
         ]
     if not full:
         lines += [
