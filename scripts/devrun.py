@@ -299,9 +299,9 @@ def banner(full: bool) -> None:
         starttls, smtps = smtp_ports()
         lines += [
             "",
-            f"  SMTP entrant des autres opérateurs (TLS mutuel) : {HOST}:{starttls} (TLS implicite : {smtps}) ;",
-            f"  soumission pour les logiciels de messagerie (STARTTLS + mot de passe d'application) :"
-            f" {HOST}:{submission_port()}",
+            f"  SMTP entrant des autres opérateurs (TLS mutuel) : {HOST}:{starttls}"
+            f" (TLS implicite : {smtps}) ; soumission pour les logiciels de messagerie",
+            f"  (STARTTLS + mot de passe d'application) : {HOST}:{submission_port()}",
         ]
     if not full:
         lines += [
