@@ -465,6 +465,8 @@ LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français")]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
+# Our overrides of third-party French strings (one wording for recovery codes: « codes de secours »).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------------------

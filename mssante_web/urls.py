@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.gateway import autoconfig
-from mssante_web import health, landing, views
+from mssante_web import admin_gate, health, landing, views
+
+admin_gate.install()
 
 urlpatterns = [
     path("", views.home, name="home"),
