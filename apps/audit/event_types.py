@@ -32,6 +32,10 @@ EVENT_TYPES: dict[str, str] = {
     "account.app_password_created": "{actor} a créé un mot de passe d'application (logiciel de messagerie).",
     "account.app_password_revoked": "{actor} a révoqué un mot de passe d'application.",
     "account.read_receipt_policy_changed": "{actor} a modifié ses préférences d'accusés de lecture.",
+    "account.invitation_sent": "{actor} a invité une personne sans compte {in_bal}.",
+    "account.invitation_resent": "{actor} a renvoyé une invitation {in_bal}.",
+    "account.invitation_revoked": "{actor} a révoqué une invitation {in_bal}.",
+    "account.invitation_accepted": "{actor} a accepté son invitation et rejoint la BAL {bal}.",
     # Annuaire
     "annuaire.searched": "{actor} a fait une recherche dans l'annuaire.",
     "annuaire.imported": "L'annuaire santé a été importé ({actor}).",
