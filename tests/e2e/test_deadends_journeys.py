@@ -72,3 +72,51 @@ def test_a_patient_first_login_reaches_the_portal(screen, live_server, patient_p
     expect(screen.get_by_role("heading", name="Mes messages")).to_be_visible()
     assert "Aucune BAL ne vous est encore attribuée" not in screen.content()
     assert screen.console_errors == []
+
+
+def test_alice_finds_the_secretariat_by_part_of_its_address_and_sends_a_pdf(
+    screen, live_server, dr_alice, alice_bal, cardio_bal, tmp_path
+):
+    from apps.messaging.models import Message
+    from tests.messaging.helpers import PDF
+
+    base = live_server.url
+    _login(screen, base, dr_alice)
+    screen.goto(f"{base}/messagerie/{alice_bal.pk}/ecrire/")
+    screen.locator("#id_to").press_sequentially("secretariat.car", delay=30)
+    suggestion = screen.locator(".suggestion", has_text=cardio_bal.address)
+    expect(suggestion).to_be_visible()
+    expect(screen.locator(".suggestion").first).to_contain_text(cardio_bal.address)  # hosted here: first
+    suggestion.click()
+    expect(
+        screen.locator(".compose-chip", has_text=cardio_bal.address).locator(".recipient-ok")
+    ).to_be_visible()
+    screen.locator("#id_subject").fill("Adressage de Mme Durand")
+    screen.locator("#id_body").fill("Chère consœur,\nje vous adresse Mme Durand.")
+    letter = tmp_path / "lettre-adressage.pdf"
+    letter.write_bytes(PDF)
+    screen.locator("#id_attachments").set_input_files(str(letter))
+    expect(screen.locator("#compose-attachments")).to_contain_text("lettre-adressage.pdf")
+    screen.get_by_role("button", name="Envoyer", exact=True).click()
+    screen.wait_for_url("**/suivi/")
+    sent = Message.objects.get(sent_by=dr_alice)
+    assert sent.to_addresses == [cardio_bal.address] and sent.has_attachments
+    assert screen.console_errors == []
+
+
+@pytest.fixture
+def desk(browser) -> Iterator[object]:  # noqa: ANN001
+    yield from _open_page(browser, **VIEWPORTS["desktop"])
+
+
+def test_the_journal_fits_1366_pixels(desk, live_server, admin_olga, dr_alice, cardio_bal):
+    from apps.audit.services import record_event
+
+    for _ in range(5):
+        record_event("message.read", actor=dr_alice, mailbox=cardio_bal, target=cardio_bal)
+    _login(desk, live_server.url, admin_olga)
+    desk.goto(f"{live_server.url}/journal/")
+    expect(desk.locator("table.journal")).to_contain_text("a consulté un message dans la BAL")
+    width = desk.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366, f"the journal scrolls sideways at 1366 px ({width}px)"
+    assert desk.console_errors == []
