@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.account.internal.flows.login import record_authentication
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
@@ -101,5 +102,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         else:
             # Signed in: the second-factor gate now leads to enrolment, then the login lands on the BAL.
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            # The password was just chosen: recorded as a fresh password authentication, so that allauth
+            # does not ask it again before enrolling the second factor a minute later.
+            record_authentication(request, user, "password", email=user.email)
             return redirect("landing")
     return render(request, "mailboxes/invitation_accept.html", {"invitation": invitation, "form": form})

@@ -120,3 +120,48 @@ def test_the_journal_fits_1366_pixels(desk, live_server, admin_olga, dr_alice, c
     width = desk.evaluate("document.documentElement.scrollWidth")
     assert width <= 1366, f"the journal scrolls sideways at 1366 px ({width}px)"
     assert desk.console_errors == []
+
+
+def test_olga_creates_a_bal_and_invites_a_secretary_who_joins_it(
+    screen, browser, live_server, admin_olga, dr_alice, chu, mailoutbox
+):
+    import re
+
+    from tests.e2e.test_mfa_login import _safe_now
+
+    base = live_server.url
+    _login(screen, base, admin_olga)
+    screen.goto(f"{base}/bal/gestion/")
+    screen.get_by_role("link", name="Nouvelle BAL organisationnelle").click()
+    screen.get_by_label("Partie locale de l'adresse").fill("accueil.cardio")
+    screen.get_by_label("Domaine").select_option("demo.mssante.fr")
+    screen.get_by_label("Structure", exact=True).fill(chu.name)  # found by its name in the annuaire
+    screen.get_by_label("Adresse de connexion du professionnel responsable").fill(dr_alice.email)
+    screen.get_by_label("Accord donné par").fill("Directrice générale du CHU")
+    screen.get_by_role("button", name="Créer la BAL").click()
+    screen.wait_for_url("**/bal/gestion/*/")
+    screen.get_by_role("link", name="Inviter une personne sans compte").click()
+    screen.get_by_label("Prénom").fill("Claire")
+    screen.get_by_label("Nom", exact=True).fill("Noël")
+    screen.get_by_label("Adresse e-mail personnelle ou professionnelle").fill("claire.noel@example.org")
+    screen.get_by_role("button", name="Envoyer l'invitation").click()
+    expect(screen.locator("body")).to_contain_text("Invitation envoyée à claire.noel@example.org")
+
+    link = re.search(r"https?://\S+(/bal/invitation/\S+/)", mailoutbox[-1].body)
+    assert link is not None
+    claire = _open_page(browser, **VIEWPORTS["phone"])
+    page = next(claire)
+    page.goto(base + link.group(1))
+    page.get_by_label("Mot de passe", exact=True).fill("Un-mot-de-passe-solide-2026")
+    page.get_by_label("Mot de passe (confirmation)").fill("Un-mot-de-passe-solide-2026")
+    page.get_by_role("button", name="Créer mon compte").click()
+    page.get_by_role("link", name="Activer une application d'authentification").click()
+    secret = page.locator("#authenticator_secret").input_value()
+    page.locator("input[name=code]").fill(totp_code(secret, _safe_now()))
+    page.locator("#contenu form button[type=submit]").first.click()
+    page.get_by_label("J'ai enregistré mes codes de secours en lieu sûr").check()
+    page.get_by_role("button", name="Terminer").click()
+    page.wait_for_url("**/messagerie/*/")  # lands on the BAL she was invited to
+    expect(page.locator("body")).to_contain_text("accueil.cardio@demo.mssante.fr")
+    assert page.console_errors == []
+    next(claire, None)  # closes her browser context
