@@ -13,6 +13,7 @@ A healthy node answers as soon as the first worker replies (`count` is then 1: "
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from apps.backup.selectors import health_summary as backup_health
 from mssante_web.celery import app as celery_app
 
 BROKER_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger(__name__)
 
 
 def _elapsed_ms(started: float) -> float:
@@ -102,7 +104,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with contextlib.suppress(Exception):
             body["backups"] = backup_health()
     # Stale CRLs degrade every node alike (soft fail, ADR 0018): still 200, so that no node is taken out.
-    return JsonResponse(body, status=200 if ok else 503)
+    response = JsonResponse(body, status=200 if ok else 503)
+    if not ok:
+        # A 503 here is a state the probe reports (e.g. the worker still booting under `make run`), not an
+        # error of the application: one WARNING naming the components down, instead of django.request's ERROR.
+        down = [name for name in ("database", "broker", "workers") if not body[name]["ok"]]  # type: ignore[index]
+        log.warning("healthz: degraded (%s)", ", ".join(down))
+        response._has_been_logged = True  # type: ignore[attr-defined]  # read by django.utils.log.log_response
+    return response
 
 
 def check_revocation_lists() -> dict[str, Any]:

@@ -49,6 +49,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Operator identity: the mail domains this platform hosts, and its public name.
 OPERATOR_NAME = env("OPERATOR_NAME", "Opérateur MSSanté de démonstration")
+# Where users get help (shown on the password-reset and error pages): an address or a phone number.
+SUPPORT_CONTACT = env("SUPPORT_CONTACT", "support@demo.mssante.fr" if DEV or TESTING else "")
+# Our own French page for a refused form (Django's default is English).
+CSRF_FAILURE_VIEW = "mssante_web.errors.csrf_failure"
 OPERATOR_DOMAINS = env_list("OPERATOR_DOMAINS", ["demo.mssante.fr", "chu-demo.mssante.fr"])
 PATIENT_DOMAIN = env("PATIENT_DOMAIN", "patient.mssante.fr")
 # Whether this platform hosts the patient domain's inboxes itself (else it is a remote operator, e.g. MES).
@@ -152,7 +156,10 @@ _default_db_url = (
 )
 DATABASE_URL = env("DATABASE_URL", _default_db_url) or _default_db_url
 DATABASES = {"default": parse_database_url(DATABASE_URL, BASE_DIR)}
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60)
+# Persistent connections are bounded by the server's fixed threads in production (gunicorn). Under `make run`
+# the dev server starts a thread per request: a persistent connection per thread would outlive it (41 idle
+# connections after ten minutes, then "too many clients"), so connections close after each request there.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 0 if (TESTING or DEV) else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the dev server and in-process tasks read while one writes.
@@ -449,7 +456,7 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "landing"  # the portal, the last BAL's inbox or the administration
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -567,6 +574,8 @@ LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français")]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
+# Our overrides of third-party French strings (one wording for recovery codes: « codes de secours »).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------------------

@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.gateway import autoconfig
-from mssante_web import health, views
+from mssante_web import admin_gate, health, landing, views
+
+admin_gate.install()
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("arrivee/", landing.landing, name="landing"),
     path("healthz", health.healthz, name="healthz"),
     path("compte/", include("apps.accounts.urls")),
     path("comptes/", include("allauth.urls")),

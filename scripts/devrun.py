@@ -232,6 +232,15 @@ def base_environment() -> tuple[dict[str, str], bool]:
     return env, full
 
 
+def smtp_ports() -> tuple[str, str]:
+    """The gateway's STARTTLS and implicit-TLS ports: the banner prints the ones really listened on."""
+    return os.environ.get("DEVRUN_SMTP_PORT", "2525"), os.environ.get("DEVRUN_SMTPS_PORT", "2465")
+
+
+def submission_port() -> str:
+    return os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
+
+
 def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     reload = [] if os.environ.get("DEVRUN_RELOAD") == "1" else ["--noreload"]
     plan = [("web", manage("runserver", f"{HOST}:{PORT}", *reload))]
@@ -241,11 +250,11 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     plan.append(("worker", [*celery, "worker", "--loglevel=INFO", "--concurrency=2", "-n", "devrun@%h"]))
     plan.append(("beat", [*celery, "beat", "--loglevel=INFO", "-s", str(VAR_DIR / "celerybeat-schedule")]))
     # --dev-pki: a development CA, our server certificate and a peer's, made under var/pki if absent.
-    ports = ["--port", os.environ.get("DEVRUN_SMTP_PORT", "2525")]
-    ports += ["--smtps-port", os.environ.get("DEVRUN_SMTPS_PORT", "2465")]
+    ports = ["--port", smtp_ports()[0], "--smtps-port", smtp_ports()[1]]
     plan.append(("smtp", manage("run_smtp", "--host", HOST, *ports, "--dev-pki")))
-    port = os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
-    plan.append(("submission", manage("run_submission", "--host", HOST, "--port", port, "--dev-pki")))
+    plan.append(
+        ("submission", manage("run_submission", "--host", HOST, "--port", submission_port(), "--dev-pki"))
+    )
     return plan
 
 
@@ -291,13 +300,19 @@ def banner(full: bool) -> None:
         "  Code du second facteur (TOTP) d'un compte, dans un autre terminal :",
         "    make totp EMAIL=alice.martin@demo.mssante.fr",
         "    (ou : MSSANTE_DEV=1 .venv/bin/python manage.py demo_totp alice.martin@demo.mssante.fr)",
-        "  Le patient (paul.bernard@example.test) se connecte sans second facteur.",
+        f"  Le patient (paul.bernard@example.test) entre par {URL}/patient/connexion/",
+        "  (code : make totp EMAIL=paul.bernard@example.test).",
+        "",
+        "  Courriels envoyés hors espace de confiance (avis aux patients, avis d'inactivité) : affichés ici,",
+        "  préfixés « web » (ou « worker »), par le backend console de Django.",
     ]
     if full:
+        starttls, smtps = smtp_ports()
         lines += [
             "",
-            "  SMTP entrant des autres opérateurs (TLS mutuel) : 127.0.0.1:2525 ; soumission pour les",
-            "  logiciels de messagerie (STARTTLS + mot de passe d'application) : 127.0.0.1:2587",
+            f"  SMTP entrant des autres opérateurs (TLS mutuel) : {HOST}:{starttls}"
+            f" (TLS implicite : {smtps}) ; soumission pour les logiciels de messagerie",
+            f"  (STARTTLS + mot de passe d'application) : {HOST}:{submission_port()}",
         ]
     if not full:
         lines += [

@@ -18,7 +18,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 
-from apps.accounts.selectors import is_held_at_enrolment, next_enrolment_url_name
+from apps.accounts.selectors import is_confirming_codes, is_held_at_enrolment, next_enrolment_url_name
 
 # allauth asks for the password again (account_reauthenticate) before adding a factor when the login is older
 # than ACCOUNT_REAUTHENTICATION_TIMEOUT, so that page must stay reachable during enrolment.
@@ -35,6 +35,8 @@ ENROLMENT_URL_NAMES = frozenset(
     }
 )
 _OPEN_PREFIXES = ("/static/", "/healthz")
+# Where allauth goes once a factor is added (its recovery-codes page, or the security page).
+_AFTER_FACTOR = frozenset({"mfa_view_recovery_codes", "mfa_index"})
 
 
 class ViewGateMiddleware:
@@ -62,9 +64,13 @@ class ViewGateMiddleware:
 
 class MfaRequiredMiddleware(ViewGateMiddleware):
     def gate(self, request: HttpRequest) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is not None and match.view_name in _AFTER_FACTOR and is_confirming_codes(request.user):
+            # allauth sends a new factor to its own codes page; the enrolment's page shows the codes and asks
+            # to confirm they are saved (patients too, whom the gate below does not hold).
+            return redirect("accounts:recovery-codes")
         if not is_held_at_enrolment(request):
             return None
-        match = request.resolver_match
         if match is not None and match.view_name in ENROLMENT_URL_NAMES:
             return None
         if request.headers.get("HX-Request") or "application/json" in request.headers.get("Accept", ""):

@@ -74,6 +74,9 @@ class User(AbstractUser):
     mfa_enrolled_at = models.DateTimeField("second facteur enrôlé le", null=True, blank=True)
     recovery_codes_saved_at = models.DateTimeField("codes de secours enregistrés le", null=True, blank=True)
     session_epoch = models.PositiveIntegerField(default=0)
+    # The BAL last acted in (an id, not a foreign key: accounts sits below mailboxes): the next login lands
+    # on its inbox. Re-checked by the policy at every use; a BAL one may no longer use is simply skipped.
+    last_mailbox_id = models.BigIntegerField("dernière BAL utilisée", null=True, blank=True)
     # Read by messaging's do_record_read: "never" keeps the sender's timeline at "delivered".
     read_receipt_policy = models.CharField(
         "accusés de lecture",

@@ -29,6 +29,11 @@ def has_completed_mfa_enrolment(user: User) -> bool:
     return user.recovery_codes_saved_at is not None and has_strong_factor(user)
 
 
+def is_confirming_codes(user: Any) -> bool:
+    """A factor is enrolled but saving the recovery codes is not confirmed yet (the enrolment's last step)."""
+    return bool(user.is_authenticated and user.recovery_codes_saved_at is None and has_strong_factor(user))
+
+
 def is_psc_session(request: HttpRequest) -> bool:
     session: Any = getattr(request, "session", None)
     return session is not None and session.get(STRONG_AUTH_SESSION_KEY) == STRONG_AUTH_PSC

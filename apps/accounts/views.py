@@ -19,7 +19,7 @@ from apps.accounts.selectors import has_strong_factor, unused_recovery_codes
 def mfa_required(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if user.recovery_codes_saved_at is not None and has_strong_factor(user):
-        return redirect("home")
+        return redirect("landing")
     return render(request, "accounts/mfa_required.html", {"has_factor": has_strong_factor(user)})
 
 
@@ -47,7 +47,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
         else:
             services.do_confirm_recovery_codes_saved(acting_user=request.user)  # type: ignore[arg-type]
             messages.success(request, "Votre compte est sécurisé. Bienvenue !")
-            return redirect("home")
+            return redirect("landing")
     return render(request, "accounts/recovery_codes.html", {"codes": codes})
 
 

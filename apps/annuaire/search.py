@@ -17,7 +17,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Collate
 
 from apps.annuaire.identifiers import is_valid_finess
-from apps.annuaire.models import BalAddress, BalKind, NameWord
+from apps.annuaire.models import BalAddress, BalKind, NameWord, Source
 from apps.annuaire.text import normalize
 
 STOP_WORDS = frozenset(
@@ -160,8 +160,10 @@ def _ranked(queryset: QuerySet[BalAddress], criteria: SearchCriteria) -> QuerySe
     first = query_words[0]
     if _is_postgres():
         # Cheap on purpose (short column): the rank is computed for every matching row before the LIMIT.
+        # Hosted BALs (source "local") first, then exact or prefix matches of the name.
         rank = RawSQL(
-            "(CASE WHEN search_name LIKE %s THEN 1 ELSE 0 END) + word_similarity(%s, search_name)",
+            "(CASE WHEN source = 'local' THEN 2 ELSE 0 END)"
+            " + (CASE WHEN search_name LIKE %s THEN 1 ELSE 0 END) + word_similarity(%s, search_name)",
             (first.replace("%", "").replace("_", "") + "%", first),
         )
         return queryset.annotate(rank=rank).order_by("-rank", "search_name", "id")
@@ -219,7 +221,15 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
     if "@" in text:
         return list(_prefixed(base, "address", text.strip().lower())[:limit])
     found: list[BalAddress] = []
-    steps = [_prefixed(base, "search_name", " ".join(query_words))]
+    joined = " ".join(query_words)
+    # BALs hosted here first (the correspondents people write to most), then addresses typed from their
+    # start ("secretariat.car"): both are btree range scans that stop at `limit` (issue 14).
+    hosted = base.filter(source=Source.LOCAL)
+    steps = [_prefixed(hosted, "search_name", joined)]
+    typed = text.strip().lower()
+    if " " not in typed:
+        steps += [_prefixed(hosted, "address", typed), _prefixed(base, "address", typed)]
+    steps.append(_prefixed(base, "search_name", joined))
     if len(query_words) > 1:
         second = _prefixed(base, "search_name", query_words[0])
         for word in query_words[1:]:

@@ -47,3 +47,13 @@ def get_published_bal(address: str) -> BalAddress | None:
         .filter(address=address.strip().lower(), is_active=True)
         .first()
     )
+
+
+def find_structures_by_name(name: str, *, limit: int = 6) -> list[Structure]:
+    """Active structures whose name contains `name` (an exact name first): the BAL form's structure picker."""
+    if len(name) < 3:
+        return []
+    exact = list(Structure.objects.filter(is_active=True, name__iexact=name)[:limit])
+    if len(exact) == 1:
+        return exact
+    return list(Structure.objects.filter(is_active=True, name__icontains=name).order_by("name")[:limit])

@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.annuaire.identifiers import IdentifierError
 from apps.annuaire.models import BalAddress, BalKind, NameWord, Professional, Source, Structure
 from apps.annuaire.search_row import fill_search_columns
+from apps.annuaire.text import join_normalized
 from apps.audit.services import record_event
 
 
@@ -63,6 +64,9 @@ def do_publish_local_bal(
         bal.source, bal.is_active, bal.dematerialisation = Source.LOCAL, True, True
         bal.updated_at = timezone.now()
         fill_search_columns(bal)
+        # People find a hosted BAL by its address too ("secretar…" for secretariat.cardio@…): its local part
+        # joins the searched text (issue 14).
+        bal.search_text = join_normalized(bal.search_text, address.split("@")[0])
         bal.save()
         if bal.search_name:
             NameWord.objects.get_or_create(word=bal.search_name.split()[0][:100])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest
 
 from apps.mailboxes.models import Mailbox
@@ -30,3 +31,8 @@ def get_current_mailbox(request: HttpRequest, *, candidates: list[Mailbox] | Non
 
 def set_current_mailbox(request: HttpRequest, mailbox: Mailbox) -> None:
     request.session[SESSION_KEY] = mailbox.pk
+    user: Any = request.user
+    if user.is_authenticated and user.last_mailbox_id != mailbox.pk:
+        # Remembered across sessions: the next login lands on this BAL's inbox (mssante_web.landing).
+        get_user_model().objects.filter(pk=user.pk).update(last_mailbox_id=mailbox.pk)
+        user.last_mailbox_id = mailbox.pk

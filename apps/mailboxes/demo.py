@@ -84,7 +84,7 @@ def _lab_bal(domain: str, structure: Structure, responsible: User, stdout: TextI
     if Mailbox.objects.filter(address=address).exists():
         stdout.write(f"BAL applicative : {address} (identifiant logiciel déjà créé)\n")
         return
-    _mailbox, token = do_create_applicative_mailbox(
+    _mailbox, _token = do_create_applicative_mailbox(
         address=Address("noreply-biologie", domain),
         structure=structure,
         responsible=responsible,
@@ -94,7 +94,9 @@ def _lab_bal(domain: str, structure: Structure, responsible: User, stdout: TextI
         acting_user=None,
     )
     stdout.write(
-        f"BAL applicative : {address} ({structure}), identifiant logiciel affiché une seule fois : {token}\n"
+        # The API secret is never printed (terminal scrollback, CI logs): create one from the BAL's page.
+        f"BAL applicative : {address} ({structure}) ; pour utiliser son API, créez un identifiant logiciel "
+        "depuis « Gestion des BAL ».\n"
     )
 
 

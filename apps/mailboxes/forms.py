@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from apps.accounts.models import User
 from apps.annuaire.models import Professional, Structure
-from apps.annuaire.selectors import get_structure_by_finess, get_structure_by_siret
+from apps.annuaire.selectors import find_structures_by_name, get_structure_by_finess, get_structure_by_siret
 from apps.mailboxes.addresses import operator_domains
 from apps.mailboxes.models import MailboxKind, MailboxStatus, MemberRole
 from apps.mailboxes.policies import is_operator_admin
@@ -66,10 +66,11 @@ class StructureMixin(forms.Form):
 
     def setup_structure(self) -> None:
         if is_operator_admin(self.user):
+            # No maxlength of 20 any more: the browser silently cut what was typed (issue 14).
             self.fields["structure"] = forms.CharField(
-                label="Structure (FINESS ou SIRET)",
-                max_length=20,
-                help_text="Identifiant tel que dans l'annuaire.",
+                label="Structure",
+                max_length=200,
+                help_text="Son nom, son FINESS ou son SIRET, tels que dans l'annuaire.",
             )
         else:
             self.fields["structure"] = forms.ModelChoiceField(
@@ -81,12 +82,29 @@ class StructureMixin(forms.Form):
         if isinstance(value, Structure):
             return value
         code = str(value).replace(" ", "")
-        structure = get_structure_by_siret(code) if len(code) == 14 else get_structure_by_finess(code)
-        if structure is None:
-            raise ValidationError(
-                f"Aucune structure active de l'annuaire n'a le FINESS ou le SIRET « {code} »."
-            )
-        return structure
+        if code.isdigit():
+            structure = get_structure_by_siret(code) if len(code) == 14 else get_structure_by_finess(code)
+            if structure is None:
+                raise ValidationError(
+                    f"Aucune structure active de l'annuaire n'a le FINESS ou le SIRET « {code} »."
+                )
+            return structure
+        return _structure_by_name(str(value).strip())
+
+
+def _structure_by_name(name: str) -> Structure:
+    """The one active structure whose name contains `name`; several: the candidates, to pick by FINESS."""
+    found = list(find_structures_by_name(name, limit=6))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ValidationError(f"Aucune structure active de l'annuaire ne s'appelle « {name} ».")
+    listed = " ; ".join(
+        f"{one.name} (FINESS {one.finess or '—'}, SIRET {one.siret or '—'})" for one in found[:5]
+    )
+    raise ValidationError(
+        f"Plusieurs structures correspondent : {listed}. Précisez le nom, ou saisissez le FINESS."
+    )
 
 
 class ResponsibleMixin(forms.Form):

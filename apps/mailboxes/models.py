@@ -438,3 +438,51 @@ class ValidationDelegate(models.Model):
 
     def __str__(self) -> str:
         return f"délégué {self.user_id} de la BAL {self.mailbox_id}"
+
+
+class Invitation(models.Model):
+    """An invitation for a person without an account to join an organisational BAL (issue 14).
+
+    The link's token is never stored: only its SHA-256, so a copy of the database opens no account. One use,
+    72 hours; revocable; a resend replaces the token (the old link stops working).
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField("adresse e-mail de la personne invitée")
+    first_name = models.CharField("prénom", max_length=150)
+    last_name = models.CharField("nom", max_length=150)
+    role = models.CharField("rôle", max_length=10, choices=MemberRole.choices, default=MemberRole.SEND)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    sent_count = models.PositiveSmallIntegerField(default=1)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "invitation"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_pending_per_bal",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation de {self.email} à la BAL {self.mailbox_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None
+
+    @property
+    def is_usable(self) -> bool:
+        return self.is_pending and self.expires_at > timezone.now()

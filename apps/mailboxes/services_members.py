@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.accounts.models import UserKind
 from apps.annuaire.models import Structure
 from apps.audit.services import record_event
+from apps.mailboxes.member_notices import tell_responsible
 from apps.mailboxes.models import (
     ApplicationCredential,
     Mailbox,
@@ -64,6 +65,7 @@ def do_add_member(mailbox: Mailbox, *, user: Any, role: str, acting_user: Any) -
             target=membership,
             details={"member": user.email, "changes": {"role": {"old": None, "new": role}}},
         )
+        transaction.on_commit(lambda: tell_responsible(membership, acting_user=actor))
     return membership
 
 

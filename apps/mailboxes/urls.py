@@ -1,9 +1,21 @@
 from django.urls import path
 
-from apps.mailboxes import views, views_admin, views_ops
+from apps.mailboxes import views, views_admin, views_invitations, views_ops
 
 app_name = "mailboxes"
 urlpatterns = [
+    path("invitation/<str:token>/", views_invitations.invitation_accept, name="invitation-accept"),
+    path("gestion/<int:mailbox_id>/invitations/", views_invitations.invitation_list, name="invitations"),
+    path(
+        "gestion/<int:mailbox_id>/invitations/<int:invitation_id>/renvoyer/",
+        views_invitations.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        "gestion/<int:mailbox_id>/invitations/<int:invitation_id>/revoquer/",
+        views_invitations.invitation_revoke,
+        name="invitation-revoke",
+    ),
     path("", views.mailbox_list, name="mailbox-list"),
     path("<int:mailbox_id>/", views.mailbox_detail, name="mailbox-detail"),
     path("<int:mailbox_id>/ouvrir/", views.mailbox_open, name="mailbox-open"),

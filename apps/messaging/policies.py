@@ -16,10 +16,11 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404
 
-from apps.mailboxes.models import Mailbox, MailboxKind, MailboxStatus
+from apps.mailboxes.models import Mailbox, MailboxStatus
 from apps.mailboxes.policies import access_mailbox
 from apps.mailboxes.quotas import check_quota
 from apps.messaging.models import MessageCopy
+from apps.messaging.policies_compose import sending_refusal
 from apps.messaging.recipient_policies import RecipientContext, Refusal, check_registered_policies
 from apps.trust.names import InvalidAddress, parse_address
 from apps.trust.policies import check_address_allowed
@@ -158,13 +159,11 @@ def check_sender_allowed(address: str) -> Refusal | None:
 def can_send_from(user: Any, mailbox: Mailbox) -> bool:
     """People send from nominative and organisational BALs they may write in; applicative BALs send
     only through their API credentials (issue 6), never from the webmail."""
-    if mailbox.kind == MailboxKind.APPLICATIVE:
-        return False
     try:
         access_mailbox(user, mailbox, for_write=True)
     except Http404:
         return False
-    return True
+    return not sending_refusal(mailbox, can_write=True)
 
 
 def access_copy(user: Any, copy_id: int | str, *, for_write: bool = False) -> MessageCopy:

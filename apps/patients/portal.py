@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from apps.accounts.selectors import has_completed_mfa_enrolment, is_psc_session
+from apps.accounts.selectors import has_completed_mfa_enrolment, is_confirming_codes, is_psc_session
 from apps.patients.models import PatientProfile
 from apps.patients.policies import is_patient
 
@@ -64,4 +64,6 @@ def secure(request: HttpRequest) -> HttpResponse:
         raise Http404
     if is_secured(request):
         return redirect("patients:inbox")
+    if is_confirming_codes(request.user):  # factor enrolled: the one step left is saving the codes
+        return redirect("accounts:recovery-codes")
     return render(request, "patients/secure.html")

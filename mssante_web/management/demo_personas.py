@@ -34,7 +34,8 @@ class Persona:
 
     @property
     def needs_totp(self) -> bool:
-        return self.kind != "patient"
+        # Patients too: the portal requires a second factor before any health data (apps.patients.portal).
+        return True
 
     @property
     def totp_secret(self) -> str:

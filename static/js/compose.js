@@ -24,9 +24,12 @@
       if (!id || id === state.draftId) { return; }
       state.draftId = id;
       form.setAttribute("data-draft-id", id);
-      form.action = withDraft(form.getAttribute("data-compose-base"));
+      // The form's buttons are named "action", so `form.action` is a RadioNodeList, not the attribute: always
+      // go through getAttribute/setAttribute (reading `form.action` once put "[object RadioNodeList]" in the URL).
+      var url = withDraft(form.getAttribute("data-compose-base"));
+      form.setAttribute("action", url);
       if (window.history && window.history.replaceState) {
-        window.history.replaceState(null, "", form.action);
+        window.history.replaceState(null, "", url);
       }
     }
 

@@ -53,5 +53,6 @@ def test_it_opens_the_admin_to_an_enrolled_superuser(db):
     assert client.get(reverse("admin:login"))["Location"] == reverse("admin:index")
 
 
-def test_it_forbids_the_admin_to_non_staff(alice_client):
-    assert alice_client.get(reverse("admin:login")).status_code == 403
+def test_it_hides_the_admin_from_non_superusers(alice_client):
+    assert alice_client.get(reverse("admin:login")).status_code == 404
+    assert alice_client.get(reverse("admin:index"), follow=True).status_code == 404

@@ -61,7 +61,7 @@ def test_it_completes_enrolment_and_opens_the_home_page(db):
     client, user = _logged_in_new_professional()
     _activate_totp(client)
     response = client.post(reverse("accounts:recovery-codes"), {"saved": "on"})
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.get(reverse("home")).status_code == 200
     user.refresh_from_db()
     assert user.recovery_codes_saved_at is not None and user.last_authenticated_at is not None

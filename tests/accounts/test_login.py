@@ -33,7 +33,7 @@ def test_it_records_the_login_only_once_the_second_factor_is_given(db):
     secret = enrol_totp(user)
     client = Client()
     response = full_login(client, user.email, secret)
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     user.refresh_from_db()
     assert user.last_authenticated_at is not None
     login = AuditEvent.objects.get(action="auth.login", target_id=str(user.pk))
@@ -65,7 +65,7 @@ def test_it_journals_a_recovery_code_login(db):
     client = Client()
     password_step(client, user.email)
     response = client.post(reverse("mfa_authenticate"), {"code": codes[0]})
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     event = AuditEvent.objects.get(action="mfa.recovery_code_used", target_id=str(user.pk))
     assert event.details == {"remaining": len(codes) - 1}
 
@@ -74,7 +74,7 @@ def test_it_does_not_count_a_password_alone_as_a_full_authentication(db):
     user = UserFactory()
     client = Client()
     response = password_step(client, user.email)
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.get(reverse("home"))["Location"] == reverse("accounts:mfa-required")
     user.refresh_from_db()
     assert user.last_authenticated_at is None

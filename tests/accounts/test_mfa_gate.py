@@ -155,9 +155,13 @@ def test_it_holds_a_superuser_whatever_its_kind(db):
 
 
 def test_it_lets_a_patient_through_without_a_second_factor(db):
+    """The professionals' enrolment gate never holds a patient: a patient's home is the portal, which asks
+    for its own second factor (issue 14)."""
     client = Client()
     client.force_login(UserFactory(kind=UserKind.PATIENT, national_id=""))
-    assert client.get(reverse("home")).status_code == 200
+    response = client.get(reverse("home"), follow=True)
+    assert response.status_code == 200
+    assert all(url.startswith("/patient/") for url, _status in response.redirect_chain)
 
 
 def test_it_lets_an_enrolled_professional_through(alice_client):

@@ -158,7 +158,8 @@ def test_it_serves_the_demo_on_sqlite_and_stops_everything_on_ctrl_c(tmp_path: P
         assert (tmp_path / "var" / "dev.sqlite3").exists()
 
         alice = persona("dr_alice").email
-        assert "Bonjour Alice" in _log_in(run.url, alice, _totp_from(env, alice))
+        # The login lands on the inbox of her BAL (issue 14).
+        assert "data-webmail" in _log_in(run.url, alice, _totp_from(env, alice))
 
         run.interrupt()
         assert run.process.returncode == 0
@@ -199,7 +200,14 @@ def test_it_runs_web_worker_and_beat_on_postgres_and_redis(
         with urllib.request.urlopen(f"{run.url}/healthz", timeout=10) as response:  # noqa: S310 - loopback
             assert response.status == 200  # database, broker and the worker answer
 
-        assert "Bonjour Paul" in _log_in(run.url, persona("patient_paul").email, None)
+        paul = persona("patient_paul").email
+        assert "Mes messages" in _log_in(
+            run.url, paul, _totp_from(env, paul)
+        )  # the portal, second factor first
+        # Issue 14: the real ports in the banner, no API secret printed, no ERROR while the worker boots.
+        assert env["DEVRUN_SMTP_PORT"] in run.output() and env["DEVRUN_SUBMISSION_PORT"] in run.output()
+        assert "bal_" not in run.output()
+        assert " ERROR " not in run.output()
 
         run.interrupt()
         assert not any(_group_alive(group) for group in children)

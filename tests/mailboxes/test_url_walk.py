@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
+from apps.mailboxes.invitations import do_invite
 from apps.mailboxes.models import MailboxMembership, ValidationDelegate
 from tests.factories import UserFactory
 
@@ -42,11 +43,14 @@ def all_bals(alice_bal, cardio_bal, pharmacy_bal, lab_bal):
     delegate = ValidationDelegate.objects.create(
         mailbox=lab, user=UserFactory(email="delegue@demo.mssante.fr", kind="professional")
     )
-    return [alice_bal, cardio_bal, pharmacy_bal, lab], membership, credential, delegate
+    invitation = do_invite(
+        cardio_bal, email="invitee@example.org", first_name="I", last_name="N", role="send", acting_user=None
+    )
+    return [alice_bal, cardio_bal, pharmacy_bal, lab], membership, credential, delegate, invitation
 
 
 def _urls(name: str, params: list[str], all_bals) -> list[str]:
-    mailboxes, membership, credential, delegate = all_bals
+    mailboxes, membership, credential, delegate, invitation = all_bals
     urls = []
     for mailbox in mailboxes:
         kwargs = {
@@ -54,6 +58,7 @@ def _urls(name: str, params: list[str], all_bals) -> list[str]:
             "membership_id": membership.pk,
             "credential_id": credential.pk,
             "delegate_id": delegate.pk,
+            "invitation_id": invitation.pk,
         }
         urls.append(reverse(f"mailboxes:{name}", kwargs={key: kwargs[key] for key in params}))
     return urls

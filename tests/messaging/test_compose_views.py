@@ -69,7 +69,10 @@ def test_it_offers_only_the_bals_one_may_send_from(alice_client, alice_bal, card
 
 def test_it_answers_404_for_a_bal_one_may_not_send_from(alice_client, charlie_client, alice_bal, cardio_bal):
     assert charlie_client.get(compose_url(alice_bal)).status_code == 404
-    assert alice_client.get(compose_url(cardio_bal)).status_code == 404  # responsible: read only
+    # The responsible reads the BAL (so it exists for her): she is told why she cannot write from it.
+    refused = alice_client.get(compose_url(cardio_bal))
+    assert refused.status_code == 403
+    assert "lecture seule" in refused.content.decode()
     assert charlie_client.post(save_url(alice_bal), fields(subject="x")).status_code == 404
 
 

@@ -70,7 +70,7 @@ def test_it_keeps_patients_out_of_professional_pages(paul_client, paul_profile, 
 
 def test_it_leaves_patients_their_account_pages(paul_client):
     assert paul_client.get(reverse("mfa_index")).status_code == 200
-    assert paul_client.get(reverse("home")).status_code == 200
+    assert paul_client.get(reverse("home"))["Location"] == reverse("patients:inbox")  # his home is the portal
 
 
 # --- notices outside the trust space ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def test_it_logs_in_a_known_professional_with_signed_userinfo(
     response = run_psc_login(client, psc_provider)
 
     assert response.status_code == 302, response.content[:500]
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.session["_auth_user_id"] == str(psc_doctor.pk)
     assert client.session["strong_auth_method"] == "psc"
     # A CPS/e-CPS login is strong authentication: no TOTP enrolment stands in the way.
@@ -91,7 +91,7 @@ def test_it_reuses_the_linked_social_account_on_the_next_login(
 
     response = run_psc_login(client, psc_provider)
 
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.session["_auth_user_id"] == str(psc_doctor.pk)
     assert SocialAccount.objects.filter(provider="psc").count() == 1
     assert AuditEvent.objects.filter(action="auth.psc_login").latest("id").details["linked"] is False
@@ -104,7 +104,7 @@ def test_it_accepts_json_userinfo_too(
 
     response = run_psc_login(client, psc_provider)
 
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.session["_auth_user_id"] == str(psc_doctor.pk)
 
 
@@ -115,7 +115,7 @@ def test_it_uses_client_secret_basic_when_the_provider_only_offers_it(
 
     response = run_psc_login(client, psc_provider)
 
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert psc_provider.token_requests[-1]["auth_method"] == "client_secret_basic"
 
 
@@ -240,7 +240,7 @@ def test_it_logs_in_the_psc_person_even_over_another_open_session(
 
     response = run_psc_login(client, psc_provider, login_query="?process=connect")
 
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.session["_auth_user_id"] == str(psc_doctor.pk)
     assert client.session["strong_auth_method"] == "psc"
     assert SocialAccount.objects.get(provider="psc").user_id == psc_doctor.pk

@@ -41,7 +41,7 @@ def test_it_skips_the_totp_of_an_enrolled_professional_after_psc(
 
     response = run_psc_login(client, psc_provider)
 
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     assert client.session["_auth_user_id"] == str(psc_doctor.pk)
     assert client.get(reverse("home")).status_code == 200
 
@@ -66,7 +66,7 @@ def test_it_keeps_psc_tokens_out_of_the_session(
 
     response = run_psc_login(client, psc_provider)
 
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("landing")
     stored = str(dict(client.session))
     issued = list(psc_provider._tokens)
     assert issued

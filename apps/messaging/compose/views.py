@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -44,6 +45,7 @@ from apps.messaging.compose.services import (
 from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import Draft, FolderRole, Message, MessageCopy
 from apps.messaging.policies import access_copy, can_send_from, check_recipient
+from apps.messaging.policies_compose import refusal_for
 from apps.messaging.preferences import do_set_read_receipt_policy
 from apps.messaging.recipient_policies import RecipientContext
 from apps.messaging.store.folders import system_folder
@@ -56,9 +58,10 @@ TIMELINE_SLOW_POLL_SECONDS = 20
 
 
 def _sending_mailbox(request: HttpRequest, mailbox_id: int) -> Mailbox:
-    mailbox = access_mailbox(request.user, mailbox_id, for_write=True)
+    mailbox = access_mailbox(request.user, mailbox_id)
     if not can_send_from(request.user, mailbox):
-        raise Http404
+        # The user may read this BAL (access_mailbox passed): saying why writing is impossible leaks nothing.
+        raise PermissionDenied(refusal_for(request.user, mailbox))
     if request.session.get("current_mailbox_id") != mailbox.pk:
         set_current_mailbox(request, mailbox)
     return mailbox

@@ -26,7 +26,7 @@ from apps.crypto.keys import new_data_key
 from apps.messaging.delivery.transports import get_transport
 from apps.messaging.models import Attachment, Delivery, DeliveryState, Message, MessageKind, Origin
 from apps.messaging.policies import closes_exchange, resolve_recipient
-from apps.messaging.store import content, storage
+from apps.messaging.store import content, mime_nested, storage
 from apps.messaging.store.text import make_snippet, message_ids
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,15 @@ def _part_bytes(part: Any) -> bytes:
     return bytes(value or b"")
 
 
+def _walked(parsed: EmailMessage) -> tuple[str, list[tuple[str, str, bytes]]]:
+    return mime_nested.readable_content(
+        parsed, part_text=_part_text, part_bytes=_part_bytes, header_text=header_text
+    )
+
+
 def bodies_of(parsed: EmailMessage) -> tuple[str, str | None]:
+    if mime_nested.needs_walk(parsed):  # forwarded message, digest, several text parts: all shown as text
+        return _walked(parsed)[0], None
     try:
         plain = parsed.get_body(preferencelist=("plain",))
         html = parsed.get_body(preferencelist=("html",))
@@ -82,6 +90,8 @@ def bodies_of(parsed: EmailMessage) -> tuple[str, str | None]:
 
 
 def attachments_of(parsed: EmailMessage) -> list[tuple[str, str, bytes]]:
+    if mime_nested.needs_walk(parsed):  # the nested messages' attachments, under their own names
+        return _walked(parsed)[1]
     try:
         parts = list(parsed.iter_attachments()) if parsed.is_multipart() else []
     except Exception:  # noqa: BLE001

@@ -1,10 +1,10 @@
 """HTML of received messages made safe to show inside the webmail page (nh3, an allow-list sanitiser).
 
-Kept: text structure, tables, links (http, https, mailto only; opened in a new tab without referrer) and
-images. Removed with their content: script, style, iframe, object, form and the like; every `on*` handler,
-`style`, `class` and `id` attribute (CSS could hide or overlay parts of the page). Remote images are
-tracking pixels as often as not: their `src` is replaced by a local placeholder until the reader clicks
-« Afficher les images distantes » for this message; only then does the page's Content-Security-Policy
+Kept: text structure, tables, links (http, https; a mailto opens our composer; in a new tab without
+referrer) and images. Removed with their content: script, style, iframe, object, form and the like; every
+`on*` handler, `style`, `class` and `id` attribute (CSS could hide or overlay parts of the page). Remote
+images are tracking pixels as often as not: their `src` is replaced by a local placeholder until the reader
+clicks « Afficher les images distantes » for this message; only then does the page's Content-Security-Policy
 allow https images. Embedded images (`cid:`) are never fetched from outside.
 """
 
@@ -68,6 +68,11 @@ def sanitize_html(html: str, *, allow_remote_images: bool = False) -> SafeHtml:
                 return None
         if tag == "a" and attribute == "href" and value.strip().lower().startswith("cid:"):
             return None
+        if tag == "a" and attribute == "href" and value.strip().lower().startswith("mailto:"):
+            # Never an outside mail program: the webmail's own composer, recipient filled in.
+            from apps.messaging.compose.views_write_to import write_to_url
+
+            return write_to_url(value.strip()[7:].split("?")[0])
         return value
 
     cleaned = nh3.clean(

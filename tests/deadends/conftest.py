@@ -1,0 +1,3 @@
+"""The annuaire samples, shared with tests/annuaire (directory results, recipient search)."""
+
+from tests.annuaire.conftest import imported_directory  # noqa: F401
