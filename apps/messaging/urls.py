@@ -1,11 +1,12 @@
 from django.urls import path
 
-from apps.messaging import views, views_actions, views_compose, views_validation
+from apps.messaging import views, views_actions, views_compose, views_poll, views_validation
 
 app_name = "messaging"
 urlpatterns = [
     path("<int:mailbox_id>/", views.inbox, name="inbox"),
     path("<int:mailbox_id>/dossier/<int:folder_id>/", views.folder, name="folder"),
+    path("<int:mailbox_id>/dossier/<int:folder_id>/etat/", views_poll.folder_poll, name="folder-poll"),
     path("<int:mailbox_id>/recherche/", views.search, name="search"),
     path("<int:mailbox_id>/message/<int:copy_id>/", views.message_detail, name="message-detail"),
     path(
