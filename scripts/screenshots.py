@@ -37,6 +37,11 @@ def session_cookie(email: str) -> str:
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    # Past the second factor: the demo patient has none yet (he enrols at first login), so the session is
+    # marked strong as a Pro Santé Connect one would be. A screenshot tool's shortcut, never the app's.
+    from apps.accounts.selectors import STRONG_AUTH_PSC, STRONG_AUTH_SESSION_KEY
+
+    session[STRONG_AUTH_SESSION_KEY] = STRONG_AUTH_PSC
     session.create()
     return session.session_key or ""
 
@@ -47,7 +52,9 @@ def pages(email: str) -> list[tuple[str, str]]:
     from apps.messaging.models import MessageCopy
 
     if email.endswith("@example.test"):
-        return [("patient-boite", "/patient/")]
+        copy = MessageCopy.objects.filter(mailbox__patient_profile__user__email=email).order_by("-pk").first()
+        thread = [("patient-message", f"/patient/messages/{copy.pk}/")] if copy is not None else []
+        return [("patient-boite", "/patient/"), *thread]
     mailbox = Mailbox.objects.filter(memberships__user__email=email).order_by("pk").first()
     if mailbox is None:
         return []
@@ -71,6 +78,7 @@ def main() -> int:
         default=None,
         help="e-mail of a persona (repeatable; default: the secretariat and the patient)",
     )
+    parser.add_argument("--dark", action="store_true", help="also in dark mode (files named *-sombre.png)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,15 +93,20 @@ def main() -> int:
             args=["--no-sandbox", "--disable-gpu"],
         )
         for cookie, paths in plan:
-            for size_name, (width, height) in SIZES.items():
-                context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+            schemes = ["light", "dark"] if args.dark else ["light"]
+            combos = [(scheme, size) for scheme in schemes for size in SIZES.items()]
+            for scheme, (size_name, (width, height)) in combos:
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, locale="fr-FR", color_scheme=scheme
+                )
                 context.add_cookies([{"name": "sessionid", "value": cookie, "url": args.base}])
                 page = context.new_page()
                 for name, path in paths:
                     page.goto(args.base + path)
                     page.wait_for_load_state("load")
                     page.wait_for_timeout(400)
-                    target = out / f"{name}-{size_name}.png"
+                    suffix = "-sombre" if scheme == "dark" else ""
+                    target = out / f"{name}-{size_name}{suffix}.png"
                     page.screenshot(path=str(target))
                     print(target)
                 context.close()

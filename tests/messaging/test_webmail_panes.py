@@ -127,3 +127,11 @@ def test_quotes_and_signatures_are_cut_out_of_the_text():
         ("signature", "Dr Bob Leroy\nCardiologie"),
     ]
     assert split_text("Juste du texte") == [("text", "Juste du texte")]
+
+
+def test_a_patient_reads_subjects_without_reply_chains_or_markers():
+    from apps.messaging.templatetags.webmail import patient_subject
+
+    assert patient_subject("Re: RE : Tr: Vos résultats [FIN]") == "Vos résultats"
+    assert patient_subject("[FIN] Re: Suivi") == "Suivi"
+    assert patient_subject("Rendez-vous : mardi") == "Rendez-vous : mardi"

@@ -6,6 +6,7 @@ URL, so the browser fetches it once and caches it, and no emoji depends on the f
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django import template
@@ -87,3 +88,17 @@ def inbox_unread(folders: list | None) -> str:
         if entry.folder.role == "inbox":
             return entry.unread_label if entry.unread else ""
     return ""
+
+
+_REPLY_PREFIX = re.compile(r"^\s*(re|tr|fwd?|réf)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
+_FIN_MARK = re.compile(r"\s*\[FIN\]\s*", re.IGNORECASE)
+
+
+@register.filter
+def patient_subject(subject: str | None) -> str:
+    """A subject as a patient reads it: no « Re: » / « Tr: » chains, no technical [FIN] marker (the
+    portal shows « Échange clos » instead)."""
+    text = _FIN_MARK.sub(" ", subject or "").strip()
+    while _REPLY_PREFIX.match(text):
+        text = _REPLY_PREFIX.sub("", text, count=1)
+    return text.strip()
