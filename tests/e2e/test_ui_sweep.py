@@ -316,6 +316,10 @@ def test_the_webmail_states_fit_every_size(browser, live_server, sweep_data):
         expect(page.locator(".wm-menu")).to_be_visible()
         _check_page(page, f"{size} menu Plus", failures)
         page.goto(live_server.url + inbox + "ecrire/")  # composer, three recipients and a file
+        expect(page.locator("#id_patient_ins")).to_be_hidden()  # patient-only: no patient recipient yet
+        page.locator("#id_cc").fill(f"{PAUL_INS}@patient.mssante.fr")
+        expect(page.locator("#id_patient_ins")).to_be_visible()
+        page.locator("#id_cc").fill("")
         to = page.locator("#id_to")
         to.fill(
             "alice.martin@demo.mssante.fr, secretariat.cardio@demo.mssante.fr, charlie.petit@demo.mssante.fr"
