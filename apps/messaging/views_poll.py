@@ -30,7 +30,8 @@ def folder_poll(request: HttpRequest, mailbox_id: int, folder_id: int) -> HttpRe
     if not any(state.folder_id == folder_id for state in states):
         raise Http404
     filters = "&".join(f"{key}={request.GET.get(key, '')}" for key in selectors.QUEUE_FILTERS)
-    etag = state_etag(states, folder_id=folder_id, filters=filters)
+    newest = found.poll_newest  # type: ignore[attr-defined]
+    etag = state_etag(states, newest=newest, folder_id=folder_id, filters=filters)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     else:
