@@ -107,16 +107,16 @@ ALLOWED_WORDS = {
 # Findings on pages another issue is rewriting, each with that reason; the lead removes an entry when
 # that work lands. Nothing of the webmail or the patient portal may be listed here.
 OWNED_ELSEWHERE = {
-    "/journal/": "issue 14 rewrites the journal (plain sentences, fits 1366 px)",
-    "/bal/gestion/": "issue 14 reworks the administration forms (invitations, structure search)",
-    "/bal/1/journal/": "issue 14 rewrites the journal (plain sentences, fits 1366 px)",
-    "/bal/2/": "issue 14 reworks the BAL pages of the administration (members, invitations)",
+    r"/journal/": "issue 14 rewrites the journal (plain sentences, fits 1366 px)",
+    r"/bal/gestion/": "issue 14 reworks the administration forms (invitations, structure search)",
+    r"/bal/\d+/journal/": "issue 14 rewrites the journal (plain sentences, fits 1366 px)",
+    r"/bal/\d+/$": "issue 14 reworks the BAL pages of the administration (members, invitations)",
 }
 
 
 def _owned_elsewhere(failure: str) -> bool:
     path = failure.split(" ")[2].rstrip(":") if failure.count(" ") >= 2 else ""
-    return any(path.startswith(prefix) for prefix in OWNED_ELSEWHERE)
+    return any(re.match(pattern, path) for pattern in OWNED_ELSEWHERE)
 
 
 def _client(user) -> Client:  # noqa: ANN001
