@@ -10,7 +10,7 @@ LOCK_RUNTIME := requirements/runtime.txt
 LOCK_DEV := requirements/dev.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test interop install lock lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean
+.PHONY: run test interop install lock lint lint-imports typecheck migrations-check bench bench-smoke totp ci clean screenshots node
 
 # `make run` needs only the runtime dependencies (quicker first start); tests and linters add the dev ones.
 # Both install from the lock with --require-hashes (a file whose hash differs is refused), then the project
@@ -42,8 +42,15 @@ lock:
 run: $(RUN_STAMP)
 	$(PY) scripts/devrun.py
 
+# Node packages of the browser tests (axe-core) and of the icon sprite (lucide-static): package-lock.json.
+node_modules/.package-lock.json: package-lock.json
+	@command -v npm >/dev/null || { echo "npm est absent : installez Node.js 20 (apt-get install nodejs npm)."; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+
+node: node_modules/.package-lock.json
+
 ## make test: the whole suite on PostgreSQL (DATABASE_URL, default local) and Redis (REDIS_URL).
-test: $(STAMP)
+test: $(STAMP) node
 	@bash scripts/ensure_services.sh
 	@bash scripts/ensure_chromium.sh
 	@bash scripts/ensure_postfix.sh
@@ -85,6 +92,12 @@ bench-smoke: $(STAMP)
 bench: $(STAMP)
 	@bash scripts/ensure_services.sh
 	$(PY) bench/run_all.py
+
+## make screenshots: desktop and phone screenshots of the main pages into docs/screenshots/ (demo data:
+## start `make run` first; SCREENSHOTS_BASE if it is not on http://127.0.0.1:8000).
+screenshots: $(STAMP)
+	@bash scripts/ensure_chromium.sh
+	MSSANTE_DEV=1 $(PY) scripts/screenshots.py --base $${SCREENSHOTS_BASE:-http://127.0.0.1:8000} --out docs/screenshots
 
 ci:
 	bash .ci/run

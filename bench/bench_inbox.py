@@ -360,6 +360,45 @@ def measure_lists(client, mailbox, rounds: int) -> dict[str, list[float]]:
     }
 
 
+def measure_panes(client, mailbox, rounds: int) -> dict[str, list[float]]:
+    """The reading pane alone (htmx fragment) and as a whole page beside the list, for random messages;
+    then the list's 30 s poll while nothing changes (If-None-Match: 304, two queries)."""
+    from django.urls import reverse
+
+    from apps.messaging.models import FolderRole, MessageCopy
+    from apps.messaging.webmail.selectors import get_system_folder
+
+    rng = random.Random(13)
+    ids = list(MessageCopy.objects.filter(mailbox=mailbox).values_list("id", flat=True)[:: max(1, rounds)])
+    urls = [reverse("messaging:message-detail", args=[mailbox.pk, pk]) for pk in rng.sample(ids, rounds)]
+    pane = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "wm-reader"}
+    for url in urls[:5]:
+        client.get(url, **pane)  # warm-up (and the first opening's read marks)
+    fragment, page = [], []
+    for url in urls:
+        started = time.perf_counter()
+        response = client.get(url, **pane)
+        fragment.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"bench: reading pane {url} answered {response.status_code}")
+        page.append(timed_get(client, url)[0])
+    inbox = get_system_folder(mailbox, FolderRole.INBOX)
+    poll_url = reverse("messaging:folder-poll", args=[mailbox.pk, inbox.pk])
+    etag = client.get(poll_url).headers["ETag"]
+    polls = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = client.get(poll_url, HTTP_IF_NONE_MATCH=etag)
+        polls.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 304:
+            raise SystemExit(f"bench: the poll answered {response.status_code} while nothing changed")
+    return {
+        "reading pane (htmx fragment)": fragment,
+        "message page (list beside)": page,
+        "list poll, nothing changed (304)": polls,
+    }
+
+
 def search_cases() -> dict[str, str]:
     """Fixed queries: the most frequent body word, a patient surname (about 0.1 % of messages), two
     words, the most frequent sender's surname, a word being typed (prefix), and a word never generated."""
@@ -474,10 +513,14 @@ def main() -> int:
     )
     client = Client()
     client.force_login(mailbox.owner)
-    results = {**measure_lists(client, mailbox, rounds), **measure_search(client, mailbox, rounds)}
+    results = {
+        **measure_lists(client, mailbox, rounds),
+        **measure_panes(client, mailbox, rounds),
+        **measure_search(client, mailbox, rounds),
+    }
     report += ["", "| Request | n | p50 | p95 | p99 | target p95 |", "|---|---:|---:|---:|---:|---:|"]
     for label, values in results.items():
-        target = "300 ms" if label.startswith("search") else "50 ms"
+        target = "300 ms" if label.startswith("search") else "20 ms" if "poll" in label else "50 ms"
         report.append(
             f"| {label} | {len(values)} | {statistics.median(values):.1f} ms | "
             f"**{percentile(values, 0.95):.1f} ms** | {percentile(values, 0.99):.1f} ms | {target} |"

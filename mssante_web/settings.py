@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's security-key list (mfa/webauthn) uses it
     "django.contrib.postgres",
     "django_htmx",
     "allauth",

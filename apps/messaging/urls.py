@@ -3,13 +3,14 @@ from django.urls import path
 from apps.messaging.compose import views as views_compose
 from apps.messaging.compose import views_write_to
 from apps.messaging.validation import views as views_validation
-from apps.messaging.webmail import views, views_actions
+from apps.messaging.webmail import views, views_actions, views_poll
 
 app_name = "messaging"
 urlpatterns = [
     path("ecrire/", views_write_to.write_to, name="write-to"),
     path("<int:mailbox_id>/", views.inbox, name="inbox"),
     path("<int:mailbox_id>/dossier/<int:folder_id>/", views.folder, name="folder"),
+    path("<int:mailbox_id>/dossier/<int:folder_id>/etat/", views_poll.folder_poll, name="folder-poll"),
     path("<int:mailbox_id>/recherche/", views.search, name="search"),
     path("<int:mailbox_id>/message/<int:copy_id>/", views.message_detail, name="message-detail"),
     path(

@@ -1,7 +1,8 @@
 /* Webmail keyboard shortcuts (strict CSP: no inline script; everything is found through data- attributes).
  *
  * List:    j / k next / previous message, o or Enter open, # or Suppr trash, e archive, s flag
- * Message: j / k older / newer message, u back to the list, r reply, a reply all, f forward,
+ * Message: j / k older / newer message (opened in the reading pane), u back to the list, r reply,
+ *          a reply all, f forward,
  *          # or Suppr trash (then the next older message opens), e archive, s flag
  * Both:    / search, c new message, ? this help (a <dialog>)
  * Keys typed in a field, or with Ctrl/Alt/Meta, are left alone. Every action is also a visible button or
@@ -96,14 +97,36 @@
     return Boolean(target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']"));
   }
 
+  // With a message open (reading pane or its own page), j / k open the next older / newer row of the list
+  // in the pane; without a list beside it, the message's own older / newer links.
+  function openNeighbour(step, fallback) {
+    var all = rows();
+    var open = document.querySelector("[data-row].is-open");
+    var index = open ? all.indexOf(open) : -1;
+    var next = index >= 0 ? all[index + step] : null;
+    var link = next && next.querySelector("[data-row-link]");
+    if (link) {
+      selected = index + step;
+      link.click();
+      return true;
+    }
+    return press('[data-shortcut="' + fallback + '"]');
+  }
+
+  function reading() {
+    var view = document.querySelector("[data-webmail]");
+    return Boolean(view && view.getAttribute("data-view") !== "list" && document.querySelector(".wm-message"));
+  }
+
   var keys = {
-    // In a message, j / k open the next older / newer message of the folder.
     j: function () {
+      if (reading()) { return openNeighbour(1, "j"); }
       if (!rows().length) { return press('[data-shortcut="j"]'); }
       select(selected + 1);
       return true;
     },
     k: function () {
+      if (reading()) { return openNeighbour(-1, "k"); }
       if (!rows().length) { return press('[data-shortcut="k"]'); }
       select(selected < 0 ? 0 : selected - 1);
       return true;

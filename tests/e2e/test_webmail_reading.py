@@ -3,6 +3,8 @@ phones get stacked panes without horizontal scrolling."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -106,8 +108,11 @@ def test_it_drives_the_list_and_the_message_with_the_keyboard(
     expect(page.locator("#wm-subject")).to_have_text("Deuxième message")
     page.keyboard.press("k")
     expect(page.locator("#wm-subject")).to_have_text("Troisième message")
+    expect(page).to_have_url(re.compile(r"/message/\d+/$"))  # the URL follows the reading pane
     page.keyboard.press("s")
-    expect(page.locator('button[data-action="flag"][aria-pressed="true"]')).to_be_visible()
+    page.locator(".wm-more-menu summary").click()  # flagging is in « Plus »: it now offers the opposite
+    expect(page.locator('.wm-menu button[data-action="flag"]')).to_have_text("Ne plus suivre")
+    page.keyboard.press("Escape")
     page.keyboard.press("?")
     expect(page.locator("#wm-shortcuts")).to_be_visible()
     page.keyboard.press("Escape")
@@ -134,12 +139,23 @@ def test_it_stacks_the_panes_on_a_phone(
     base = live_server.url
     _login(mobile_page, base, sec_bob)
     mobile_page.goto(f"{base}/messagerie/{cardio_bal.pk}/")
-    list_box = mobile_page.locator(".wm-list-pane").bounding_box()
-    folders_box = mobile_page.locator(".wm-sidebar").bounding_box()
-    assert list_box and folders_box and list_box["y"] < folders_box["y"]  # the list first, folders below
+    # One view at a time: the list, with the bottom bar; the folders are a drawer behind « Dossiers ».
+    expect(mobile_page.locator(".wm-list-pane")).to_be_visible()
+    expect(mobile_page.locator(".wm-sidebar")).to_be_hidden()
+    expect(mobile_page.locator(".wm-reader")).to_be_hidden()
+    bar = mobile_page.locator(".wm-bottombar")
+    for label in ("Réception", "Rechercher", "Écrire", "Dossiers"):
+        expect(bar.get_by_role("link", name=label)).to_be_visible()
     mobile_page.screenshot(path=str(screenshot_dir / "webmail-inbox-phone.png"))
     assert mobile_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    bar.get_by_role("link", name="Dossiers").click()
+    expect(mobile_page.locator(".wm-sidebar")).to_be_visible()
+    mobile_page.keyboard.press("Escape")
+    expect(mobile_page.locator(".wm-sidebar")).to_be_hidden()
     mobile_page.locator(".wm-row-link").first.click()
     expect(mobile_page.locator("#wm-subject")).to_be_visible()
+    expect(mobile_page.locator(".wm-list-pane")).to_be_hidden()
     assert mobile_page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    mobile_page.go_back()  # back to the list (the page is asked again: nothing is kept in the history cache)
+    expect(mobile_page.locator(".wm-list-pane")).to_be_visible()
     assert mobile_page.console_errors == []

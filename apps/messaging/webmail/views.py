@@ -21,6 +21,7 @@ from apps.messaging.webmail import message as message_selectors
 from apps.messaging.webmail import selectors
 from apps.messaging.webmail.sanitize import content_security_policy
 from apps.messaging.webmail.services import do_mark_read
+from apps.messaging.webmail.views_panes import is_reader_fragment, list_pane_context
 
 SEARCH_MAX_CHARS = 200
 
@@ -145,6 +146,7 @@ def message_detail(request: HttpRequest, mailbox_id: int, copy_id: int) -> HttpR
     context = _page_context(request, copy.mailbox, copy.folder)
     newer, older = selectors.get_neighbours(copy)
     prefix = detail_prefix(copy.mailbox)
+    fragment, full_page = is_reader_fragment(request), request.GET.get("vue") == "page"
     context.update(
         {
             "view": view,
@@ -152,9 +154,14 @@ def message_detail(request: HttpRequest, mailbox_id: int, copy_id: int) -> HttpR
             "allow_images": allow_images,
             "newer_url": f"{prefix}{newer}/" if newer else "",
             "older_url": f"{prefix}{older}/" if older else "",
+            "fragment": fragment,
+            "full_page": full_page,
         }
     )
-    response = render(request, "messaging/message.html", context)
+    if not (fragment or full_page):  # a whole page shows the message's folder beside it
+        context.update(list_pane_context(request, copy.mailbox, copy.folder))
+    template = "messaging/_reader_fragment.html" if fragment else "messaging/message.html"
+    response = render(request, template, context)
     if allow_images:
         response.headers["Content-Security-Policy"] = content_security_policy(remote_images=True)
     return response

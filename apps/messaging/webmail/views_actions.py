@@ -48,10 +48,12 @@ def _back(request: HttpRequest, mailbox: Mailbox) -> HttpResponseRedirect:
 
 
 def _selected(request: HttpRequest, mailbox: Mailbox) -> list[MessageCopy]:
+    copies = MessageCopy.objects.filter(mailbox=mailbox).select_related("mailbox", "message", "folder")
+    whole = request.POST.get("tout_le_dossier", "")
+    if whole.isdigit():  # « Sélectionner tout le dossier »: its most recent messages, one batch at a time
+        return list(copies.filter(folder_id=int(whole)).order_by("-received_at", "-id")[:MAX_BATCH])
     ids = [raw for raw in request.POST.getlist("copies") if raw.isdigit()][:MAX_BATCH]
-    return list(
-        MessageCopy.objects.filter(mailbox=mailbox, pk__in=ids).select_related("mailbox", "message", "folder")
-    )
+    return list(copies.filter(pk__in=ids))
 
 
 def _target_folder(request: HttpRequest, mailbox: Mailbox, action: str) -> Folder:
