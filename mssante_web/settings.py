@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.messaging",
     "apps.patients",
     "apps.gateway",
+    "apps.imap",
 ]
 
 MIDDLEWARE = [
