@@ -56,6 +56,13 @@ def do_revoke_app_password(row: AppPassword, *, acting_user: Any) -> None:
 
 def check_app_password(email: str, secret: str) -> User | None:
     """The active user owning this application password, or None. Constant-time on the hash compare."""
+    row = check_app_password_row(email, secret)
+    return row.user if row is not None else None
+
+
+def check_app_password_row(email: str, secret: str) -> AppPassword | None:
+    """The live application password (its user loaded) matching, or None: IMAP keeps which password a
+    session uses, so that revoking it ends the session."""
     cleaned = (secret or "").strip().lower()
     row = (
         AppPassword.objects.select_related("user")
@@ -69,4 +76,4 @@ def check_app_password(email: str, secret: str) -> User | None:
         AppPassword.objects.filter(pk=row.pk).update(last_used_at=now)
         # Using a client is using the BAL: it counts as an authentication for the inactivity cycle.
         User.objects.filter(pk=row.user_id).update(last_authenticated_at=now)
-    return row.user
+    return row

@@ -24,7 +24,10 @@ class Literal8(bytes):
     """Binary content of a BINARY[] fetch (RFC 3516): written `~{n}` and the bytes."""
 
 
-_PUNCTUATION = str.maketrans({"«": '"', "»": '"', "’": "'", "–": "-", "—": "-", "\u00a0": " ", "\u202f": " "})
+_PUNCTUATION = str.maketrans({"«": "'", "»": "'", "’": "'", "–": "-", "—": "-", "\u00a0": " ", "\u202f": " "})
+# Status texts are free text, but clients (imapclient among them) read them as tokens: no quotes or
+# parentheses that would open a string or a list.
+_TEXT_UNSAFE = str.maketrans({'"': "'", "(": " ", ")": " ", "[": " ", "]": " ", "{": " ", "}": " "})
 
 
 def ascii_text(text: str) -> str:
@@ -70,7 +73,7 @@ def untagged(*parts: Any) -> bytes:
 def status(tag: str, state: str, text: str, code: str = "") -> bytes:
     """`<tag> OK|NO|BAD [code] text` (tag `*` for untagged)."""
     head = f"{tag} {state} " + (f"[{code}] " if code else "")
-    return (head + (ascii_text(text) or state)).encode("ascii") + b"\r\n"
+    return (head + (ascii_text(text.translate(_TEXT_UNSAFE)) or state)).encode("ascii") + b"\r\n"
 
 
 def continuation(text: str = "") -> bytes:

@@ -241,7 +241,7 @@ def test_responses_parse_with_imapclient() -> None:
     assert result[42][b"BODY[]"] == b"Subject: x\r\n\r\nbody"
     assert result[42][b"ENVELOPE"].subject == "Objet « été »".encode()
     assert status("a1", "NO", "Accès refusé à « été »", "AUTHENTICATIONFAILED") == (
-        b'a1 NO [AUTHENTICATIONFAILED] Acces refuse a " ete "\r\n'
+        b"a1 NO [AUTHENTICATIONFAILED] Acces refuse a ' ete '\r\n"
     )
 
 

@@ -44,3 +44,34 @@ def parse_untagged(line: bytes) -> Any:
 def parse_tagged(line: bytes) -> tuple[bytes, ...]:
     """`tag OK [code] text` -> parsed items (tag, state, ...)."""
     return tuple(parse_response([line.rstrip(b"\r\n")]))
+
+
+def split_responses(stream: bytes) -> list[bytes]:
+    """A server's byte stream cut into whole responses (a response's literals belong to it)."""
+    out = []
+    pos = 0
+    while pos < len(stream):
+        start = pos
+        while True:
+            end = stream.index(b"\r\n", pos) + 2
+            match = re.search(rb"~?\{(\d+)\}\r\n\Z", stream[pos:end])
+            if match is None:
+                pos = end
+                break
+            pos = end + int(match.group(1))
+        out.append(stream[start:pos])
+    return out
+
+
+def check_stream(stream: bytes) -> int:
+    """Parse every response of a session trace with imapclient; returns how many were checked."""
+    count = 0
+    for response in split_responses(stream):
+        if response.startswith(b"+"):
+            continue  # continuation requests carry free text or base64
+        if response.startswith(b"* "):
+            parse_untagged(response)
+        else:
+            parse_tagged(response)
+        count += 1
+    return count
