@@ -106,6 +106,12 @@ class Session:
     _expiry_task: asyncio.Task | None = None
     _task: asyncio.Task | None = None
 
+    @property
+    def user_id(self) -> int:
+        if self.identity is None:
+            raise RuntimeError("no identity before authentication")
+        return self.identity.user_id
+
     # ---- plumbing ---------------------------------------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.server.run_db(fn, *args)

@@ -21,7 +21,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import build_event, record_event, record_events
 from apps.mailboxes.keys import mailbox_key
 from apps.mailboxes.quotas import do_add_usage
-from apps.messaging import content, search_index
+from apps.messaging import content, search_index, uids
 from apps.messaging.folders import system_folder_id
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.policies import check_recipient
@@ -192,6 +192,7 @@ def do_deposit(
     data_key = content.data_key_in_transit(message)
     (terms,) = search_index.terms_many([index_texts(message, data_key)])
     copy = new_copy(message, mailbox_id, data_key, terms, delivery=delivery, folder_role=folder_role)
+    uids.allocate([copy])
     fastsql.insert([copy])
     do_add_usage(mailbox_id, message.size)
     return copy
