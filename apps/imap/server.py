@@ -73,6 +73,9 @@ class ImapServer:
         self.port = 0
         self.imaps_port = 0
         self.trace: list[bytes] | None = None
+        from apps.imap.push import Listener
+
+        self.listener = Listener(lambda: list(self.sessions))
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -132,6 +135,7 @@ class ImapServer:
             )
             self.servers.append(implicit)
             self.imaps_port = implicit.sockets[0].getsockname()[1]
+        self.listener.start()
         logger.info(
             "imap: listening on %s:%d (STARTTLS) and %s (TLS)", config.host, self.port, self.imaps_port
         )
@@ -152,6 +156,7 @@ class ImapServer:
         for server in self.servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
+        await self.listener.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
 
     @contextlib.contextmanager

@@ -33,7 +33,43 @@ DROP TRIGGER IF EXISTS messaging_copy_uid ON messaging_messagecopy;
 CREATE TRIGGER messaging_copy_uid BEFORE INSERT OR UPDATE OF folder_id ON messaging_messagecopy
   FOR EACH ROW EXECUTE FUNCTION messaging_copy_uid();
 """
+# One notification per statement and kind: `n:<folder ids>` new copies, `u:<ids>` flags or state changed,
+# `d:<ids>` copies left these folders (deleted or moved out). Sent at commit, never for a rollback.
+NOTIFY_SQL = """
+CREATE OR REPLACE FUNCTION messaging_copy_notify() RETURNS trigger AS $$
+DECLARE changed text; gone text;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT string_agg(DISTINCT folder_id::text, ',') INTO changed FROM new_rows;
+    IF changed IS NOT NULL THEN PERFORM pg_notify('imap_folder', 'n:' || changed); END IF;
+  ELSIF TG_OP = 'DELETE' THEN
+    SELECT string_agg(DISTINCT folder_id::text, ',') INTO gone FROM old_rows;
+    IF gone IS NOT NULL THEN PERFORM pg_notify('imap_folder', 'd:' || gone); END IF;
+  ELSE
+    SELECT string_agg(DISTINCT o.folder_id::text, ',') INTO gone
+      FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE n.folder_id <> o.folder_id;
+    SELECT string_agg(DISTINCT folder_id::text, ',') INTO changed FROM new_rows;
+    IF gone IS NOT NULL THEN PERFORM pg_notify('imap_folder', 'd:' || gone); END IF;
+    IF changed IS NOT NULL THEN PERFORM pg_notify('imap_folder', 'u:' || changed); END IF;
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS messaging_copy_notify_insert ON messaging_messagecopy;
+DROP TRIGGER IF EXISTS messaging_copy_notify_update ON messaging_messagecopy;
+DROP TRIGGER IF EXISTS messaging_copy_notify_delete ON messaging_messagecopy;
+CREATE TRIGGER messaging_copy_notify_insert AFTER INSERT ON messaging_messagecopy
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION messaging_copy_notify();
+CREATE TRIGGER messaging_copy_notify_update AFTER UPDATE ON messaging_messagecopy
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+  EXECUTE FUNCTION messaging_copy_notify();
+CREATE TRIGGER messaging_copy_notify_delete AFTER DELETE ON messaging_messagecopy
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION messaging_copy_notify();
+"""
 DROP_TRIGGER_SQL = """
+DROP TRIGGER IF EXISTS messaging_copy_notify_insert ON messaging_messagecopy;
+DROP TRIGGER IF EXISTS messaging_copy_notify_update ON messaging_messagecopy;
+DROP TRIGGER IF EXISTS messaging_copy_notify_delete ON messaging_messagecopy;
+DROP FUNCTION IF EXISTS messaging_copy_notify();
 DROP TRIGGER IF EXISTS messaging_copy_uid ON messaging_messagecopy;
 DROP FUNCTION IF EXISTS messaging_copy_uid();
 """

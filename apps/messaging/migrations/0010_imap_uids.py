@@ -1,6 +1,6 @@
 """IMAP UIDs (issue 16): Folder.uidnext, MessageCopy.uid, the (folder, uid) index, existing copies numbered
 in committed batches (non-atomic migration: no lock held for more than one batch), and the trigger that
-numbers copies inserted or moved without a UID (PostgreSQL)."""
+numbers copies inserted or moved without a UID and announces changes to IMAP sessions (PostgreSQL)."""
 
 from django.db import migrations, models
 
@@ -13,9 +13,10 @@ def number_copies(apps, schema_editor):
 
 def install_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        from apps.messaging.uids import TRIGGER_SQL
+        from apps.messaging.uids import NOTIFY_SQL, TRIGGER_SQL
 
         schema_editor.execute(TRIGGER_SQL)
+        schema_editor.execute(NOTIFY_SQL)
 
 
 def drop_trigger(apps, schema_editor):
