@@ -1,4 +1,5 @@
-"""`/healthz`: is the database answering, the broker reachable, and at least one worker alive?
+"""`/healthz`: is the database answering, the broker reachable, at least one worker alive, and (when
+HEALTHZ_IMAP names it) the IMAP listener greeting?
 
 Load balancers and monitoring poll it; it answers 503 as soon as one dependency is down so that a broken
 node is taken out of rotation. It reveals no data, only component states: no host names, no URLs, no
@@ -80,6 +81,27 @@ def check_broker_and_workers() -> tuple[dict[str, Any], dict[str, Any]]:
     return broker, {"ok": bool(replies), "count": len(replies)}
 
 
+def check_imap(address: str) -> dict[str, Any]:
+    """A TCP connection to the IMAP listener (`host:port`, STARTTLS port) must get its `* OK` greeting."""
+    import socket
+
+    started = time.monotonic()
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection(
+            (host or "127.0.0.1", int(port)), timeout=BROKER_TIMEOUT_SECONDS
+        ) as sock:
+            sock.settimeout(BROKER_TIMEOUT_SECONDS)
+            greeting = sock.recv(256)
+            with contextlib.suppress(OSError):
+                sock.sendall(b"h LOGOUT\r\n")
+    except (OSError, ValueError) as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    if not greeting.startswith(b"* OK"):
+        return {"ok": False, "error": "no greeting"}
+    return {"ok": True, "ms": _elapsed_ms(started)}
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -87,4 +109,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     broker, workers = check_broker_and_workers()
     ok = database["ok"] and broker["ok"] and workers["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker, "workers": workers}
+    imap_address = str(getattr(settings, "HEALTHZ_IMAP", "") or "")
+    if imap_address:
+        imap = check_imap(imap_address)
+        body["imap"] = imap
+        ok = ok and imap["ok"]
+        body["status"] = "ok" if ok else "degraded"
     return JsonResponse(body, status=200 if ok else 503)

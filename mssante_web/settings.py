@@ -333,6 +333,8 @@ IMAP_DB_THREADS = env_int("IMAP_DB_THREADS", 8)
 IMAP_IDLE_TIMEOUT = env_int("IMAP_IDLE_TIMEOUT", 30 * 60)  # RFC 3501 §5.4: at least 30 minutes
 IMAP_SESSIONS_PER_USER = env_int("IMAP_SESSIONS_PER_USER", 20)
 IMAP_SESSIONS_PER_ADDRESS = env_int("IMAP_SESSIONS_PER_ADDRESS", 50)
+# /healthz also checks the IMAP listener at this `host:port` (its STARTTLS port) when set.
+HEALTHZ_IMAP = env("HEALTHZ_IMAP", "")
 # A PSC access token that is not a JWT has no readable expiry: the session lasts this long (seconds).
 PSC_OPAQUE_TOKEN_LIFETIME = env_int("PSC_OPAQUE_TOKEN_LIFETIME", 300)
 GATEWAY_OUTBOUND_CA_FILES = env_list("GATEWAY_OUTBOUND_CA_FILES", [])

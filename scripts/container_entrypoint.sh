@@ -39,6 +39,10 @@ case "$role" in
   smtp)
     exec python manage.py run_smtp "$@"
     ;;
+  imap)
+    # IMAP for mail clients and practice software (IMAP_PORT 143 STARTTLS, IMAPS_PORT 993 TLS).
+    exec python manage.py run_imap "$@"
+    ;;
   migrate)
     exec python manage.py migrate --noinput "$@"
     ;;

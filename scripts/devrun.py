@@ -32,11 +32,13 @@ sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 PORT = int(os.environ.get("DEVRUN_PORT", "8000"))
+IMAP_PORT = os.environ.get("DEVRUN_IMAP_PORT", "2143")
+IMAPS_PORT = os.environ.get("DEVRUN_IMAPS_PORT", "2993")
 URL = f"http://{HOST}:{PORT}"
 VAR_DIR = Path(os.environ.get("MSSANTE_VAR_DIR") or ROOT / "var")  # same rule as settings.py
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 15
-COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33}
+COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33, "imap": 34}
 
 
 def say(text: str) -> None:
@@ -217,6 +219,8 @@ def base_environment() -> tuple[dict[str, str], bool]:
             if env.pop(name, None):
                 say(f"{name} ignorée : il faut DATABASE_URL et REDIS_URL ensemble pour le mode complet.")
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    if full and list(ROOT.glob("apps/*/management/commands/run_imap.py")):
+        env["HEALTHZ_IMAP"] = f"{HOST}:{IMAP_PORT}"  # ready means the IMAP listener greets too
     return env, full
 
 
@@ -236,6 +240,9 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     if list(ROOT.glob("apps/*/management/commands/run_submission.py")):
         port = os.environ.get("DEVRUN_SUBMISSION_PORT", "2587")
         plan.append(("submission", manage("run_submission", "--host", HOST, "--port", port, "--dev-pki")))
+    if list(ROOT.glob("apps/*/management/commands/run_imap.py")):
+        ports = ["--port", IMAP_PORT, "--imaps-port", IMAPS_PORT]
+        plan.append(("imap", manage("run_imap", "--host", HOST, *ports, "--dev-pki")))
     return plan
 
 
@@ -288,9 +295,14 @@ def banner(full: bool) -> None:
             "",
             "  SMTP entrant des autres opérateurs (TLS mutuel) : 127.0.0.1:2525 ; soumission pour les",
             "  logiciels de messagerie (STARTTLS + mot de passe d'application) : 127.0.0.1:2587",
+            f"  IMAP pour logiciels de messagerie et logiciels métier : 127.0.0.1:{IMAP_PORT} (STARTTLS),",
+            f"  127.0.0.1:{IMAPS_PORT} (TLS) ; identifiant = adresse e-mail, mot de passe d'application.",
         ]
     if not full:
         lines += [
+            "",
+            "  IMAP et SMTP ne sont pas démarrés en mode SQLite : ils ont besoin de PostgreSQL (UID IMAP et",
+            "  notifications) et de Redis. Lancez `make run` avec DATABASE_URL et REDIS_URL.",
             "",
             "  Tâches périodiques (pas de beat en mode SQLite) : lancez au besoin",
             "    MSSANTE_DEV=1 .venv/bin/python manage.py run_periodic        (toutes, une fois)",

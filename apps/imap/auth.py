@@ -37,6 +37,7 @@ LOCKED = (
     "Trop de tentatives de connexion ont échoué pour ce compte. La connexion est bloquée quelques minutes, "
     "même avec le bon mot de passe."
 )
+REVOKED = "Ce mot de passe d'application a été révoqué : la session est fermée."
 PATIENTS = "Les comptes patients n'ont pas d'accès IMAP : utilisez votre espace en ligne."
 
 

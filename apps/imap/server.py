@@ -39,6 +39,7 @@ class ImapConfig:
     sessions_per_address: int = 50
     mechanisms: tuple[str, ...] = auth.MECHANISMS
     shutdown_grace: float = 30.0
+    revocation_check: float = 2.0  # seconds between checks that sessions' app passwords are still valid
 
 
 def _db(fn: Callable[..., T], *args: Any) -> T:
@@ -47,6 +48,18 @@ def _db(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
     finally:
         close_old_connections()
+
+
+def _revoked_passwords(ids: list[int]) -> set[int]:
+    from django.db.models import Q
+
+    from apps.accounts.models import AppPassword
+
+    gone = AppPassword.objects.filter(pk__in=ids).filter(
+        Q(revoked_at__isnull=False) | Q(user__is_active=False)
+    )
+    found = set(AppPassword.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    return set(gone.values_list("pk", flat=True)) | (set(ids) - found)
 
 
 def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -102,6 +115,28 @@ class ImapServer:
             if self.per_address[session.peer] <= 0:
                 del self.per_address[session.peer]
 
+    # ---- revocation ---------------------------------------------------------------------------------
+    async def _watch_revocations(self) -> None:
+        """Revoking an application password (or disabling the account) ends its live sessions within
+        `revocation_check` seconds: one query per process for all its sessions."""
+        while True:
+            await asyncio.sleep(self.config.revocation_check)
+            live = {
+                s.identity.app_password_id: s
+                for s in list(self.sessions)
+                if s.identity and s.identity.app_password_id
+            }
+            if not live:
+                continue
+            try:
+                revoked = await self.run_db(_revoked_passwords, list(live))
+            except Exception:  # noqa: BLE001 - database unreachable: check again at the next round
+                logger.warning("imap: revocation check failed", exc_info=True)
+                continue
+            for session in self.sessions.copy():
+                if session.identity is not None and session.identity.app_password_id in revoked:
+                    session.end(auth.REVOKED)
+
     # ---- connections ----------------------------------------------------------------------------------
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
         peer = writer.get_extra_info("peername") or ("", 0)
@@ -136,6 +171,7 @@ class ImapServer:
             self.servers.append(implicit)
             self.imaps_port = implicit.sockets[0].getsockname()[1]
         self.listener.start()
+        self._revocations = asyncio.get_running_loop().create_task(self._watch_revocations())
         logger.info(
             "imap: listening on %s:%d (STARTTLS) and %s (TLS)", config.host, self.port, self.imaps_port
         )
@@ -157,6 +193,8 @@ class ImapServer:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         await self.listener.stop()
+        self._revocations.cancel()
+        await asyncio.gather(self._revocations, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
 
     @contextlib.contextmanager

@@ -102,6 +102,7 @@ class Session:
     closing: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # set by the push listener
     bye_sent: bool = False
+    end_reason: str = ""
     counted: bool = False  # counted in the server's per-person and per-address limits
     _expiry_task: asyncio.Task | None = None
     _task: asyncio.Task | None = None
@@ -240,6 +241,9 @@ class Session:
             await self.send(responses.status(cmd.tag, done.state, done.text, done.code))
         if self.state == State.LOGOUT:
             raise Closing
+        if self.end_reason:
+            await self.bye(self.end_reason, "AUTHENTICATIONFAILED")
+            raise Closing
         if self.closing:
             await self.bye(SHUTDOWN)
             raise Closing
@@ -268,6 +272,18 @@ class Session:
             await asyncio.sleep(1)
         if self.idling and self._task is not None:
             await self.bye(EXPIRED, "AUTHENTICATIONFAILED")
+            self._task.cancel()
+
+    def end(self, text: str) -> None:
+        """Credentials withdrawn: BYE now if waiting (or in IDLE), else right after the running command."""
+        if self.idling or not self.busy:
+            asyncio.get_running_loop().create_task(self._end_now(text))
+        else:
+            self.end_reason = text
+
+    async def _end_now(self, text: str) -> None:
+        await self.bye(text, "AUTHENTICATIONFAILED")
+        if self._task is not None:
             self._task.cancel()
 
     def shutdown(self) -> None:

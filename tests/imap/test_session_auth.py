@@ -177,3 +177,21 @@ def test_run_imap_prints_its_ports_and_stops_gracefully_on_sigterm(tmp_path, ima
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_revoking_an_app_password_ends_its_sessions_within_5_s(connect, dr_alice):
+    from apps.accounts.app_passwords import do_create_app_password, do_revoke_app_password
+
+    row, secret = do_create_app_password(dr_alice, label="Logiciel du cabinet")
+    idle = connect.raw()
+    assert idle.command("a", f"LOGIN {dr_alice.email} {secret}")[-1].startswith(b"a OK")
+    idle.send(b"b IDLE\r\n")
+    assert idle.line().startswith(b"+ ")
+    do_revoke_app_password(row, acting_user=dr_alice)
+    started = time.monotonic()
+    assert idle.line(timeout=6).startswith(b"* BYE [AUTHENTICATIONFAILED]")
+    assert time.monotonic() - started < 5 and idle.closed()
+    client = connect.imaplib()
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        client.login(dr_alice.email, secret)
+    assert AuditEvent.objects.filter(action="imap.login_refused", details__reason="credentials").exists()
