@@ -121,6 +121,16 @@ def test_append_to_sent_is_deduplicated_and_never_sends(connect, dr_alice, alice
     with pytest.raises(IMAPClientError, match="CANNOT"):
         client.append("Envoyés", b"Message-ID: <nouveau@poste>\r\nSubject: x\r\n\r\nx\r\n")
     assert MessageCopy.objects.filter(folder=sent).count() == 1 and Message.objects.count() == 1
+    draft = b"From: alice.martin@demo.mssante.fr\r\nTo: x@demo.mssante.fr\r\nSubject: Brouillon\r\n\r\nA finir\r\n"
+    answer = client.append("Brouillons", draft, flags=[b"\\Seen"])
+    drafts = Folder.objects.get(mailbox=alice_bal, role=FolderRole.DRAFTS)
+    stored = MessageCopy.objects.get(folder=drafts)
+    assert f"APPENDUID {drafts.pk} {stored.uid}".encode() in answer and stored.is_read
+    assert not stored.message.deliveries.exists() and stored.message.transit_key_wrap is None  # never sent
+    client.select_folder("Brouillons")
+    assert client.fetch([stored.uid], ["BODY.PEEK[]"])[stored.uid][b"BODY[]"] == draft
+    assert b"\\Draft" in client.get_flags([stored.uid])[stored.uid]
+    assert AuditEvent.objects.filter(action="imap.draft_appended", actor_id=dr_alice.pk).exists()
     client.logout()
 
 
