@@ -121,7 +121,10 @@ def test_append_to_sent_is_deduplicated_and_never_sends(connect, dr_alice, alice
     with pytest.raises(IMAPClientError, match="CANNOT"):
         client.append("Envoyés", b"Message-ID: <nouveau@poste>\r\nSubject: x\r\n\r\nx\r\n")
     assert MessageCopy.objects.filter(folder=sent).count() == 1 and Message.objects.count() == 1
-    draft = b"From: alice.martin@demo.mssante.fr\r\nTo: x@demo.mssante.fr\r\nSubject: Brouillon\r\n\r\nA finir\r\n"
+    draft = (
+        b"From: alice.martin@demo.mssante.fr\r\nTo: x@demo.mssante.fr\r\n"
+        + b"Subject: Brouillon\r\n\r\nA finir\r\n"
+    )
     answer = client.append("Brouillons", draft, flags=[b"\\Seen"])
     drafts = Folder.objects.get(mailbox=alice_bal, role=FolderRole.DRAFTS)
     stored = MessageCopy.objects.get(folder=drafts)
