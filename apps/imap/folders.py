@@ -2,7 +2,8 @@
 other BAL they may act in under the shared namespace `Partagés/<adresse>/…` (RFC 2342), special-use
 attributes (RFC 6154). Visibility is `apps.mailboxes` policy: `list_mailboxes_for` mirrors `access_mailbox`,
 and every folder a command names is resolved again through `access_mailbox` — a BAL or folder one may not
-use does not exist (NONEXISTENT), it is never "forbidden".
+use does not exist (NONEXISTENT), it is never "forbidden". A BAL whose managers turned IMAP off
+(`can_use_imap`) does not exist over IMAP either.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from django.http import Http404
 
 from apps.mailboxes.models import MailboxKind
-from apps.mailboxes.policies import access_mailbox
+from apps.mailboxes.policies import access_mailbox, can_use_imap
 from apps.mailboxes.selectors import list_mailboxes_for
 from apps.messaging.folders import ensure_folders
 from apps.messaging.models import Folder, FolderRole
@@ -46,7 +47,7 @@ class ImapFolder:
 
 def folders_for(user: Any) -> list[ImapFolder]:
     """Every folder of every BAL `user` may act in, personal namespace first."""
-    usable = list_mailboxes_for(user)
+    usable = [u for u in list_mailboxes_for(user) if can_use_imap(u.mailbox)]
     personal = next((u for u in usable if u.mailbox.kind == MailboxKind.NOMINATIVE), None)
     for item in usable:
         ensure_folders(item.mailbox.pk)

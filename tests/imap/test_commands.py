@@ -166,3 +166,17 @@ def test_another_persons_bal_does_not_exist(connect, charlie, alice_mail):
         with pytest.raises(IMAPClientError, match="NONEXISTENT"):
             client.select_folder(name)
     client.logout()
+
+
+def test_a_bal_with_imap_turned_off_does_not_exist_over_imap(connect, cardio_bal, sec_bob, dr_alice):
+    from apps.mailboxes.services import do_update_mailbox
+
+    client = _client(connect, sec_bob)
+    name = f"Partagés/{cardio_bal.address}"
+    assert client.select_folder(name)[b"EXISTS"] == 0
+    do_update_mailbox(cardio_bal, acting_user=dr_alice, imap_allowed=False)  # its responsible turns it off
+    assert name not in {n for _f, _s, n in client.list_folders()}
+    with pytest.raises(IMAPClientError, match="NONEXISTENT"):
+        client.select_folder(name)
+    assert AuditEvent.objects.filter(actor_id=dr_alice.pk, details__changes__imap_allowed__new=False).exists()
+    client.logout()
