@@ -151,12 +151,24 @@ def fetch_items(
             items.append(("INTERNALDATE", format_datetime(copy.received_at)))
         elif att.kind == "RFC822.SIZE":
             items.append(("RFC822.SIZE", copy.message.size))
+        elif att.kind == "ENVELOPE" and raw is None and copy.message.headers_enc:
+            # The headers are kept apart (encrypted, small): no need to decrypt the whole message.
+            items.append(("ENVELOPE", envelope(_headers_only(copy))))
         else:
             if raw is None:
                 raw = raw_of(copy)
                 mime = email.message_from_bytes(raw)
             items.append(_content_item(att, raw, mime))
     return items
+
+
+def _headers_only(copy: MessageCopy) -> MimeMessage:
+    message = copy.message
+    pairs = content.open_json(content.data_key_of_copy(copy), message.pk, "headers", message.headers_enc)
+    headers = MimeMessage()
+    for name, value in pairs or []:
+        headers[str(name)] = str(value)
+    return headers
 
 
 def _content_item(att: FetchAtt, raw: bytes, mime: Any) -> tuple[str, Any]:
