@@ -142,7 +142,7 @@ def check_login(login: str, secret: str, *, is_token: bool, ip: str, client: str
 
             do_record_lockout(identifier=login)
             return Refusal("AUTHENTICATIONFAILED", LOCKED)
-        found = _identity(login, secret, is_token)
+        found = _identity(login, secret, is_token, ip, client)
         if not isinstance(found, tuple):
             ratelimit.consume(request, action="login_failed", key=key)
             reason = "patient" if isinstance(found, Refusal) else "credentials"
@@ -164,7 +164,9 @@ def check_login_for(login: str, secret: str, is_token: bool, ip: str, client: st
     return check_login(login, secret, is_token=is_token, ip=ip, client=client)
 
 
-def _identity(login: str, secret: str, is_token: bool) -> tuple[Identity, User] | Refusal | None:
+def _identity(
+    login: str, secret: str, is_token: bool, ip: str = "", client: str = ""
+) -> tuple[Identity, User] | Refusal | None:
     if is_token:
         from apps.accounts.psc.bearer import grant_for_access_token
 
@@ -175,7 +177,7 @@ def _identity(login: str, secret: str, is_token: bool) -> tuple[Identity, User] 
     else:
         from apps.accounts.app_passwords import check_app_password_row
 
-        row = check_app_password_row(login, secret)
+        row = check_app_password_row(login, secret, ip=ip, client=client or "IMAP")
         if row is None:
             return None
         user, expires_at, password_id = row.user, None, row.pk

@@ -195,3 +195,19 @@ def test_revoking_an_app_password_ends_its_sessions_within_5_s(connect, dr_alice
     with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
         client.login(dr_alice.email, secret)
     assert AuditEvent.objects.filter(action="imap.login_refused", details__reason="credentials").exists()
+
+
+def test_each_app_password_shows_its_last_use_address_and_software(connect, dr_alice, alice_client):
+    from django.urls import reverse
+
+    from apps.accounts.models import AppPassword
+
+    secret = app_password(dr_alice, label="Logiciel du cabinet")
+    wire = connect.raw()
+    assert wire.command("a", 'ID ("name" "MedLogiciel" "version" "4.2")')[-1].startswith(b"a OK")
+    assert wire.command("b", f"LOGIN {dr_alice.email} {secret}")[-1].startswith(b"b OK")
+    wire.close()
+    row = AppPassword.objects.get(label="Logiciel du cabinet")
+    assert row.last_used_ip == "127.0.0.1" and row.last_client == "MedLogiciel 4.2"
+    page = alice_client.get(reverse("accounts:app-passwords")).content.decode()
+    assert "depuis 127.0.0.1 (MedLogiciel 4.2)" in page
