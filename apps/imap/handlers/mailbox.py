@@ -112,6 +112,12 @@ async def _send_status(session: Session, folder: folders.ImapFolder, name: str, 
     await session.untagged(Raw("STATUS"), utf7.encode(name), Raw(f"({pairs})"))
 
 
+def _uidnext(folder_id: int) -> int:
+    from apps.messaging.models import Folder
+
+    return Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).first() or 1
+
+
 @command("STATUS", states=AUTHENTICATED)
 async def status(session: Session, cmd: Command) -> Done:
     folder = await session.db(_resolve, session.user_id, cmd.args["mailbox"])
@@ -131,7 +137,7 @@ async def select(session: Session, cmd: Command) -> Done:
         return Done("NO", NONEXISTENT, "NONEXISTENT")
     readonly = cmd.name == "EXAMINE" or not folder.writable
     view = await session.db(uidmap.current, folder.folder_id, True)
-    values = await session.db(_status_values, folder.folder_id, user_id, folder.organisational)
+    uidnext = await session.db(_uidnext, folder.folder_id)  # SELECT needs no count beyond the map's
     session.selected = SelectedFolder(folder, readonly, view)
     session.state = State.SELECTED
     flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]
@@ -140,7 +146,7 @@ async def select(session: Session, cmd: Command) -> Done:
     permanent = [] if readonly else [*mailstore.PERMANENT_FLAGS]
     await session.send(f"* OK [PERMANENTFLAGS {flag_list(permanent)}] Drapeaux modifiables.\r\n".encode())
     await session.send(f"* OK [UIDVALIDITY {folder.folder_id}] UID valides.\r\n".encode())
-    await session.send(f"* OK [UIDNEXT {values['UIDNEXT']}] Prochain UID.\r\n".encode())
+    await session.send(f"* OK [UIDNEXT {uidnext}] Prochain UID.\r\n".encode())
     code = "READ-ONLY" if readonly else "READ-WRITE"
     return Done(text="Dossier sélectionné.", code=code)
 
