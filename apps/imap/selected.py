@@ -40,13 +40,15 @@ class SelectedFolder:
         return sorted(set(out))
 
     async def report_changes(self, session: Session) -> None:
-        fresh = await session.db(uidmap.current, self.folder.folder_id)
+        fresh = await session.server.run_db_read(uidmap.current, self.folder.folder_id)
         old = self.view
+        known = old.count  # what the client believes the folder holds
         if fresh.uids is not old.uids:
             kept = set(fresh.uids[: fresh.count])
             for number in range(old.count, 0, -1):  # descending: each number is valid when sent
                 if old.uids[number - 1] not in kept:
                     await session.send(b"* %d EXPUNGE\r\n" % number)
+                    known -= 1
         self.view = fresh
-        if fresh.count != old.count or fresh.uids is not old.uids:
+        if fresh.count != known:
             await session.send(b"* %d EXISTS\r\n" % fresh.count)

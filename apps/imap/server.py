@@ -50,6 +50,18 @@ def _db(fn: Callable[..., T], *args: Any) -> T:
         close_old_connections()
 
 
+def _db_read(fn: Callable[..., T], *args: Any) -> T:
+    """A read run again once on a new connection when the thread's one was cut (PostgreSQL restarted):
+    an IDLE session then recovers instead of failing its next report."""
+    from django.db import InterfaceError, OperationalError, connection
+
+    try:
+        return _db(fn, *args)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return _db(fn, *args)
+
+
 def _revoked_passwords(ids: list[int]) -> set[int]:
     from django.db.models import Q
 
@@ -93,6 +105,10 @@ class ImapServer:
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(_db, fn, *args))
+
+    async def run_db_read(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(_db_read, fn, *args))
 
     # ---- session limits -----------------------------------------------------------------------------
     def admit(self, session: Session, user_id: int) -> bool:

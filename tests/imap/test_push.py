@@ -86,3 +86,59 @@ def test_idle_learns_of_a_deposit_and_an_expunge_within_a_second(
         await client.logout()
 
     asyncio.run(scenario())
+
+
+def _backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _kill_other_backends(spared: int) -> int:
+    """What a PostgreSQL restart does to the IMAP process: every one of its connections goes away (the
+    test's own connection is spared so the test can go on)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s",
+            [spared],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_idle_sessions_recover_when_the_database_connections_are_cut(
+    connect, dr_alice, alice_bal, sec_bob, cardio_bal
+):
+    secret = app_password(dr_alice)
+    server = connect.server
+    spared = _backend_pid()  # the test's connection (the coroutine below would get another one)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        client = aioimaplib.IMAP4_SSL(
+            "localhost", server.imaps_port, ssl_context=connect.pki.client_context()
+        )
+        await client.wait_hello_from_server()
+        assert (await client.login(dr_alice.email, secret)).result == "OK"
+        assert (await client.select("INBOX")).result == "OK"
+        idle = await client.idle_start(timeout=60)
+        await asyncio.sleep(0.5)
+        assert (
+            await loop.run_in_executor(None, _in_thread, _kill_other_backends, spared) >= 1
+        )  # the listener at least
+        deadline = time.monotonic() + 10
+        while not server.listener.connected.is_set() or time.monotonic() < deadline - 9:
+            await asyncio.sleep(0.1)
+            assert time.monotonic() < deadline, "the listener did not reconnect"
+        await loop.run_in_executor(None, _in_thread, send, cardio_bal, sec_bob, [alice_bal.address])
+        lines = await _push_lines(client, time.monotonic() + 10)
+        assert any(line.endswith("1 EXISTS") for line in lines), lines
+        client.idle_done()
+        assert (await asyncio.wait_for(idle, 5)).result == "OK"
+        await client.logout()
+
+    asyncio.run(scenario())
