@@ -1,5 +1,6 @@
-"""`/healthz`: is the database answering, the broker reachable, and at least one worker alive? Are the
-certificate revocation lists fresh (status "degraded" with HTTP 200 when one is past its nextUpdate)?
+"""`/healthz`: is the database answering, the broker reachable, at least one worker alive, and (when
+HEALTHZ_IMAP names it) the IMAP listener greeting? Are the certificate revocation lists fresh (status
+"degraded" with HTTP 200 when one is past its nextUpdate)?
 
 Load balancers and monitoring poll it; it answers 503 as soon as one dependency is down so that a broken
 node is taken out of rotation. It reveals no data, only component states: no host names, no URLs, no
@@ -84,6 +85,27 @@ def check_broker_and_workers() -> tuple[dict[str, Any], dict[str, Any]]:
     return broker, {"ok": bool(replies), "count": len(replies)}
 
 
+def check_imap(address: str) -> dict[str, Any]:
+    """A TCP connection to the IMAP listener (`host:port`, STARTTLS port) must get its `* OK` greeting."""
+    import socket
+
+    started = time.monotonic()
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection(
+            (host or "127.0.0.1", int(port)), timeout=BROKER_TIMEOUT_SECONDS
+        ) as sock:
+            sock.settimeout(BROKER_TIMEOUT_SECONDS)
+            greeting = sock.recv(256)
+            with contextlib.suppress(OSError):
+                sock.sendall(b"h LOGOUT\r\n")
+    except (OSError, ValueError) as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    if not greeting.startswith(b"* OK"):
+        return {"ok": False, "error": "no greeting"}
+    return {"ok": True, "ms": _elapsed_ms(started)}
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -103,12 +125,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
         # rotation, so it does not change the status code.
         with contextlib.suppress(Exception):
             body["backups"] = backup_health()
+    imap_address = str(getattr(settings, "HEALTHZ_IMAP", "") or "")
+    if imap_address:
+        imap = check_imap(imap_address)
+        body["imap"] = imap
+        ok = ok and imap["ok"]
+        if not ok:
+            body["status"] = "degraded"
     # Stale CRLs degrade every node alike (soft fail, ADR 0018): still 200, so that no node is taken out.
     response = JsonResponse(body, status=200 if ok else 503)
     if not ok:
         # A 503 here is a state the probe reports (e.g. the worker still booting under `make run`), not an
         # error of the application: one WARNING naming the components down, instead of django.request's ERROR.
-        down = [name for name in ("database", "broker", "workers") if not body[name]["ok"]]  # type: ignore[index]
+        names = ("database", "broker", "workers", "imap")
+        down = [name for name in names if name in body and not body[name]["ok"]]  # type: ignore[index]
         log.warning("healthz: degraded (%s)", ", ".join(down))
         response._has_been_logged = True  # type: ignore[attr-defined]  # read by django.utils.log.log_response
     return response

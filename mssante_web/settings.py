@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "apps.patients",
     "apps.gateway",
     "apps.backup",
+    "apps.imap",
 ]
 
 MIDDLEWARE = [
@@ -388,6 +389,24 @@ SUBMISSION_KEY_FILE = env("SUBMISSION_KEY_FILE", "")
 # What the autoconfig documents and the preferences page tell mail clients (public name and port).
 SUBMISSION_PUBLIC_HOST = env("SUBMISSION_PUBLIC_HOST", "")
 SUBMISSION_PUBLIC_PORT = env_int("SUBMISSION_PUBLIC_PORT", 2587 if DEV else 587)
+# IMAP for mail clients and practice software (apps/imap, `manage.py run_imap`): STARTTLS on IMAP_PORT
+# (143 in production), implicit TLS on IMAPS_PORT (993; 0 = off). Certificate: IMAP_CERT_FILE/IMAP_KEY_FILE,
+# else the submission's, else the gateway's.
+IMAP_HOST = env("IMAP_HOST", "127.0.0.1" if (DEV or TESTING) else "0.0.0.0")  # noqa: S104
+IMAP_PORT = env_int("IMAP_PORT", 2143 if (DEV or TESTING) else 143)
+IMAPS_PORT = env_int("IMAPS_PORT", 2993 if DEV else (0 if TESTING else 993))
+IMAP_CERT_FILE = env("IMAP_CERT_FILE", "")
+IMAP_KEY_FILE = env("IMAP_KEY_FILE", "")
+IMAP_PUBLIC_HOST = env("IMAP_PUBLIC_HOST", "")  # what autoconfig and DNS records name (default: SUBMISSION's)
+IMAP_PUBLIC_PORT = env_int("IMAP_PUBLIC_PORT", 2993 if DEV else 993)
+IMAP_DB_THREADS = env_int("IMAP_DB_THREADS", 8)
+IMAP_IDLE_TIMEOUT = env_int("IMAP_IDLE_TIMEOUT", 30 * 60)  # RFC 3501 §5.4: at least 30 minutes
+IMAP_SESSIONS_PER_USER = env_int("IMAP_SESSIONS_PER_USER", 20)
+IMAP_SESSIONS_PER_ADDRESS = env_int("IMAP_SESSIONS_PER_ADDRESS", 50)
+# /healthz also checks the IMAP listener at this `host:port` (its STARTTLS port) when set.
+HEALTHZ_IMAP = env("HEALTHZ_IMAP", "")
+# A PSC access token that is not a JWT has no readable expiry: the session lasts this long (seconds).
+PSC_OPAQUE_TOKEN_LIFETIME = env_int("PSC_OPAQUE_TOKEN_LIFETIME", 300)
 GATEWAY_OUTBOUND_CA_FILES = env_list("GATEWAY_OUTBOUND_CA_FILES", [])
 GATEWAY_OUTBOUND_PORT = env_int("GATEWAY_OUTBOUND_PORT", 25)
 GATEWAY_OUTBOUND_TIMEOUT = env_int("GATEWAY_OUTBOUND_TIMEOUT", 60)

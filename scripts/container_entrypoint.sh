@@ -44,6 +44,10 @@ case "$role" in
     # SMTP submission for mail clients (SUBMISSION_* settings).
     exec python manage.py run_submission "$@"
     ;;
+  imap)
+    # IMAP for mail clients and practice software (IMAP_PORT 143 STARTTLS, IMAPS_PORT 993 TLS).
+    exec python manage.py run_imap "$@"
+    ;;
   migrate)
     exec python manage.py migrate --noinput "$@"
     ;;

@@ -33,11 +33,13 @@ sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 PORT = int(os.environ.get("DEVRUN_PORT", "8000"))
+IMAP_PORT = os.environ.get("DEVRUN_IMAP_PORT", "2143")
+IMAPS_PORT = os.environ.get("DEVRUN_IMAPS_PORT", "2993")
 URL = f"http://{HOST}:{PORT}"
 VAR_DIR = Path(os.environ.get("MSSANTE_VAR_DIR") or ROOT / "var")  # same rule as settings.py
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 15
-COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33, "submission": 34}
+COLOURS = {"web": 32, "worker": 36, "beat": 35, "smtp": 33, "submission": 34, "imap": 31}
 
 
 def say(text: str) -> None:
@@ -229,6 +231,8 @@ def base_environment() -> tuple[dict[str, str], bool]:
             if env.pop(name, None):
                 say(f"{name} ignorée : il faut DATABASE_URL et REDIS_URL ensemble pour le mode complet.")
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    if full and list(ROOT.glob("apps/*/management/commands/run_imap.py")):
+        env["HEALTHZ_IMAP"] = f"{HOST}:{IMAP_PORT}"  # ready means the IMAP listener greets too
     return env, full
 
 
@@ -255,6 +259,8 @@ def plan_children(full: bool) -> list[tuple[str, list[str]]]:
     plan.append(
         ("submission", manage("run_submission", "--host", HOST, "--port", submission_port(), "--dev-pki"))
     )
+    ports = ["--port", IMAP_PORT, "--imaps-port", IMAPS_PORT]
+    plan.append(("imap", manage("run_imap", "--host", HOST, *ports, "--dev-pki")))
     return plan
 
 
@@ -313,9 +319,14 @@ def banner(full: bool) -> None:
             f"  SMTP entrant des autres opérateurs (TLS mutuel) : {HOST}:{starttls}"
             f" (TLS implicite : {smtps}) ; soumission pour les logiciels de messagerie",
             f"  (STARTTLS + mot de passe d'application) : {HOST}:{submission_port()}",
+            f"  IMAP pour logiciels de messagerie et logiciels métier : {HOST}:{IMAP_PORT} (STARTTLS),",
+            f"  {HOST}:{IMAPS_PORT} (TLS) ; identifiant = adresse e-mail, mot de passe d'application.",
         ]
     if not full:
         lines += [
+            "",
+            "  IMAP et SMTP ne sont pas démarrés en mode SQLite : ils ont besoin de PostgreSQL (UID IMAP et",
+            "  notifications) et de Redis. Lancez `make run` avec DATABASE_URL et REDIS_URL.",
             "",
             "  Tâches périodiques (pas de beat en mode SQLite) : lancez au besoin",
             "    MSSANTE_DEV=1 .venv/bin/python manage.py run_periodic        (toutes, une fois)",

@@ -56,6 +56,13 @@ def do_revoke_app_password(row: AppPassword, *, acting_user: Any) -> None:
 
 def check_app_password(email: str, secret: str) -> User | None:
     """The active user owning this application password, or None. Constant-time on the hash compare."""
+    row = check_app_password_row(email, secret)
+    return row.user if row is not None else None
+
+
+def check_app_password_row(email: str, secret: str, *, ip: str = "", client: str = "") -> AppPassword | None:
+    """The live application password (its user loaded) matching, or None: IMAP keeps which password a
+    session uses, so that revoking it ends the session."""
     cleaned = (secret or "").strip().lower()
     row = (
         AppPassword.objects.select_related("user")
@@ -65,8 +72,10 @@ def check_app_password(email: str, secret: str) -> User | None:
     if row is None or not hmac.compare_digest(row.user.email.lower(), (email or "").strip().lower()):
         return None
     now = timezone.now()
-    if row.last_used_at is None or now - row.last_used_at > _USE_STAMP_EVERY:
-        AppPassword.objects.filter(pk=row.pk).update(last_used_at=now)
+    seen_elsewhere = (ip and ip != row.last_used_ip) or (client and client != row.last_client)
+    if row.last_used_at is None or now - row.last_used_at > _USE_STAMP_EVERY or seen_elsewhere:
+        where = {"last_used_ip": ip or row.last_used_ip, "last_client": (client or row.last_client)[:100]}
+        AppPassword.objects.filter(pk=row.pk).update(last_used_at=now, **where)
         # Using a client is using the BAL: it counts as an authentication for the inactivity cycle.
         User.objects.filter(pk=row.user_id).update(last_authenticated_at=now)
-    return row.user
+    return row

@@ -134,6 +134,9 @@ class AppPassword(models.Model):
     secret_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField("créé le", default=timezone.now)
     last_used_at = models.DateTimeField("dernière utilisation", null=True, blank=True)
+    # Where and by what it was last used (IMAP: the client address and the client's ID), shown to its owner.
+    last_used_ip = models.GenericIPAddressField("dernière adresse", null=True, blank=True)
+    last_client = models.CharField("dernier logiciel", max_length=100, blank=True, default="")
     revoked_at = models.DateTimeField("révoqué le", null=True, blank=True)
 
     class Meta:

@@ -1,8 +1,8 @@
 """Mail client auto-configuration: Thunderbird's autoconfig and Outlook's autodiscover (POX).
 
-They describe the SMTP submission service only (STARTTLS, the application password or OAuth2); this
-platform offers no IMAP access yet (docs/decisions/0009-smtp-gateway.md says what one would need), so the
-documents name no incoming server beyond the webmail link. Anonymous by nature (clients call them before
+They describe the IMAP server (implicit TLS, IMAP_PUBLIC_PORT, 993 in production; apps/imap) and the SMTP
+submission service (STARTTLS), both with the application password or OAuth2 (a Pro Santé Connect token).
+Anonymous by nature (clients call them before
 any login); they reveal nothing but public server names, and answer the same for any address of our
 domains (no account enumeration).
 """
@@ -22,6 +22,10 @@ MAX_BODY = 16 * 1024
 
 def _host(request: HttpRequest) -> str:
     return settings.SUBMISSION_PUBLIC_HOST or request.get_host().split(":")[0]
+
+
+def _imap_host(request: HttpRequest) -> str:
+    return settings.IMAP_PUBLIC_HOST or _host(request)
 
 
 def _our_domain(address: str) -> str | None:
@@ -77,6 +81,14 @@ def thunderbird(request: HttpRequest) -> HttpResponse:
     <domain>{escape(domain)}</domain>
     <displayName>{escape(str(settings.OPERATOR_NAME))}</displayName>
     <displayShortName>MSSanté</displayShortName>
+    <incomingServer type="imap">
+      <hostname>{escape(_imap_host(request))}</hostname>
+      <port>{int(settings.IMAP_PUBLIC_PORT)}</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+      <authentication>OAuth2</authentication>
+    </incomingServer>
     <outgoingServer type="smtp">
       <hostname>{host}</hostname>
       <port>{port}</port>
@@ -113,6 +125,15 @@ def autodiscover(request: HttpRequest) -> HttpResponse:
     <Account>
       <AccountType>email</AccountType>
       <Action>settings</Action>
+      <Protocol>
+        <Type>IMAP</Type>
+        <Server>{escape(_imap_host(request))}</Server>
+        <Port>{int(settings.IMAP_PUBLIC_PORT)}</Port>
+        <LoginName>{login}</LoginName>
+        <SPA>off</SPA>
+        <SSL>on</SSL>
+        <AuthRequired>on</AuthRequired>
+      </Protocol>
       <Protocol>
         <Type>SMTP</Type>
         <Server>{host}</Server>

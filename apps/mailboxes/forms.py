@@ -168,6 +168,12 @@ class EditForm(forms.Form):
     is_officine = forms.BooleanField(label="Pharmacie d'officine", required=False)
     head_agreement_by = forms.CharField(label="Accord donné par", max_length=200, required=False)
     head_agreement_reference = forms.CharField(label="Référence de l'accord", max_length=200, required=False)
+    imap_allowed = forms.BooleanField(
+        label="Accès IMAP (logiciels de messagerie et logiciels métier)",
+        required=False,
+        help_text="Décochez pour interdire la synchronisation de cette BAL sur des postes (la messagerie web "
+        "reste ouverte).",
+    )
 
     def __init__(self, *args: Any, mailbox: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -58,6 +58,8 @@ class Mailbox(models.Model):
     display_name = models.CharField("nom affiché", max_length=200, blank=True, default="")
     service = models.CharField("service de rattachement", max_length=200, blank=True, default="")
     is_officine = models.BooleanField("pharmacie d'officine", default=False)
+    # Some hospitals forbid syncing mail to laptops: off, the BAL does not exist over IMAP (issue 16).
+    imap_allowed = models.BooleanField("accès IMAP (logiciels de messagerie)", default=True)
     liste_rouge = models.BooleanField("liste rouge (non publiée)", default=False)
     # Nominative: the person and the national id they hold (snapshot: the FHIR publication key).
     owner = models.ForeignKey(

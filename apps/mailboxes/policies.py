@@ -127,6 +127,12 @@ def access_mailbox(
     return mailbox
 
 
+def can_use_imap(mailbox: Mailbox) -> bool:
+    """Whether a BAL may be reached over IMAP at all (its managers may forbid it); `access_mailbox` still
+    decides who may act in it."""
+    return bool(mailbox.imap_allowed)
+
+
 def can_use_administration(user: Any) -> bool:
     """Operator and structure admins see the administration pages; for anyone else they do not exist."""
     if not user.is_authenticated:

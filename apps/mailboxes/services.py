@@ -30,7 +30,14 @@ from apps.mailboxes.models import (
 )
 from apps.mailboxes.policies import can_administer_structure, is_operator_admin
 
-EDITABLE_FIELDS = {"display_name", "service", "is_officine", "head_agreement_by", "head_agreement_reference"}
+EDITABLE_FIELDS = {
+    "display_name",
+    "service",
+    "is_officine",
+    "head_agreement_by",
+    "head_agreement_reference",
+    "imap_allowed",
+}
 IMMUTABLE_FIELDS = {"address", "local_part", "domain", "kind"}
 
 

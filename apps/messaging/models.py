@@ -155,6 +155,8 @@ class Folder(models.Model):
     role = models.CharField(max_length=10, choices=FolderRole.choices)
     name = models.CharField("nom", max_length=100)
     position = models.PositiveSmallIntegerField(default=100)
+    # IMAP (apps/imap, ADR 0023): the next UID of this folder; UIDVALIDITY is the folder's id (never reused).
+    uidnext = models.BigIntegerField(default=1)
 
     class Meta:
         ordering = ["position", "name"]
@@ -221,6 +223,10 @@ class MessageCopy(models.Model):
         db_index=False,
     )
     answered_at = models.DateTimeField(null=True, blank=True)
+    # IMAP UID in `folder` (apps.messaging.store.uids): strictly increasing per folder, new on every move.
+    uid = models.BigIntegerField(null=True, blank=True)
+    # IMAP \Deleted (marked for EXPUNGE by a mail client; the webmail has no such state).
+    imap_deleted = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "copie de message"
@@ -228,6 +234,7 @@ class MessageCopy(models.Model):
             models.Index(fields=["mailbox", "folder", "-received_at", "-id"], name="copy_folder_keyset"),
             models.Index(fields=["mailbox", "-received_at", "-id"], name="copy_mailbox_keyset"),
             models.Index(fields=["message"], name="copy_message"),
+            models.Index(fields=["folder", "uid"], name="copy_folder_uid"),
             # Mostly-empty columns: partial indexes, so the usual copy (no thread parent, never trashed,
             # unassigned, unanswered) adds no entry to them.
             *(

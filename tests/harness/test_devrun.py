@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -118,6 +119,8 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
         DEVRUN_SMTP_PORT=str(free_port()),
         DEVRUN_SMTPS_PORT=str(free_port()),
         DEVRUN_SUBMISSION_PORT=str(free_port()),
+        DEVRUN_IMAP_PORT=str(free_port()),
+        DEVRUN_IMAPS_PORT=str(free_port()),
         MSSANTE_VAR_DIR=str(tmp_path / "var"),
     )
     return env
@@ -195,10 +198,12 @@ def test_it_runs_web_worker_and_beat_on_postgres_and_redis(
     with _devrun(env, tmp_path) as run:
         run.wait_for_banner()
         children = run.children()
-        assert len(children) == 5  # web, worker, beat, inbound SMTP gateway, SMTP submission
+        assert len(children) == 6  # web, worker, beat, inbound SMTP gateway, SMTP submission, IMAP
         assert "worker et beat Celery" in run.output()
+        assert f"127.0.0.1:{env['DEVRUN_IMAP_PORT']} (STARTTLS)" in run.output()  # the banner names IMAP
         with urllib.request.urlopen(f"{run.url}/healthz", timeout=10) as response:  # noqa: S310 - loopback
-            assert response.status == 200  # database, broker and the worker answer
+            assert response.status == 200  # database, broker, the worker and the IMAP listener answer
+            assert json.loads(response.read())["imap"]["ok"]
 
         paul = persona("patient_paul").email
         assert "Mes messages" in _log_in(

@@ -190,9 +190,24 @@ class LoopbackOIDCProvider:
         return jwt.encode(header or {"alg": "RS256", "kid": self.kid}, claims, signing_key, ["RS256"])
 
     # --- helpers for other services (XOAUTH2) --------------------------------------------------------------
-    def issue_access_token(self, subject: PscSubject | None = None, scope: str = "openid scope_all") -> str:
+    def issue_access_token(
+        self,
+        subject: PscSubject | None = None,
+        scope: str = "openid scope_all",
+        *,
+        expires_in: int = 300,
+        as_jwt: bool = False,
+        acr: str = "eidas1",
+    ) -> str:
+        """An opaque bearer token, or (as_jwt) a signed JWT like PSC's Keycloak's (iss, aud, exp, acr)."""
+        subject = subject or self.subject
         token = secrets.token_urlsafe(32)
-        self._store_token(token, subject or self.subject, scope, 300)
+        if as_jwt:
+            now = int(time.time())
+            claims = {"iss": self.issuer, "aud": self.client_id, "sub": subject.sub, "iat": now,
+                      "exp": now + expires_in, "acr": acr, "azp": self.client_id, "jti": token}  # fmt: skip
+            token = self.sign_jwt(claims)
+        self._store_token(token, subject, scope, expires_in)
         return token
 
     def introspect(self, access_token: str) -> dict[str, Any]:

@@ -4,16 +4,25 @@ The token is checked by PSC itself: we call its userinfo endpoint with it (a rev
 refused there), verify the signed answer like at login (apps.accounts.psc.jwks), and map the national id to
 the account exactly like a browser login (`resolve_account`: active professional, existing account). The
 e-mail the client claims must be that account's. Tokens are never stored.
+
+A session that lasts (IMAP) must also end when the token expires: `grant_for_access_token` gives that
+instant. PSC's access tokens are JWTs (Keycloak): their signature, issuer, audience (our client id), `exp`
+and, when stated, `acr` (one of the acr_values PSC logins ask for) are checked against PSC's keys before
+userinfo is asked. An opaque token (not a JWT) has no readable expiry: it is granted
+`PSC_OPAQUE_TOKEN_LIFETIME` seconds (300, PSC's access-token lifetime) from the check.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from django.conf import settings
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.psc import PROVIDER_ID
@@ -56,13 +65,44 @@ def _userinfo(config: dict[str, Any], client_id: str, token: str) -> dict[str, A
     return response.json()
 
 
+@dataclass(frozen=True)
+class BearerGrant:
+    user: User
+    expires_at: dt.datetime
+
+
+def _token_expiry(config: dict[str, Any], app: dict[str, Any], token: str) -> dt.datetime:
+    """`exp` of a JWT access token once verified (signature, issuer, audience, exp, acr): see above."""
+    if token.count(".") != 2:
+        lifetime = int(getattr(settings, "PSC_OPAQUE_TOKEN_LIFETIME", 300))
+        return timezone.now() + dt.timedelta(seconds=lifetime)
+    claims = verify_signed_jwt(
+        token,
+        jwks_uri=config["jwks_uri"],
+        issuer=config["issuer"],
+        audience=app["client_id"],
+        require=("iss", "aud", "exp"),
+    )
+    accepted = str(app["settings"].get("auth_params", {}).get("acr_values") or "eidas1").split()
+    if claims.get("acr") and claims["acr"] not in accepted:
+        raise PermissionError(f"acr {claims['acr']!r} not accepted")
+    return dt.datetime.fromtimestamp(int(claims["exp"]), tz=dt.UTC)
+
+
 def user_for_access_token(email: str, token: str) -> User | None:
     """The account behind a PSC access token, if it is `email`'s; None (logged, no detail to the client)."""
+    grant = grant_for_access_token(email, token)
+    return grant.user if grant is not None else None
+
+
+def grant_for_access_token(email: str, token: str) -> BearerGrant | None:
+    """The account behind a PSC access token and when the token expires; None when refused (logged)."""
     app = _psc_app()
     if app is None or not token:
         return None
     try:
         config = _discovery(app["settings"]["server_url"])
+        expires_at = _token_expiry(config, app, token)
         claims = _userinfo(config, app["client_id"], token)
         user = resolve_account(identity_from_claims({"userinfo": claims, "id_token": {}}))
     except PscLoginRefused as exc:
@@ -74,4 +114,4 @@ def user_for_access_token(email: str, token: str) -> User | None:
     if user.email.lower() != (email or "").strip().lower():
         logger.info("xoauth2: token of %s presented for another login", user.pk)
         return None
-    return user
+    return BearerGrant(user, expires_at)

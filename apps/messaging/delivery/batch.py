@@ -42,7 +42,7 @@ from apps.messaging.delivery.deliver import (
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import Refusal
-from apps.messaging.store import content, search_index
+from apps.messaging.store import content, search_index, uids
 from apps.messaging.store.folders import system_folder_id
 from mssante_lib import fastsql
 from mssante_lib.jobs import enqueue
@@ -134,7 +134,9 @@ def do_deposit_many(deliveries: list[Delivery]) -> int:
         mine = _mark_delivered([d.pk for d in deliveries])
         todo = [d for d in deliveries if d.pk in mine]
         index = _index_of([d.message for d in todo])
-        fastsql.insert([new_copy(d.message, _mailbox_of(d), *index[d.message_id], delivery=d) for d in todo])
+        copies = [new_copy(d.message, _mailbox_of(d), *index[d.message_id], delivery=d) for d in todo]
+        uids.allocate(copies)  # one UPDATE … RETURNING per batch (IMAP UIDs, apps/messaging/store/uids.py)
+        fastsql.insert(copies)
         record_events([delivered_event(d) for d in todo])
         usage: dict[int, int] = defaultdict(int)
         for delivery in todo:

@@ -26,7 +26,7 @@ from apps.messaging.delivery.transports import PermanentFailure, TemporaryFailur
 from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message, MessageCopy
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import RecipientContext, Refusal
-from apps.messaging.store import content, search_index
+from apps.messaging.store import content, search_index, uids
 from apps.messaging.store.folders import system_folder_id
 from apps.messaging.store.text import references_of
 from mssante_lib import fastsql
@@ -184,6 +184,7 @@ def do_deposit(
     data_key = content.data_key_in_transit(message)
     (terms,) = search_index.terms_many([index_texts(message, data_key)])
     copy = new_copy(message, mailbox_id, data_key, terms, delivery=delivery, folder_role=folder_role)
+    uids.allocate([copy])
     fastsql.insert([copy])
     do_add_usage(mailbox_id, message.size)
     return copy

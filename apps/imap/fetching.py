@@ -1,0 +1,192 @@
+"""FETCH data items from a copy (database thread): ENVELOPE, BODYSTRUCTURE, body sections, sizes, dates.
+
+Content is decrypted in memory from the encrypted store (never written in clear); BODY[] and BINARY[] are
+the raw MIME exactly as sent or received.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import Message as MimeMessage
+from email.utils import getaddresses
+from typing import Any
+
+from apps.imap.items import FetchAtt, Section, format_datetime
+from apps.imap.responses import Literal8, flag_list
+from apps.messaging.models import MessageCopy
+from apps.messaging.store import content, storage
+
+
+def raw_of(copy: MessageCopy) -> bytes:
+    message = copy.message
+    return b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, content.data_key_of_copy(copy)))
+
+
+def _header_value(mime: MimeMessage, name: str) -> bytes | None:
+    value = mime.get(name)
+    return None if value is None else str(value).encode("utf-8", "replace")
+
+
+def _addresses(mime: MimeMessage, name: str) -> list[Any] | None:
+    values = mime.get_all(name)
+    if not values:
+        return None
+    out = []
+    for display, address in getaddresses([str(v) for v in values]):
+        local, _, domain = address.partition("@")
+        out.append([display.encode() or None, None, local.encode() or None, domain.encode() or None])
+    return out or None
+
+
+def envelope(mime: MimeMessage) -> list[Any]:
+    sender = _addresses(mime, "From")
+    return [
+        _header_value(mime, "Date"),
+        _header_value(mime, "Subject"),
+        sender,
+        _addresses(mime, "Sender") or sender,
+        _addresses(mime, "Reply-To") or sender,
+        _addresses(mime, "To"),
+        _addresses(mime, "Cc"),
+        _addresses(mime, "Bcc"),
+        _header_value(mime, "In-Reply-To"),
+        _header_value(mime, "Message-ID"),
+    ]
+
+
+def bodystructure(part: Any, extended: bool = True) -> list[Any]:
+    if part.is_multipart():
+        children = [bodystructure(child, extended) for child in part.get_payload()]  # type: ignore[union-attr]
+        return [*children, part.get_content_subtype().upper().encode()]
+    maintype, subtype = part.get_content_maintype().upper(), part.get_content_subtype().upper()
+    params = [
+        item for key, value in part.get_params()[1:] for item in (key.upper().encode(), str(value).encode())
+    ]
+    payload = part.get_payload(decode=False)
+    body = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+    fields: list[Any] = [
+        maintype.encode(),
+        subtype.encode(),
+        params or None,
+        _header_value(part, "Content-ID"),
+        _header_value(part, "Content-Description"),
+        (part.get("Content-Transfer-Encoding") or "7BIT").upper().encode(),
+        len(body),
+    ]
+    if maintype == "TEXT":
+        fields.append(body.count(b"\n"))
+    return fields
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        index = raw.find(separator)
+        if index >= 0:
+            return raw[: index + len(separator)], raw[index + len(separator) :]
+    return raw, b""
+
+
+def _part(mime: MimeMessage, numbers: tuple[int, ...]) -> Any:
+    part: Any = mime
+    for number in numbers:
+        if part.is_multipart():
+            children = part.get_payload()
+            if not 1 <= number <= len(children):  # type: ignore[arg-type]
+                return None
+            part = children[number - 1]  # type: ignore[index]
+        elif number != 1:
+            return None
+    return part
+
+
+def section_bytes(raw: bytes, mime: MimeMessage, section: Section) -> bytes:
+    if section.part:
+        part = _part(mime, section.part)
+        if part is None:
+            return b""
+        data = part.as_bytes(policy=email.policy.SMTP) if part is not mime else raw
+        if section.text == "MIME":
+            return _split(data)[0]
+        if not section.text:
+            return _split(data)[1] if part is not mime or mime.is_multipart() else _split(raw)[1]
+        raw = data
+    header, body = _split(raw)
+    if section.text in ("", None):
+        return raw
+    if section.text == "TEXT":
+        return body
+    if section.text == "HEADER":
+        return header
+    wanted = {name.lower() for name in section.fields}
+    keep = section.text == "HEADER.FIELDS"
+    lines: list[bytes] = []
+    current_keep = False
+    for line in header.splitlines(keepends=True):
+        if line in (b"\r\n", b"\n"):
+            continue
+        if line[:1] not in (b" ", b"\t"):
+            name = line.split(b":", 1)[0].decode("ascii", "replace").strip().lower()
+            current_keep = (name in wanted) == keep
+        if current_keep:
+            lines.append(line)
+    return b"".join(lines) + b"\r\n"
+
+
+def fetch_items(
+    copy: MessageCopy, flags: list[str], atts: tuple[FetchAtt, ...], *, uid: bool
+) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    names = {att.kind for att in atts}
+    if uid and "UID" not in names:
+        items.append(("UID", copy.uid))
+    raw: bytes | None = None
+    mime: MimeMessage | None = None
+    for att in atts:
+        if att.kind == "UID":
+            items.append(("UID", copy.uid))
+        elif att.kind == "FLAGS":
+            items.append(("FLAGS", flag_list(flags)))
+        elif att.kind == "INTERNALDATE":
+            items.append(("INTERNALDATE", format_datetime(copy.received_at)))
+        elif att.kind == "RFC822.SIZE":
+            items.append(("RFC822.SIZE", copy.message.size))
+        elif att.kind == "ENVELOPE" and raw is None and copy.message.headers_enc:
+            # The headers are kept apart (encrypted, small): no need to decrypt the whole message.
+            items.append(("ENVELOPE", envelope(_headers_only(copy))))
+        else:
+            if raw is None:
+                raw = raw_of(copy)
+                mime = email.message_from_bytes(raw)
+            items.append(_content_item(att, raw, mime))
+    return items
+
+
+def _headers_only(copy: MessageCopy) -> MimeMessage:
+    message = copy.message
+    pairs = content.open_json(content.data_key_of_copy(copy), message.pk, "headers", message.headers_enc)
+    headers = MimeMessage()
+    for name, value in pairs or []:
+        headers[str(name)] = str(value)
+    return headers
+
+
+def _content_item(att: FetchAtt, raw: bytes, mime: Any) -> tuple[str, Any]:
+    if att.kind == "ENVELOPE":
+        return "ENVELOPE", envelope(mime)
+    if att.kind in ("BODYSTRUCTURE", "BODY") and att.section is None:
+        return att.kind, bodystructure(mime, extended=att.kind == "BODYSTRUCTURE")
+    if att.kind in ("RFC822", "RFC822.HEADER", "RFC822.TEXT"):
+        return att.kind, section_bytes(raw, mime, att.section or Section())
+    section = att.section or Section()
+    data = section_bytes(raw, mime, section)
+    if att.kind.startswith("BINARY") and section.part:  # BINARY: the part's content, transfer-decoded
+        part = _part(mime, section.part)
+        decoded = part.get_payload(decode=True) if part is not None and not part.is_multipart() else None
+        data = decoded if isinstance(decoded, bytes) else data
+    if att.kind == "BINARY.SIZE":
+        return att.response_name(), len(data)
+    if att.partial is not None:
+        origin, length = att.partial
+        data = data[origin : origin + length if length is not None else None]
+    return att.response_name(), Literal8(data) if att.kind == "BINARY" else data

@@ -1,0 +1,124 @@
+"""What a person sees over IMAP (database threads): their nominative BAL as INBOX and its folders, every
+other BAL they may act in under the shared namespace `Partagés/<adresse>/…` (RFC 2342), special-use
+attributes (RFC 6154). Visibility is `apps.mailboxes` policy: `list_mailboxes_for` mirrors `access_mailbox`,
+and every folder a command names is resolved again through `access_mailbox` — a BAL or folder one may not
+use does not exist (NONEXISTENT), it is never "forbidden". A BAL whose managers turned IMAP off
+(`can_use_imap`) does not exist over IMAP either.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import Http404
+
+from apps.mailboxes.models import MailboxKind
+from apps.mailboxes.policies import access_mailbox, can_use_imap
+from apps.mailboxes.selectors import list_mailboxes_for
+from apps.messaging.models import Folder, FolderRole
+from apps.messaging.store.folders import ensure_folders
+
+SHARED = "Partagés"
+DELIMITER = "/"
+SPECIAL_USE = {
+    FolderRole.SENT: "\\Sent",
+    FolderRole.DRAFTS: "\\Drafts",
+    FolderRole.TRASH: "\\Trash",
+    FolderRole.ARCHIVE: "\\Archive",
+}
+
+
+@dataclass(frozen=True)
+class ImapFolder:
+    name: str  # the IMAP name (Unicode; modified UTF-7 on the wire)
+    folder_id: int
+    mailbox_id: int
+    role: str
+    writable: bool
+    organisational: bool
+
+    @property
+    def attributes(self) -> list[str]:
+        special = SPECIAL_USE.get(self.role)  # type: ignore[call-overload]
+        return [special] if special else []
+
+
+def folders_for(user: Any) -> list[ImapFolder]:
+    """Every folder of every BAL `user` may act in, personal namespace first."""
+    usable = [u for u in list_mailboxes_for(user) if can_use_imap(u.mailbox)]
+    personal = next((u for u in usable if u.mailbox.kind == MailboxKind.NOMINATIVE), None)
+    for item in usable:
+        ensure_folders(item.mailbox.pk)
+    rows = Folder.objects.filter(mailbox_id__in=[u.mailbox.pk for u in usable]).order_by("position", "name")
+    by_mailbox: dict[int, list[Folder]] = {}
+    for folder in rows:
+        by_mailbox.setdefault(folder.mailbox_id, []).append(folder)
+    out = []
+    for item in usable:
+        prefix = "" if item is personal else f"{SHARED}{DELIMITER}{item.mailbox.address}"
+        organisational = item.mailbox.kind == MailboxKind.ORGANISATIONAL
+        for folder in by_mailbox.get(item.mailbox.pk, []):
+            out.append(
+                ImapFolder(
+                    _name(prefix, folder),
+                    folder.pk,
+                    folder.mailbox_id,
+                    folder.role,
+                    item.can_write,
+                    organisational,
+                )
+            )
+    return out
+
+
+def _name(prefix: str, folder: Folder) -> str:
+    if folder.role == FolderRole.INBOX:
+        return prefix or "INBOX"
+    own = folder.name.replace(DELIMITER, "-")  # webmail names are flat: a "/" in one is not a hierarchy
+    return f"{prefix}{DELIMITER}{own}" if prefix else own
+
+
+def resolve(user: Any, name: str) -> ImapFolder | None:
+    """The folder `name` designates if `user` may use it (policy checked again), else None."""
+    wanted = "INBOX" if name.upper() == "INBOX" else name
+    found = next((f for f in folders_for(user) if f.name == wanted), None)
+    if found is None:
+        return None
+    try:
+        access_mailbox(user, found.mailbox_id)
+    except Http404:
+        return None
+    return found
+
+
+def listing(user: Any, reference: str, pattern: str) -> list[tuple[ImapFolder | None, str]]:
+    """LIST: (folder, name) matches, with the non-selectable parents (`Partagés`) the tree needs."""
+    folders = folders_for(user)
+    names = {f.name: f for f in folders}
+    if any(f.name.startswith(SHARED + DELIMITER) for f in folders):
+        names.setdefault(SHARED, None)  # type: ignore[arg-type]
+    regex, inbox = _pattern(reference + pattern), _pattern((reference + pattern).upper())
+    return [
+        (folder, name)
+        for name, folder in names.items()
+        if regex.fullmatch(name) or (name == "INBOX" and inbox.fullmatch(name))
+    ]
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    # `*` matches across levels, `%` within one (RFC 3501 §6.3.8); INBOX is case-insensitive.
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append(".*")
+        elif char == "%":
+            parts.append(f"[^{re.escape(DELIMITER)}]*")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.S)
+
+
+def has_children(name: str, names: list[str]) -> bool:
+    return any(other.startswith(name + DELIMITER) for other in names)

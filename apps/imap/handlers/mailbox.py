@@ -1,0 +1,280 @@
+"""Folder commands: NAMESPACE, LIST (LIST-EXTENDED, SPECIAL-USE), LSUB, SUBSCRIBE, UNSUBSCRIBE, STATUS,
+CREATE, DELETE, RENAME, SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXPUNGE, GETQUOTA, GETQUOTAROOT.
+
+Folders are created, renamed and deleted by the webmail's services (same rules: the special-use folders
+cannot be renamed or deleted, a deleted folder's messages go to the Corbeille). Every folder is
+subscribed: LSUB lists what LIST lists, SUBSCRIBE and UNSUBSCRIBE succeed without changing anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from apps.accounts.models import User
+from apps.imap import folders, mailstore, uidmap, utf7
+from apps.imap.commands import Command
+from apps.imap.responses import Raw, flag_list
+from apps.imap.selected import SelectedFolder
+from apps.imap.session import AUTHENTICATED, SELECTED, Done, Session, State, command
+
+NONEXISTENT = "Ce dossier n'existe pas."
+LIST_CAPS = ("NAMESPACE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "QUOTA")
+
+
+def _user(user_id: int) -> User:
+    return User.objects.get(pk=user_id)
+
+
+def _folders(user_id: int) -> list[folders.ImapFolder]:
+    return folders.folders_for(_user(user_id))
+
+
+def _resolve(user_id: int, name: str) -> folders.ImapFolder | None:
+    return folders.resolve(_user(user_id), name)
+
+
+@command("NAMESPACE", states=AUTHENTICATED, capabilities=("NAMESPACE",))
+async def namespace(session: Session, cmd: Command) -> Done:
+    shared = utf7.encode(folders.SHARED + folders.DELIMITER)
+    await session.send(f'* NAMESPACE (("" "/")) NIL (("{shared}" "/"))\r\n'.encode())
+    return Done(text="Espaces de noms listés.")
+
+
+@command("LIST", "LSUB", states=AUTHENTICATED, capabilities=LIST_CAPS)
+async def list_folders(session: Session, cmd: Command) -> Done:
+    args = cmd.args
+    user_id = session.user_id
+    patterns = args["patterns"]
+    if patterns == [""]:
+        await session.send(b'* LIST (\\Noselect) "/" ""\r\n')
+        return Done(text="Séparateur de hiérarchie.")
+    found = await session.db(_listing, user_id, args["reference"], patterns)
+    special_only = "SPECIAL-USE" in args["selection"]
+    status_items = next((r.split()[1:] for r in args["returns"] if r.startswith("STATUS")), None)
+    names = [name for _folder, name in found]
+    for folder, name in found:
+        if special_only and (folder is None or not folder.attributes):
+            continue
+        attributes = [] if folder is not None else ["\\Noselect"]
+        attributes.append("\\HasChildren" if folders.has_children(name, names) else "\\HasNoChildren")
+        if folder is not None:
+            attributes += folder.attributes
+        if cmd.name == "LSUB":
+            attributes = [a for a in attributes if a == "\\Noselect"]
+        await session.untagged(Raw(cmd.name), flag_list(attributes), "/", utf7.encode(name))
+        if status_items and folder is not None:
+            await _send_status(session, folder, name, status_items)
+    return Done(text="Dossiers listés.")
+
+
+def _listing(user_id: int, reference: str, patterns: list[str]) -> list[tuple[Any, str]]:
+    seen: dict[str, Any] = {}
+    for pattern in patterns:
+        for folder, name in folders.listing(_user(user_id), reference, pattern):
+            seen.setdefault(name, folder)
+    return [(folder, name) for name, folder in seen.items()]
+
+
+@command("SUBSCRIBE", "UNSUBSCRIBE", states=AUTHENTICATED)
+async def subscribe(session: Session, cmd: Command) -> Done:
+    folder = await session.db(_resolve, session.user_id, cmd.args["mailbox"])
+    if folder is None:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
+    return Done(text="Tous les dossiers sont abonnés.")
+
+
+def _status_values(folder_id: int, user_id: int, organisational: bool) -> dict[str, int]:
+    view = uidmap.current(folder_id)
+    from apps.messaging.models import CopyRead, MessageCopy
+
+    copies = MessageCopy.objects.filter(folder_id=folder_id, uid__isnull=False)
+    if organisational:
+        unseen = copies.count() - CopyRead.objects.filter(user_id=user_id, copy__folder_id=folder_id).count()
+    else:
+        unseen = copies.filter(is_read=False).count()
+    from apps.messaging.models import Folder
+
+    uidnext = Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).first() or 1
+    return {
+        "MESSAGES": view.count,
+        "RECENT": 0,
+        "UIDNEXT": uidnext,
+        "UIDVALIDITY": folder_id,
+        "UNSEEN": unseen,
+    }
+
+
+async def _send_status(session: Session, folder: folders.ImapFolder, name: str, items: list[str]) -> None:
+    values = await session.db(_status_values, folder.folder_id, session.user_id, folder.organisational)
+    pairs = " ".join(f"{item} {values.get(item, 0)}" for item in items)
+    await session.untagged(Raw("STATUS"), utf7.encode(name), Raw(f"({pairs})"))
+
+
+def _uidnext(folder_id: int) -> int:
+    from apps.messaging.models import Folder
+
+    return Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).first() or 1
+
+
+@command("STATUS", states=AUTHENTICATED)
+async def status(session: Session, cmd: Command) -> Done:
+    folder = await session.db(_resolve, session.user_id, cmd.args["mailbox"])
+    if folder is None:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
+    await _send_status(session, folder, folder.name, cmd.args["items"])
+    return Done(text="État du dossier.")
+
+
+@command("SELECT", "EXAMINE", states=AUTHENTICATED)
+async def select(session: Session, cmd: Command) -> Done:
+    session.selected = None
+    session.state = State.AUTHENTICATED
+    user_id = session.user_id
+    folder = await session.db(_resolve, user_id, cmd.args["mailbox"])
+    if folder is None:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
+    readonly = cmd.name == "EXAMINE" or not folder.writable
+    view = await session.db(uidmap.current, folder.folder_id, True)
+    uidnext = await session.db(_uidnext, folder.folder_id)  # SELECT needs no count beyond the map's
+    session.selected = SelectedFolder(folder, readonly, view)
+    session.state = State.SELECTED
+    flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]
+    await session.send(b"* FLAGS " + flag_list(flags).encode() + b"\r\n")
+    await session.send(b"* %d EXISTS\r\n* 0 RECENT\r\n" % view.count)
+    permanent = [] if readonly else [*mailstore.PERMANENT_FLAGS]
+    await session.send(f"* OK [PERMANENTFLAGS {flag_list(permanent)}] Drapeaux modifiables.\r\n".encode())
+    await session.send(f"* OK [UIDVALIDITY {folder.folder_id}] UID valides.\r\n".encode())
+    await session.send(f"* OK [UIDNEXT {uidnext}] Prochain UID.\r\n".encode())
+    code = "READ-ONLY" if readonly else "READ-WRITE"
+    return Done(text="Dossier sélectionné.", code=code)
+
+
+@command("CREATE", states=AUTHENTICATED)
+async def create(session: Session, cmd: Command) -> Done:
+    return await session.db(_create, session.user_id, cmd.args["mailbox"])
+
+
+def _create(user_id: int, name: str) -> Done:
+    from apps.messaging.webmail.services import do_create_folder
+
+    user = _user(user_id)
+    parent, _sep, leaf = name.rstrip("/").rpartition("/")
+    if parent.startswith(folders.SHARED + "/"):
+        home = folders.resolve(user, parent.split("/")[0] + "/" + parent.split("/")[1])
+        if home is None or parent.count("/") != 1:
+            return Done("NO", NONEXISTENT, "NONEXISTENT")
+    elif parent:
+        return Done("NO", "Les sous-dossiers ne sont pas proposés : créez un dossier à la racine.", "CANNOT")
+    else:
+        home = folders.resolve(user, "INBOX")
+        if home is None:
+            return Done("NO", NONEXISTENT, "NONEXISTENT")
+    from apps.mailboxes.policies import access_mailbox
+
+    try:
+        mailbox = access_mailbox(user, home.mailbox_id, for_write=True)
+        do_create_folder(mailbox, leaf, user=user)
+    except ValidationError as exc:
+        return Done("NO", " ".join(exc.messages), "ALREADYEXISTS" if "existe" in str(exc) else "CANNOT")
+    except Exception as exc:  # noqa: BLE001 - Http404 from the policy: the BAL does not exist for this user
+        if exc.__class__.__name__ == "Http404":
+            return Done("NO", NONEXISTENT, "NONEXISTENT")
+        raise
+    return Done(text="Dossier créé.")
+
+
+@command("DELETE", "RENAME", states=AUTHENTICATED)
+async def delete_or_rename(session: Session, cmd: Command) -> Done:
+    user_id = session.user_id
+    return await session.db(_delete_or_rename, user_id, cmd.name, cmd.args["mailbox"], cmd.args.get("new"))
+
+
+def _delete_or_rename(user_id: int, name: str, mailbox: str, new: str | None) -> Done:
+    from apps.messaging.models import Folder
+    from apps.messaging.webmail.services import do_delete_folder, do_rename_folder
+
+    user = _user(user_id)
+    found = folders.resolve(user, mailbox)
+    if found is None:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
+    if not found.writable:
+        return Done("NO", "Vous n'avez qu'un accès en lecture à cette boîte.", "NOPERM")
+    folder = Folder.objects.select_related("mailbox").get(pk=found.folder_id)
+    try:
+        if name == "DELETE":
+            do_delete_folder(folder, user=user)
+            return Done(text="Dossier supprimé (ses messages sont dans la corbeille).")
+        leaf = (new or "").rstrip("/").rpartition("/")[2]
+        prefix = found.name.rpartition("/")[0]
+        if (new or "").rpartition("/")[0] != prefix:
+            return Done("NO", "Un dossier ne change pas de boîte aux lettres.", "CANNOT")
+        do_rename_folder(folder, leaf, user=user)
+    except ValidationError as exc:
+        return Done("NO", " ".join(exc.messages), "CANNOT")
+    uidmap.mark_stale(found.folder_id)
+    return Done(text="Dossier renommé.")
+
+
+@command("CLOSE", "UNSELECT", states=SELECTED, capabilities=("UNSELECT",))
+async def close(session: Session, cmd: Command) -> Done:
+    selected = session.selected
+    if cmd.name == "CLOSE" and selected is not None and not selected.readonly:
+        await session.db(mailstore.expunge, selected.folder.folder_id, session.user_id, None)
+        uidmap.mark_stale(selected.folder.folder_id)
+    session.selected = None
+    session.state = State.AUTHENTICATED
+    return Done(text="Dossier fermé.")
+
+
+@command("CHECK", states=SELECTED)
+async def check(session: Session, cmd: Command) -> Done:
+    await session.selected.report_changes(session)
+    return Done(text="Rien à faire : tout est déjà enregistré.")
+
+
+@command("EXPUNGE", states=SELECTED, capabilities=("UIDPLUS",))
+async def expunge(session: Session, cmd: Command) -> Done:
+    selected = session.selected
+    if selected.readonly:
+        return Done("NO", "Dossier ouvert en lecture seule.", "READ-ONLY")
+    wanted = selected.uids_of(cmd.args["set"], uid=True) if cmd.uid else None
+    gone = await session.db(mailstore.expunge, selected.folder.folder_id, session.user_id, wanted)
+    if gone:
+        uidmap.mark_stale(selected.folder.folder_id)
+    await selected.report_changes(session)
+    return Done(text="Messages supprimés.")
+
+
+@command("GETQUOTAROOT", "GETQUOTA", states=AUTHENTICATED, capabilities=("QUOTA",))
+async def quota(session: Session, cmd: Command) -> Done:
+    name = cmd.args.get("mailbox") or cmd.args.get("root", "")
+    found = await session.db(_quota, session.user_id, name)
+    if found is None:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
+    root, used_kib, limit_kib = found
+    if cmd.name == "GETQUOTAROOT":
+        await session.untagged(Raw("QUOTAROOT"), utf7.encode(name), root)
+    await session.untagged(Raw("QUOTA"), root, Raw(f"(STORAGE {used_kib} {limit_kib})"))
+    return Done(text="Quota de la boîte aux lettres.")
+
+
+def _quota(user_id: int, name: str) -> tuple[str, int, int] | None:
+    """The BAL's quota (STORAGE in KiB); the quota root is the BAL's address."""
+    from apps.mailboxes.models import Mailbox
+    from apps.mailboxes.quotas import get_quota_usage
+
+    user = _user(user_id)
+    by_root = {f.name: f for f in folders.folders_for(user)}
+    found = folders.resolve(user, name)
+    if found is None:
+        address_matches = [f for f in by_root.values() if f.role == "inbox"]
+        mailbox_ids = {f.mailbox_id for f in address_matches}
+        mailbox = Mailbox.objects.filter(pk__in=mailbox_ids, address=name).first()
+        if mailbox is None:
+            return None
+    else:
+        mailbox = Mailbox.objects.get(pk=found.mailbox_id)
+    usage = get_quota_usage(mailbox)
+    return mailbox.address, usage.used_bytes // 1024, usage.quota_bytes // 1024

@@ -1,0 +1,87 @@
+"""One listener per IMAP process (ADR 0023): a single PostgreSQL connection LISTENs on `imap_folder`, where
+the copy triggers of the `imap_uids` migration announce, at commit, which folders gained, changed or lost
+copies — whoever changed them (deposit worker, webmail, another IMAP process). The listener marks the
+shared UID maps stale when copies left a folder and wakes the sessions that selected it (IDLE answers at
+once; others report at their next command). No session holds a database connection of its own.
+
+If the connection breaks (PostgreSQL restarted), it reconnects with back-off; meanwhile nothing is
+announced, so on reconnection every map is marked stale and every session woken to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import connections
+
+from apps.imap import uidmap
+
+logger = logging.getLogger(__name__)
+CHANNEL = "imap_folder"
+
+
+def connection_params() -> dict[str, Any]:
+    params = dict(connections["default"].get_connection_params())
+    for django_only in ("cursor_factory", "context"):
+        params.pop(django_only, None)
+    params.setdefault("connect_timeout", 5)
+    return params
+
+
+class Listener:
+    def __init__(self, sessions: Callable[[], Iterable[Any]]) -> None:
+        self._sessions = sessions
+        self._task: asyncio.Task | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        if connections["default"].vendor == "postgresql":
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        import psycopg
+
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    **connection_params(), autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.connected.set()
+                    delay = 0.5
+                    self._wake_all()  # anything may have changed while we were not listening
+                    async for notice in conn.notifies():
+                        self.dispatch(notice.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - database down or restarted: listen again when it is back
+                logger.warning("imap push: listener connection lost, reconnecting", exc_info=True)
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+    def dispatch(self, payload: str) -> None:
+        kind, _, ids = payload.partition(":")
+        folders = {int(i) for i in ids.split(",") if i.isdigit()}
+        if kind == "d":
+            for folder_id in folders:
+                uidmap.mark_stale(folder_id)
+        for session in self._sessions():
+            selected = session.selected
+            if selected is not None and selected.folder.folder_id in folders:
+                session.changed.set()
+
+    def _wake_all(self) -> None:
+        uidmap.clear()
+        for session in self._sessions():
+            if session.selected is not None:
+                session.changed.set()
