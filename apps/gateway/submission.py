@@ -17,19 +17,18 @@ import contextlib
 import functools
 import logging
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
-from django.db import close_old_connections
 
 from apps.accounts.app_passwords import check_app_password
 from apps.accounts.attempts import MAIL_CLIENT, consume_attempt
 from apps.gateway.replies import TEMPORARY_AUTH_FAILURE, TEMPORARY_FAILURE, ascii_text
 from apps.gateway.submission_parse import submit_raw
+from mssante_lib.loopthread import in_fresh_connection, serving_in_thread
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,12 +40,7 @@ def too_many_attempts(seconds: int) -> str:
     return f"454 4.7.0 Trop de tentatives d'authentification echouees : reessayez dans {seconds} s"
 
 
-def _db(fn: Callable[..., T], *args: Any) -> T:
-    close_old_connections()
-    try:
-        return fn(*args)
-    finally:
-        close_old_connections()
+_db = in_fresh_connection
 
 
 def _xoauth2_user(blob: bytes) -> tuple[str, str]:
@@ -234,21 +228,5 @@ class SubmissionServer:
     def running(self) -> Iterator[SubmissionServer]:
         """Serve from a background thread for the duration of the block (tests)."""
         loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=serve, name="submission-loop", daemon=True)
-        thread.start()
-        started.wait(timeout=30)
-        try:
+        with serving_in_thread(loop, self.start, self.stop, name="submission-loop"):
             yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=30)

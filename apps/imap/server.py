@@ -10,17 +10,15 @@ import contextlib
 import functools
 import logging
 import ssl
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import close_old_connections
-
 from apps.imap import auth
 from apps.imap.session import Session
+from mssante_lib.loopthread import in_fresh_connection, serving_in_thread
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,12 +40,7 @@ class ImapConfig:
     revocation_check: float = 2.0  # seconds between checks that sessions' app passwords are still valid
 
 
-def _db(fn: Callable[..., T], *args: Any) -> T:
-    close_old_connections()
-    try:
-        return fn(*args)
-    finally:
-        close_old_connections()
+_db = in_fresh_connection
 
 
 def _db_read(fn: Callable[..., T], *args: Any) -> T:
@@ -217,22 +210,6 @@ class ImapServer:
     def running(self) -> Iterator[ImapServer]:
         """Serve from a background thread for the duration of the block (tests)."""
         loop = asyncio.new_event_loop()
-        started = threading.Event()
         self.loop = loop
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=serve, name="imap-loop", daemon=True)
-        thread.start()
-        started.wait(timeout=30)
-        try:
+        with serving_in_thread(loop, self.start, self.stop, name="imap-loop", join_timeout=60):
             yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=60)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.gateway.pki import ensure_dev_pki
+from apps.gateway.dev_tls import listener_files
 from apps.gateway.server import default_hostname
 from apps.gateway.submission import SubmissionConfig, SubmissionServer
 
@@ -38,14 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--dev-pki", action="store_true", help="DEV/tests only: the PKI under var/pki")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cert, key = options["cert"], options["key"]
-        if options["dev_pki"]:
-            if not (settings.DEV or settings.TESTING):
-                raise CommandError("--dev-pki is for `make run` and tests only (MSSANTE_DEV=1)")
-            pki = ensure_dev_pki(Path(settings.VAR_DIR) / "pki", hostname="localhost")
-            cert, key = str(pki.cert_file), str(pki.key_file)
-        if not cert or not key:
-            raise CommandError("SUBMISSION_CERT_FILE and SUBMISSION_KEY_FILE (or GATEWAY_*) must be set")
+        cert, key = listener_files(
+            options["cert"],
+            options["key"],
+            dev_pki=options["dev_pki"],
+            settings_names="SUBMISSION_CERT_FILE and SUBMISSION_KEY_FILE (or GATEWAY_*)",
+        )
         try:
             context = submission_context(cert, key)
         except OSError as exc:

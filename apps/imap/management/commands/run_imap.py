@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.gateway.dev_tls import listener_files
 from apps.imap.server import ImapConfig, ImapServer, tls_context
 
 
@@ -39,17 +39,12 @@ class Command(BaseCommand):
         parser.add_argument("--dev-pki", action="store_true", help="DEV/tests only: the PKI under var/pki")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cert, key = options["cert"], options["key"]
-        if options["dev_pki"]:
-            if not (settings.DEV or settings.TESTING):
-                raise CommandError("--dev-pki is for `make run` and tests only (MSSANTE_DEV=1)")
-            # The development PKI the SMTP listeners use (one test CA for every local listener).
-            from apps.gateway.pki import ensure_dev_pki
-
-            pki = ensure_dev_pki(Path(settings.VAR_DIR) / "pki", hostname="localhost")
-            cert, key = str(pki.cert_file), str(pki.key_file)
-        if not cert or not key:
-            raise CommandError("IMAP_CERT_FILE and IMAP_KEY_FILE (or SUBMISSION_*/GATEWAY_*) must be set")
+        cert, key = listener_files(  # one development CA for every local listener (--dev-pki)
+            options["cert"],
+            options["key"],
+            dev_pki=options["dev_pki"],
+            settings_names="IMAP_CERT_FILE and IMAP_KEY_FILE (or SUBMISSION_*/GATEWAY_*)",
+        )
         try:
             context = tls_context(cert, key)
         except OSError as exc:
