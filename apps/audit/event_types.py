@@ -36,6 +36,12 @@ EVENT_TYPES: dict[str, str] = {
     "account.invitation_resent": "{actor} a renvoyé une invitation {in_bal}.",
     "account.invitation_revoked": "{actor} a révoqué une invitation {in_bal}.",
     "account.invitation_accepted": "{actor} a accepté son invitation et rejoint la BAL {bal}.",
+    # IMAP (ADR 0023)
+    "imap.login": "{actor} s'est connecté(e) en IMAP (logiciel de messagerie).",
+    "imap.login_refused": "Une connexion IMAP a été refusée ({actor}).",
+    "imap.message_consulted": "{actor} a consulté des messages en IMAP {in_bal}.",
+    "imap.draft_appended": "{actor} a déposé un brouillon en IMAP {in_bal}.",
+    "message.copied": "{actor} a copié un message dans un dossier {in_bal}.",
     # Backups (ADR 0017)
     "backup.pruned": "Les sauvegardes les plus anciennes ont été supprimées ({actor}).",
     "backup.restore": "Une sauvegarde a été restaurée dans cette base ({actor}).",

@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 
 from apps.gateway.server import _STOCK_REPLIES, GatewayHandler, GatewaySMTP
 from apps.gateway.submission import SubmissionHandler
+from tests.asyncrun import run_coroutine
 
 PINNED = "1.4.6"
 
@@ -113,7 +114,7 @@ def _gateway_smtp(handler: Any) -> GatewaySMTP:
             loop=asyncio.get_running_loop(),
         )
 
-    return asyncio.run(make())
+    return run_coroutine(make())
 
 
 def test_the_gateway_s_overrides_plug_into_aiosmtpd():
@@ -139,9 +140,9 @@ def test_the_private_calls_of_our_smtp_data_behave_as_it_expects():
     server._set_post_data_state()  # as connection_made does
     first = server.envelope
     assert isinstance(first, Envelope)
-    assert asyncio.run(server._call_handler_hook("DATA")) == "250 2.0.0 stored"
+    assert run_coroutine(server._call_handler_hook("DATA")) == "250 2.0.0 stored"
     assert calls == [(server, server.session, first)]
-    assert asyncio.run(server._call_handler_hook("NOOP")) is MISSING
+    assert run_coroutine(server._call_handler_hook("NOOP")) is MISSING
     server._set_post_data_state()
     assert isinstance(server.envelope, Envelope) and server.envelope is not first
 
@@ -157,7 +158,7 @@ def test_the_submission_handler_s_mechanisms_replace_aiosmtpd_s():
                 loop=asyncio.get_running_loop(),
             )
 
-    mechanisms = asyncio.run(make())._auth_methods
+    mechanisms = run_coroutine(make())._auth_methods
     assert set(mechanisms) == {"PLAIN", "LOGIN", "XOAUTH2"}
     assert not any(mechanism.is_builtin for mechanism in mechanisms.values())
 
@@ -168,5 +169,5 @@ def test_the_stdlib_internals_the_gateway_uses_are_there():
     async def buffer() -> Any:
         return asyncio.StreamReader()._buffer
 
-    assert isinstance(asyncio.run(buffer()), bytearray)  # read_data puts pipelined bytes back into it
+    assert isinstance(run_coroutine(buffer()), bytearray)  # read_data puts pipelined bytes back into it
     assert callable(_header_value_parser.get_angle_addr) and callable(_header_value_parser.get_addr_spec)

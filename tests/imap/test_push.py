@@ -11,6 +11,7 @@ from django.db import close_old_connections
 
 from apps.messaging.models import FolderRole, MessageCopy
 from apps.messaging.webmail.services import do_delete_copies
+from tests.asyncrun import run_coroutine
 from tests.imap.conftest import app_password
 from tests.messaging.helpers import send
 
@@ -85,7 +86,7 @@ def test_idle_learns_of_a_deposit_and_an_expunge_within_a_second(
         await asyncio.wait_for(idle, 5)
         await client.logout()
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
 
 
 def _backend_pid() -> int:
@@ -141,4 +142,4 @@ def test_idle_sessions_recover_when_the_database_connections_are_cut(
         assert (await asyncio.wait_for(idle, 5)).result == "OK"
         await client.logout()
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())

@@ -16,8 +16,10 @@ from packaging.utils import canonicalize_name
 
 from tests.project.lockfiles import ROOT, declared
 
-RUNTIME_CODE = ("apps", "mssante_web", "scripts", "manage.py")
-DEV_CODE = ("tests", "bench")
+RUNTIME_CODE = ("apps", "mssante_web", "mssante_lib", "scripts", "manage.py")
+# Developer tools among scripts/: they run with the dev dependencies (make screenshots), never in production.
+DEV_SCRIPTS = ("scripts/screenshots.py", "scripts/build_icons.py")
+DEV_CODE = ("tests", "bench", *DEV_SCRIPTS)
 FIRST_PARTY = {"apps", "mssante_web", "tests", "bench", "scripts"}
 
 # Import name -> distribution name, where they differ beyond `_` versus `-` and case.
@@ -75,6 +77,8 @@ def third_party_imports(roots: tuple[str, ...]) -> dict[str, set[str]]:
 def _imports_under(root: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for source in _python_files(root):
+        if root == "scripts" and str(source.relative_to(ROOT)) in DEV_SCRIPTS:
+            continue
         for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -14,6 +14,8 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.messaging.policies import FIN_MARKER
+
 register = template.Library()
 
 # French abbreviations as in the press and in French mail clients ("6 déc."), not Python's locale.
@@ -91,7 +93,7 @@ def inbox_unread(folders: list | None) -> str:
 
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|tr|fwd?|réf)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
-_FIN_MARK = re.compile(r"\s*\[FIN\]\s*", re.IGNORECASE)
+_FIN_MARK = re.compile(r"\s*" + re.escape(FIN_MARKER) + r"\s*", re.IGNORECASE)
 
 
 @register.filter
