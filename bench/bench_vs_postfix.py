@@ -486,6 +486,8 @@ def setup_environment(options: argparse.Namespace) -> dict:
         "DB_CONN_MAX_AGE": "60",
         "LISTE_BLANCHE_PROCESS_CACHE": "1",
         "GATEWAY_HOST": "127.0.0.1",
+        # Production settings refuse to start without the product's X-MSS-NIL reference (issue 20).
+        "MSS_NIL": os.environ.get("MSS_NIL") or "BENCH-NON-REFERENCE",
     }
     for test_or_dev in ("MSSANTE_TESTING", "MSSANTE_DEV", "DEBUG", "CELERY_TASK_ALWAYS_EAGER"):
         env.pop(test_or_dev, None)
