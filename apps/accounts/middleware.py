@@ -59,7 +59,8 @@ class ViewGateMiddleware:
         return self.gate(request)
 
     def gate(self, request: HttpRequest) -> HttpResponse | None:
-        raise NotImplementedError
+        # Each subclass is one gate; a subclass that forgot it must fail loudly, never let every view through.
+        raise NotImplementedError(f"{type(self).__name__} must define gate()")
 
 
 class MfaRequiredMiddleware(ViewGateMiddleware):

@@ -173,7 +173,7 @@ class Session:
             if not self.bye_sent:
                 await self.bye(SHUTDOWN)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, Closing):
-            pass
+            pass  # the client went away or the session was closed: nothing left to answer, cleanup below
         finally:
             await self._close()
 
