@@ -165,7 +165,8 @@ def test_a_message_already_stored_is_not_stored_twice(alice_bal, django_capture_
 def test_it_loses_and_duplicates_nothing_when_a_worker_is_killed_mid_batch(
     celery_queue, celery_worker_factory, alice_bal, cardio_bal, django_capture_on_commit_callbacks
 ):
-    ids = spool_many(django_capture_on_commit_callbacks, [alice_bal.address, cardio_bal.address], 12)
+    # 40 messages in batches of 2, each slowed by 0.5 s: the run lasts seconds, so the kill lands inside it
+    ids = spool_many(django_capture_on_commit_callbacks, [alice_bal.address, cardio_bal.address], 40)
     tasks.ingest_inbound_batch.apply_async(args=[[str(pk) for pk in ids]])
     worker = celery_worker_factory(
         concurrency=2,
