@@ -175,24 +175,38 @@ def client_run(args: tuple) -> tuple[int, list[float], list[str]]:
     return accepted, latencies, errors
 
 
-def start_gateway(port: int, files: dict[str, Path], env: dict, processes: int) -> subprocess.Popen[bytes]:
+def start_gateway(
+    port: int, files: dict[str, Path], env: dict, processes: int, log_name: str = "smtp_inbound_gateway.log"
+) -> subprocess.Popen[bytes]:
+    """`run_smtp` on `port`; its output goes to bench/out/`log_name` (a pipe nobody reads would block the
+    gateway once full, and a benchmark would then wait for mail that never comes)."""
     argv = [
         sys.executable, "manage.py", "run_smtp", "--port", str(port), "--smtps-port", "0",
         "--processes", str(processes),
         "--cert", str(files["server.crt"]), "--key", str(files["server.key"]), "--ca", str(files["ca.crt"]),
     ]  # fmt: skip
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / log_name
+    with log.open("ab") as out:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"run_smtp exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
-            )
+            raise RuntimeError(f"run_smtp exited: {log_tail(log)}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return process
         time.sleep(0.1)
-    raise RuntimeError("run_smtp did not start within 60 s")
+    process.kill()
+    raise RuntimeError(f"run_smtp did not start within 60 s: {log_tail(log)}")
+
+
+def log_tail(path: Path, size: int = 2000) -> str:
+    """The end of a log file, for an error message."""
+    try:
+        return path.read_bytes()[-size:].decode(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
 
 
 def process_tree(pid: int) -> list[int]:

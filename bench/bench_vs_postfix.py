@@ -340,7 +340,7 @@ class Platform:
                     argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )  # fmt: skip
             )
-        self.gateway = inbound.start_gateway(self.port, self.files, self.env, 2)
+        self.gateway = inbound.start_gateway(self.port, self.files, self.env, 2, "vs_postfix_gateway.log")
         self._wait_workers()
 
     def _wait_workers(self, timeout: float = 90) -> None:
@@ -367,6 +367,12 @@ class Platform:
         from apps.gateway.models import InboundMessage
 
         return InboundMessage.objects.filter(state="received").count()
+
+    def explain(self) -> None:
+        """Why mail did not arrive: what is still spooled, and the end of the gateway's and workers' logs."""
+        print(f"bench: {self.pending()} message(s) still spooled (state received)", file=sys.stderr)
+        for log in [OUT / "vs_postfix_gateway.log", *sorted(OUT.glob("vs_postfix_worker_*.log"))]:
+            print(f"bench: --- end of {log.name} ---\n{inbound.log_tail(log)}", file=sys.stderr)
 
     def pids(self) -> list[int]:
         found = []
@@ -449,6 +455,8 @@ def measure(
         print(
             f"bench: {side}: only {done} of {accepted} delivered within {options.timeout} s", file=sys.stderr
         )
+        if isinstance(target, Platform):
+            target.explain()
     return Result(
         accepted_rate=accepted / (accepted_at - start_at),
         e2e_rate=done / (finished - start_at),
@@ -555,6 +563,7 @@ def main() -> int:
     options = parser.parse_args()
     if options.smoke:
         options.messages, options.clients, options.rounds, options.recipients = 20, 2, 1, 2
+        options.timeout = min(options.timeout, 120)  # fail with an explanation before run_all's limit
     env = setup_environment(options)
     absent = "smoke run: platform only" if options.smoke else peer_missing()
     if absent:

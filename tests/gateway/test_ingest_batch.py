@@ -1,7 +1,9 @@
 """Spooled messages ingested in batches (issue 17, ADR 0022): one transaction per batch, exactly once.
 
-The worker-kill test imports this module inside the worker subprocess (`include`) with SLOW_INGEST_SECONDS
-set: each batch then sleeps inside its transaction, so the kill finds batches in flight.
+The worker-kill test imports this module inside the worker subprocess (`include`) with INGEST_GATE_DIR set:
+the first batch goes through, the next ones stop inside their transaction (rows claimed, nothing committed)
+until the test opens the gate, so the kill always finds a batch in flight. A sleep was not enough: on a busy
+machine the worker sometimes ingested every message while the test still waited for its first ping.
 """
 
 from __future__ import annotations
@@ -32,15 +34,23 @@ from tests.plugins.throwaway import wait_until
 SENDER = f"dr.voisin@{PEER_DOMAIN}"
 PEER_DN = "CN=mx.hopital-voisin.fr,OU=318310021300028,O=GIP HOPITAL VOISIN,C=FR"
 
-if os.environ.get("SLOW_INGEST_SECONDS"):  # only inside the worker subprocess of the kill test
-    _receive_many = services_inbound_batch.do_receive_many
-    _pause = float(os.environ["SLOW_INGEST_SECONDS"])
+if os.environ.get("INGEST_GATE_DIR"):  # only inside the worker subprocess of the kill test
+    from pathlib import Path
 
-    def _slow_receive_many(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(_pause)
+    _receive_many = services_inbound_batch.do_receive_many
+    _gate = Path(os.environ["INGEST_GATE_DIR"])
+    _passed = 0
+
+    def _gated_receive_many(*args: Any, **kwargs: Any) -> Any:
+        global _passed
+        if _passed >= 1:  # the first batch commits; the others wait, holding their rows, for the kill
+            (_gate / f"parked-{os.getpid()}").touch()
+            while not (_gate / "open").exists():
+                time.sleep(0.05)
+        _passed += 1
         return _receive_many(*args, **kwargs)
 
-    ingest_batch.do_receive_many = _slow_receive_many  # type: ignore[assignment]
+    ingest_batch.do_receive_many = _gated_receive_many  # type: ignore[assignment]
 
 
 def spool(recipients: list[str], n: int = 0) -> InboundMessage:
@@ -163,16 +173,19 @@ def test_a_message_already_stored_is_not_stored_twice(alice_bal, django_capture_
 
 @pytest.mark.slow
 def test_it_loses_and_duplicates_nothing_when_a_worker_is_killed_mid_batch(
-    celery_queue, celery_worker_factory, alice_bal, cardio_bal, django_capture_on_commit_callbacks
+    celery_queue, celery_worker_factory, alice_bal, cardio_bal, django_capture_on_commit_callbacks, tmp_path
 ):
-    # 40 messages in batches of 2, each slowed by 0.5 s: the run lasts seconds, so the kill lands inside it
+    # 40 messages in batches of 2: one batch commits, the next is held inside its transaction by the gate
     ids = spool_many(django_capture_on_commit_callbacks, [alice_bal.address, cardio_bal.address], 40)
+    # Outside a transaction (transactional_db) each spool published its own per-message task at once, which
+    # the capture does not hold back: dropped, so that only the batch task below ingests.
+    celery_queue.purge()
     tasks.ingest_inbound_batch.apply_async(args=[[str(pk) for pk in ids]])
     worker = celery_worker_factory(
         concurrency=2,
         include=["tests.gateway.test_ingest_batch"],
         extra_env={
-            "SLOW_INGEST_SECONDS": "0.5",
+            "INGEST_GATE_DIR": str(tmp_path),
             "CELERY_VISIBILITY_TIMEOUT": "3",
             "GATEWAY_INGEST_BATCH_SIZE": "2",  # many small batches, so the kill lands between two of them
         },
@@ -181,12 +194,13 @@ def test_it_loses_and_duplicates_nothing_when_a_worker_is_killed_mid_batch(
     def ingested() -> int:
         return InboundMessage.objects.filter(pk__in=ids, state=SpoolState.INGESTED).count()
 
-    wait_until(lambda: ingested() >= 2, timeout=60, what="a first batch ingested")
+    wait_until(lambda: any(tmp_path.glob("parked-*")), timeout=60, what="a second batch held in flight")
     worker.kill(signal.SIGKILL)
     at_kill = ingested()
-    assert at_kill < len(ids)  # the kill landed in the middle of the run
+    assert at_kill == 2  # the first batch committed, the one in flight did not
     assert Message.objects.filter(idempotency_key__in=[f"smtp:{pk}" for pk in ids]).count() == at_kill
 
+    (tmp_path / "open").touch()  # the restarted worker runs freely
     # Recovery: the sweeper re-queues the rows left `received`; Redis redelivers the unacknowledged task.
     later = timezone.now() + dt.timedelta(seconds=300)
     assert services.do_sweep_spool(now=later)
