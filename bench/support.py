@@ -20,13 +20,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), load average {os.getloadavg()[0]:.1f} at start"
 
 
-def ensure_database(url: str, env: dict) -> None:
-    """Create the benchmark's own database if missing, then migrate it."""
+def ensure_database(url: str, env: dict, *, recreate: bool = False) -> None:
+    """Create the benchmark's own database if missing (dropped first with `recreate`), then migrate it."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
+        if recreate:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
