@@ -1,11 +1,12 @@
 """200 concurrent IDLE sessions while deposits arrive (bench/bench_imap.py, issue 16). Not a benchmark script.
 
 The sessions run in a child process (asyncio, TLS, one connection each: LOGIN, SELECT INBOX, IDLE) so the
-clients do not share the server's interpreter; they note the monotonic time of every `* n EXISTS`. The
-parent deposits at a fixed rate in the bench database the way the batch depositor does — the folder's UIDs
-reserved by `apps.messaging.store.uids.reserve` in the deposit's transaction, the message and its copy sealed
-like the services seal them and written in the same transaction — and notes each commit's time. Push
-latency of deposit k = first EXISTS >= (base + k) seen by a session − commit of deposit k, for every session.
+clients do not share the server's interpreter; they note the monotonic time of every `* n EXISTS`.
+Messages arrive at a fixed rate (sealed beforehand, like the services seal them); the parent deposits them
+the way the batch depositor does — whatever has arrived, in one transaction that reserves the folder's UIDs
+with `apps.messaging.store.uids.reserve` and writes the rows — and notes each commit's time. For every
+(message, session): push latency = first `EXISTS >= base + k` read − commit of message k; end-to-end =
+the same read − the message's arrival.
 """
 
 from __future__ import annotations
@@ -116,23 +117,26 @@ def _clients(port: int, cafile: str, login: str, secret: str, sessions: int, pip
         pipe.send(("error", repr(exc)))
 
 
-def deposit_one(rows: tuple, folder_id: int, tables: dict) -> int:
-    """One deposit as the batch depositor makes it: UIDs reserved and rows written in ONE transaction."""
+def deposit_batch(batch: list[tuple], folder_id: int, tables: dict) -> list[int]:
+    """What the batch depositor does with the messages waiting for one folder: their UIDs reserved by one
+    `UPDATE … RETURNING` and their rows written, in ONE transaction."""
     from django.db import connection, transaction
 
     from apps.messaging.store import uids
 
-    message, copy, attachments = rows
     with transaction.atomic():
-        copy["uid"] = uids.reserve([folder_id], [1])[folder_id]
+        first = uids.reserve([folder_id], [len(batch)])[folder_id]
+        for offset, (_message, copy, _attachments) in enumerate(batch):
+            copy["uid"] = first + offset
         with connection.cursor() as cursor:
             raw = cursor.connection
             with raw.cursor() as pg:
-                tables["message"].copy(pg, [message])
-                tables["copy"].copy(pg, [copy])
+                tables["message"].copy(pg, [message for message, _c, _a in batch])
+                tables["copy"].copy(pg, [copy for _m, copy, _a in batch])
+                attachments = [a for _m, _c, more in batch for a in more]
                 if attachments:
                     tables["attachment"].copy(pg, attachments)
-    return int(copy["uid"])
+    return [first + offset for offset in range(len(batch))]
 
 
 def measure(port: int, cafile: str, login: str, secret: str, mailbox, folder_id: int, size: int,
@@ -174,26 +178,35 @@ def measure(port: int, cafile: str, login: str, secret: str, mailbox, folder_id:
             bench_inbox.rows_for(first_index + k, size, letters, book, mailbox.pk, folder_id)
             for k in range(total)
         ]
-        commits: list[tuple[int, float]] = []
+        # Messages arrive at `rate`; the depositor takes whatever has arrived (one transaction per batch,
+        # as the batch depositor does), so a slow commit makes the next batch bigger, not the rate lower.
+        commits: list[tuple[int, float, float]] = []  # (uid, arrival, commit)
         started = time.monotonic()
-        for k, rows in enumerate(prepared):
-            pause = started + k / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            uid = deposit_one(rows, folder_id, tables)
-            commits.append((uid, time.monotonic()))
+        done = 0
+        while done < total:
+            arrived = min(total, int((time.monotonic() - started) * rate) + 1)
+            if arrived <= done:
+                time.sleep(max(0.0, started + done / rate - time.monotonic()))
+                continue
+            batch = prepared[done:arrived]
+            uids = deposit_batch(batch, folder_id, tables)
+            committed = time.monotonic()
+            commits += [(uid, started + (done + i) / rate, committed) for i, uid in enumerate(uids)]
+            done = arrived
         achieved = total / (time.monotonic() - started)
+        batches = len({committed for _uid, _arrival, committed in commits})
         commits.sort()  # UIDs become visible in order: the j-th smallest is message number base + j
         time.sleep(3)  # late pushes
         parent.send("stop")
         status = parent.recv() if parent.poll(120) else ("error", "no results in 120 s")
         if status[0] != "seen":
             raise RuntimeError(f"IDLE clients: {status[1]}")
-        latencies: list[float] = []
+        latencies: list[float] = []  # commit -> EXISTS read: the push itself
+        end_to_end: list[float] = []  # arrival -> EXISTS read: the depositor's batching included
         missed = 0
         for seen in status[1]:
             pointer = 0
-            for k, (_uid, committed) in enumerate(commits, start=1):
+            for k, (_uid, arrival, committed) in enumerate(commits, start=1):
                 wanted = base_low + k
                 while pointer < len(seen) and seen[pointer][0] < wanted:
                     pointer += 1
@@ -201,9 +214,10 @@ def measure(port: int, cafile: str, login: str, secret: str, mailbox, folder_id:
                     missed += 1
                     continue
                 latencies.append(max(0.0, seen[pointer][1] - committed) * 1000)
+                end_to_end.append(max(0.0, seen[pointer][1] - arrival) * 1000)
         connection.close()
         return {"sessions": ready, "deposits": total, "rate": achieved, "latencies": latencies,
-                "missed": missed}  # fmt: skip
+                "end_to_end": end_to_end, "batches": batches, "missed": missed}  # fmt: skip
     finally:
         process.join(30)
         if process.is_alive():
