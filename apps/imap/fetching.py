@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from email.message import Message as MimeMessage
 from email.utils import getaddresses
 from typing import Any
@@ -23,23 +24,62 @@ def raw_of(copy: MessageCopy) -> bytes:
     return b"".join(storage.read_stream(message.pk, "raw", message.raw_blob, content.data_key_of_copy(copy)))
 
 
-def _header_value(mime: MimeMessage, name: str) -> bytes | None:
+def _header_value(mime: Any, name: str) -> bytes | None:
     value = mime.get(name)
     return None if value is None else str(value).encode("utf-8", "replace")
 
 
-def _addresses(mime: MimeMessage, name: str) -> list[Any] | None:
+# `Name <local@domain>` or a bare `local@domain`: what nearly every header holds. Anything else (quotes,
+# comments, groups, routes, several angle pairs) goes through the email package's full parser.
+_PLAIN_ADDRESS = re.compile(r"\s*(?:([^<>]*?)\s*<([^<>@\s]+@[^<>@\s]+)>|([^<>@\s]+@[^<>@\s]+))\s*")
+_NEEDS_PARSER = re.compile(r'["()\\:;\[\]]')
+
+
+def _pairs(values: list[str]) -> list[tuple[str, str]]:
+    if not any(_NEEDS_PARSER.search(value) for value in values):
+        out = []
+        for value in values:
+            for item in value.split(","):
+                if not item.strip():
+                    continue
+                match = _PLAIN_ADDRESS.fullmatch(item)
+                if match is None:
+                    return getaddresses(values)
+                display, address, bare = match.groups()
+                out.append((display or "", address or bare))
+        return out
+    return getaddresses(values)
+
+
+def _addresses(mime: Any, name: str) -> list[Any] | None:
     values = mime.get_all(name)
     if not values:
         return None
     out = []
-    for display, address in getaddresses([str(v) for v in values]):
+    for display, address in _pairs([str(v) for v in values]):
         local, _, domain = address.partition("@")
         out.append([display.encode() or None, None, local.encode() or None, domain.encode() or None])
     return out or None
 
 
-def envelope(mime: MimeMessage) -> list[Any]:
+class HeaderPairs:
+    """The (name, value) headers kept apart in the store, read like an email.message.Message (`get`,
+    `get_all`, case-insensitive) without building one."""
+
+    def __init__(self, pairs: list[Any]) -> None:
+        self._by_name: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._by_name.setdefault(str(name).lower(), []).append(str(value))
+
+    def get(self, name: str) -> str | None:
+        values = self._by_name.get(name.lower())
+        return values[0] if values else None
+
+    def get_all(self, name: str) -> list[str] | None:
+        return self._by_name.get(name.lower())
+
+
+def envelope(mime: Any) -> list[Any]:
     sender = _addresses(mime, "From")
     return [
         _header_value(mime, "Date"),
@@ -162,13 +202,10 @@ def fetch_items(
     return items
 
 
-def _headers_only(copy: MessageCopy) -> MimeMessage:
+def _headers_only(copy: MessageCopy) -> HeaderPairs:
     message = copy.message
     pairs = content.open_json(content.data_key_of_copy(copy), message.pk, "headers", message.headers_enc)
-    headers = MimeMessage()
-    for name, value in pairs or []:
-        headers[str(name)] = str(value)
-    return headers
+    return HeaderPairs(pairs or [])
 
 
 def _content_item(att: FetchAtt, raw: bytes, mime: Any) -> tuple[str, Any]:

@@ -27,6 +27,20 @@ ASSIGNED_TO_ME = "$AssigneAMoi"
 PERMANENT_FLAGS = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", *KEYWORD_STATUS]
 
 
+# Columns no FETCH item reads (the search tokens, the webmail's sealed text and snippet): not loaded, so a
+# FETCH of 50 envelopes moves a few kilobytes instead of every message's sealed body. Read lazily if used.
+_NOT_FETCHED = (
+    "search_tokens",
+    "message__subject_enc",
+    "message__snippet_enc",
+    "message__body_text_enc",
+    "message__body_html_enc",
+    "message__references",
+    "message__mss_headers",
+    "message__transit_key_wrap",
+)
+
+
 @dataclass
 class Row:
     copy: MessageCopy
@@ -38,6 +52,7 @@ def rows(folder_id: int, uids: list[int], user_id: int, organisational: bool) ->
     copies = list(
         MessageCopy.objects.filter(folder_id=folder_id, uid__in=uids)
         .select_related("message", "folder", "mailbox")
+        .defer(*_NOT_FETCHED)
         .order_by("uid")
     )
     seen_by_me: set[int] = set()

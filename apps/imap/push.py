@@ -36,6 +36,27 @@ class Listener:
         self._sessions = sessions
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
+        # Per folder: how many announcements arrived, and the map refresh in flight (the announcement
+        # count when it started, its future). 200 sessions woken by one deposit share ONE refresh.
+        self._announced: dict[int, int] = {}
+        self._refreshing: dict[int, tuple[int, asyncio.Future]] = {}
+
+    async def refreshed_view(self, folder_id: int, run_db_read: Callable[..., Any]) -> uidmap.View:
+        """The folder's current view for a woken session: joins a refresh started after the latest
+        announcement (it sees every change announced so far) or starts one."""
+        wanted = self._announced.get(folder_id, 0)
+        running = self._refreshing.get(folder_id)
+        if running is not None and running[0] >= wanted:
+            return await asyncio.shield(running[1])
+        future: asyncio.Future = asyncio.ensure_future(run_db_read(uidmap.current, folder_id))
+        self._refreshing[folder_id] = (wanted, future)
+
+        def done(_future: asyncio.Future) -> None:
+            if self._refreshing.get(folder_id, (0, None))[1] is future:
+                del self._refreshing[folder_id]
+
+        future.add_done_callback(done)
+        return await asyncio.shield(future)
 
     def start(self) -> None:
         if connections["default"].vendor == "postgresql":
@@ -59,12 +80,15 @@ class Listener:
                     self.connected.set()
                     delay = 0.5
                     self._wake_all()  # anything may have changed while we were not listening
+                    uidmap.set_listening(True)  # from now on every removal is announced
                     async for notice in conn.notifies():
                         self.dispatch(notice.payload)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - database down or restarted: listen again when it is back
                 logger.warning("imap push: listener connection lost, reconnecting", exc_info=True)
+            finally:
+                uidmap.set_listening(False)  # SELECT counts again until the next LISTEN
             self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
@@ -72,6 +96,8 @@ class Listener:
     def dispatch(self, payload: str) -> None:
         kind, _, ids = payload.partition(":")
         folders = {int(i) for i in ids.split(",") if i.isdigit()}
+        for folder_id in folders:
+            self._announced[folder_id] = self._announced.get(folder_id, 0) + 1
         if kind == "d":
             for folder_id in folders:
                 uidmap.mark_stale(folder_id)
@@ -82,6 +108,8 @@ class Listener:
 
     def _wake_all(self) -> None:
         uidmap.clear()
+        for folder_id in self._refreshing:  # refreshes started before the reconnection are not joined
+            self._announced[folder_id] = self._announced.get(folder_id, 0) + 1
         for session in self._sessions():
             if session.selected is not None:
                 session.changed.set()

@@ -9,6 +9,7 @@ RFC 3501 texts are 7-bit.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -35,8 +36,13 @@ def ascii_text(text: str) -> str:
     return " ".join(folded.replace("\r", " ").replace("\n", " ").split())
 
 
+# Printable 7-bit, tested by the regular expression engine rather than a Python loop over the bytes: an
+# ENVELOPE has some twenty strings, a FETCH of 50 envelopes a thousand (the loop was a third of its CPU).
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*")
+
+
 def _quotable(value: bytes) -> bool:
-    return len(value) <= QUOTED_MAX and all(0x20 <= b <= 0x7E for b in value)
+    return len(value) <= QUOTED_MAX and _PRINTABLE.fullmatch(value) is not None
 
 
 def encode(value: Any) -> bytes:

@@ -50,13 +50,17 @@ class Context:
 def search(context: Context, program: SearchKey) -> list[int]:
     """The UIDs (ascending) of the selected folder's messages matching `program`, in the session's view."""
     condition = _q(context, program)
-    query = MessageCopy.objects.filter(folder_id=context.folder_id, uid__lte=context.view.last_uid)
+    # The BAL in the filter lets the blind index (GIN on BAL and tokens) narrow the search to this BAL.
+    query = MessageCopy.objects.filter(
+        mailbox_id=context.mailbox_id, folder_id=context.folder_id, uid__lte=context.view.last_uid
+    )
     if context.annotations:
         query = query.annotate(**context.annotations)
-    uids = set(query.filter(condition).values_list("uid", flat=True))
-    return sorted(
-        int(uid) for uid in uids if uid is not None and context.view.number_of(int(uid)) is not None
-    )
+    found = query.filter(condition).order_by("uid").values_list("uid", flat=True)
+    # No per-UID check against the view: UIDs become visible in increasing order (the deposit holds the
+    # folder row until commit), so every copy with uid <= the view's last UID is in the view, unless it was
+    # expunged since — and then the database no longer returns it.
+    return [int(uid) for uid in found if uid is not None]
 
 
 def _q(context: Context, key: SearchKey) -> Q:

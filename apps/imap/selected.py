@@ -39,8 +39,15 @@ class SelectedFolder:
             out.extend(view.uids[index - 1] for index in range(max(low, 1), min(high, view.count) + 1))
         return sorted(set(out))
 
-    async def report_changes(self, session: Session) -> None:
-        fresh = await session.server.run_db_read(uidmap.current, self.folder.folder_id)
+    async def report_changes(self, session: Session, *, announced: bool = False) -> None:
+        """`announced`: woken in IDLE by the push listener; the sessions it woke share one refresh of the
+        folder's map (started after the announcement). After a command of its own, a session refreshes
+        by itself, so its own changes are certainly in what it reports."""
+        listener = getattr(session.server, "listener", None)
+        if announced and listener is not None:
+            fresh = await listener.refreshed_view(self.folder.folder_id, session.server.run_db_read)
+        else:
+            fresh = await session.server.run_db_read(uidmap.current, self.folder.folder_id)
         old = self.view
         known = old.count  # what the client believes the folder holds
         if fresh.uids is not old.uids:

@@ -7,6 +7,11 @@ copy it: it keeps a *view* (the array and its own length), so new UIDs appended 
 invisible to it until it is told of them (EXISTS), as RFC 3501 requires. An expunge builds a new array
 (sessions still holding the old one keep their numbering until they report the EXPUNGEs). The cache holds
 at most `MAX_UIDS` UIDs in all; the least recently used folders are dropped beyond that.
+
+SELECT does no work proportional to the folder: while the process's push listener is connected
+(`set_listening`), every removal is announced (`mark_stale`), so a loaded map is only extended by the UIDs
+above its last one. Without a listener (it is reconnecting, or none runs) SELECT counts the folder's copies
+to catch removals, as before.
 """
 
 from __future__ import annotations
@@ -54,15 +59,49 @@ class _FolderMap:
 
 _lock = threading.Lock()
 _maps: OrderedDict[int, _FolderMap] = OrderedDict()
+# True while this process's push listener is connected: removals are then announced (apps.imap.push).
+_listening = False
+# Bumped by `clear`: a map loaded across a clear (a listener reconnecting) is used once, never kept.
+_generation = 0
+
+
+def set_listening(listening: bool) -> None:
+    global _listening  # noqa: PLW0603 - one flag per process, set by its one listener
+    _listening = listening
 
 
 def _load_all(folder_id: int) -> array:
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One row instead of a million: the server joins the UIDs, Python splits them (3-4x faster).
+            cursor.execute(
+                "SELECT string_agg(uid::text, ',' ORDER BY uid) FROM messaging_messagecopy "
+                "WHERE folder_id = %s AND uid IS NOT NULL",
+                [folder_id],
+            )
+            joined = cursor.fetchone()[0]
+            return array("q", map(int, joined.split(","))) if joined else array("q")
         cursor.execute(
             "SELECT uid FROM messaging_messagecopy WHERE folder_id = %s AND uid IS NOT NULL ORDER BY uid",
             [folder_id],
         )
         return array("q", (row[0] for row in cursor.fetchall()))
+
+
+def uidnext_and_newer(folder_id: int, after: int) -> tuple[int, list[int]]:
+    """The folder's UIDNEXT and its UIDs above `after`, in one round trip where the database allows."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT f.uidnext, ARRAY(SELECT c.uid FROM messaging_messagecopy c WHERE c.folder_id = f.id "
+                "AND c.uid > %s ORDER BY c.uid) FROM messaging_folder f WHERE f.id = %s",
+                [after, folder_id],
+            )
+            row = cursor.fetchone()
+            return (int(row[0]), list(row[1])) if row else (1, [])
+        cursor.execute("SELECT uidnext FROM messaging_folder WHERE id = %s", [folder_id])
+        row = cursor.fetchone()
+    return (int(row[0]) if row else 1), _newer(folder_id, after)
 
 
 def _newer(folder_id: int, after: int) -> list[int]:
@@ -84,26 +123,36 @@ def _count(folder_id: int) -> int:
 
 def current(folder_id: int, verify: bool = False) -> View:
     """Database thread: the folder's up-to-date view (loading or extending the shared map). `verify`
-    (SELECT) also counts the folder, catching removals no notification announced."""
+    (SELECT) also counts the folder when no listener announces removals."""
+    return current_with_uidnext(folder_id, verify)[0]
+
+
+def current_with_uidnext(folder_id: int, verify: bool = False) -> tuple[View, int]:
+    """`current` and the folder's UIDNEXT (SELECT): at most two short indexed queries on a loaded map."""
     with _lock:
         found = _maps.get(folder_id)
         if found is not None:
             _maps.move_to_end(folder_id)
-    if found is not None and verify and not found.stale:
+    if found is not None and verify and not found.stale and not _listening:
         last = found.uids[-1] if found.uids else 0
         found.stale = _count(folder_id) != len(found.uids) + len(_newer(folder_id, last))
     if found is None or found.stale:
+        generation = _generation
         fresh = _FolderMap(_load_all(folder_id))
+        last = fresh.uids[-1] if fresh.uids else 0
+        uidnext, newer = uidnext_and_newer(folder_id, last)
+        fresh.uids.extend(newer)  # committed between the two queries
         with _lock:
-            _maps[folder_id] = fresh
-            _trim()
-        return View(fresh.uids, len(fresh.uids))
+            if generation == _generation:
+                _maps[folder_id] = fresh
+                _trim()
+        return View(fresh.uids, len(fresh.uids)), uidnext
     last = found.uids[-1] if found.uids else 0
-    newer = _newer(folder_id, last)
+    uidnext, newer = uidnext_and_newer(folder_id, last)
     with _lock:
         if newer and (not found.uids or found.uids[-1] < newer[0]):
             found.uids.extend(newer)  # appended past every view's count: views stay valid
-        return View(found.uids, len(found.uids))
+        return View(found.uids, len(found.uids)), uidnext
 
 
 def mark_stale(folder_id: int) -> None:
@@ -122,5 +171,7 @@ def _trim() -> None:
 
 
 def clear() -> None:
+    global _generation  # noqa: PLW0603
     with _lock:
         _maps.clear()
+        _generation += 1

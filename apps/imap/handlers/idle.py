@@ -39,6 +39,6 @@ async def _done_line(session: Session) -> bytes:
                 return read.result()
             session.changed.clear()
             if session.selected is not None:
-                await session.selected.report_changes(session)
+                await session.selected.report_changes(session, announced=True)
     finally:
         read.cancel()

@@ -112,10 +112,14 @@ async def _send_status(session: Session, folder: folders.ImapFolder, name: str, 
     await session.untagged(Raw("STATUS"), utf7.encode(name), Raw(f"({pairs})"))
 
 
-def _uidnext(folder_id: int) -> int:
-    from apps.messaging.models import Folder
-
-    return Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).first() or 1
+def _select(user_id: int, name: str) -> tuple[folders.ImapFolder, uidmap.View, int] | None:
+    """SELECT's database work: the folder (policy checked), its shared map's view and UIDNEXT; nothing
+    proportional to the folder's size once its map is loaded (apps/imap/uidmap.py)."""
+    folder = _resolve(user_id, name)  # the policy, checked again at every SELECT (access may change)
+    if folder is None:
+        return None
+    view, uidnext = uidmap.current_with_uidnext(folder.folder_id, True)
+    return folder, view, uidnext
 
 
 @command("STATUS", states=AUTHENTICATED)
@@ -132,12 +136,11 @@ async def select(session: Session, cmd: Command) -> Done:
     session.selected = None
     session.state = State.AUTHENTICATED
     user_id = session.user_id
-    folder = await session.db(_resolve, user_id, cmd.args["mailbox"])
-    if folder is None:
+    found = await session.db(_select, user_id, cmd.args["mailbox"])  # one trip to a database thread
+    if found is None:
         return Done("NO", NONEXISTENT, "NONEXISTENT")
+    folder, view, uidnext = found
     readonly = cmd.name == "EXAMINE" or not folder.writable
-    view = await session.db(uidmap.current, folder.folder_id, True)
-    uidnext = await session.db(_uidnext, folder.folder_id)  # SELECT needs no count beyond the map's
     session.selected = SelectedFolder(folder, readonly, view)
     session.state = State.SELECTED
     flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]

@@ -11,6 +11,7 @@ hot. UIDVALIDITY is the folder's id: never reused, so a folder deleted and re-cr
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -117,27 +118,53 @@ def reserve(folder_ids: list[int], counts: list[int]) -> dict[int, int]:
         return first
 
 
-def number_existing(batch: int = 5000) -> int:
+def number_existing(batch: int = 1000, timings: list[float] | None = None) -> int:
     """Number the copies that have no UID yet (the migration), in committed batches of `batch` rows per
-    folder in (received_at, id) order: no lock is held for more than one batch. Returns the rows numbered."""
-    from apps.messaging.models import MessageCopy
+    folder in (received_at, id) order: no lock is held for more than one batch. Each batch continues from
+    the last one's (received_at, id) on the (BAL, folder, received_at, id) keyset index, so a 1 M-copy
+    folder costs the same per batch at its end as at its start. `timings` (the benchmark) receives each
+    batch's locking transaction time in seconds. Returns the rows numbered. 1,000 rows a batch: on the
+    bench database (155,000 copies, busy machine) batches of 5,000 held the folder row up to 4 s, each row
+    costing an entry in every index of the copy (the UID's own index is built after the numbering)."""
+    from apps.messaging.models import Folder, MessageCopy
 
     total = 0
     folder_ids = list(
         MessageCopy.objects.filter(uid__isnull=True).values_list("folder_id", flat=True).distinct()
     )
     for folder_id in folder_ids:
+        mailbox_id = Folder.objects.filter(pk=folder_id).values_list("mailbox_id", flat=True).first()
+        after: tuple[Any, int] | None = None
         while True:
-            ids = list(
-                MessageCopy.objects.filter(folder_id=folder_id, uid__isnull=True)
-                .order_by("received_at", "id")
-                .values_list("id", flat=True)[:batch]
-            )
-            if not ids:
+            rows = _next_batch(mailbox_id, folder_id, after, batch)
+            if not rows:
                 break
-            _number(folder_id, ids)
-            total += len(ids)
+            after = (rows[-1][1], rows[-1][0])
+            ids = [pk for pk, _received, uid in rows if uid is None]
+            if ids:
+                started = time.perf_counter()
+                _number(folder_id, ids)
+                if timings is not None:
+                    timings.append(time.perf_counter() - started)
+                total += len(ids)
     return total
+
+
+def _next_batch(mailbox_id: Any, folder_id: int, after: tuple[Any, int] | None, batch: int) -> list[Any]:
+    """The folder's next `batch` copies after `after` in (received_at, id) order (numbered ones included:
+    copies deposited during the migration already have their UID and are skipped by the caller)."""
+    from django.db.models import Q
+
+    from apps.messaging.models import MessageCopy
+
+    copies = MessageCopy.objects.filter(mailbox_id=mailbox_id, folder_id=folder_id)
+    if after is not None:
+        received, pk = after
+        if connection.vendor == "postgresql":  # a row comparison the keyset index answers directly
+            copies = copies.extra(where=["(received_at, id) > (%s, %s)"], params=[received, pk])  # noqa: S610
+        else:
+            copies = copies.filter(Q(received_at__gt=received) | Q(received_at=received, id__gt=pk))
+    return list(copies.order_by("received_at", "id").values_list("id", "received_at", "uid")[:batch])
 
 
 def _number(folder_id: int, ids: list[int]) -> None:
