@@ -1,8 +1,8 @@
 """One listener per IMAP process (ADR 0023): a single PostgreSQL connection LISTENs on `imap_folder`, where
-the copy triggers of the `imap_uids` migration announce, at commit, which folders gained, changed or lost
-copies — whoever changed them (deposit worker, webmail, another IMAP process). The listener marks the
-shared UID maps stale when copies left a folder and wakes the sessions that selected it (IDLE answers at
-once; others report at their next command). No session holds a database connection of its own.
+the copy triggers of the `imap_uids` migration announce, at commit, which folders gained, changed (flags
+too) or lost copies — whoever changed them (deposit worker, webmail, another IMAP process). The listener
+marks the shared UID maps stale when copies left a folder and wakes the sessions that selected it (IDLE
+answers at once; others report at their next command). No session holds a database connection of its own.
 
 If the connection breaks (PostgreSQL restarted), it reconnects with back-off; meanwhile nothing is
 announced, so on reconnection every map is marked stale and every session woken to check.
@@ -78,10 +78,13 @@ class Listener:
         for session in self._sessions():
             selected = session.selected
             if selected is not None and selected.folder.folder_id in folders:
+                if kind == "u":  # flags or work-queue state changed: report them as FETCH FLAGS
+                    selected.flags_pending = True
                 session.changed.set()
 
     def _wake_all(self) -> None:
         uidmap.clear()
         for session in self._sessions():
             if session.selected is not None:
+                session.selected.flags_pending = True
                 session.changed.set()

@@ -112,10 +112,12 @@ async def _send_status(session: Session, folder: folders.ImapFolder, name: str, 
     await session.untagged(Raw("STATUS"), utf7.encode(name), Raw(f"({pairs})"))
 
 
-def _uidnext(folder_id: int) -> int:
+def _uidnext(folder_id: int) -> tuple[int, int]:
+    """(UIDNEXT, the flag stamp sequence's value): flag changes stamped later are reported (selected.py)."""
+    from apps.imap.selected import modseq_now
     from apps.messaging.models import Folder
 
-    return Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).first() or 1
+    return Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).first() or 1, modseq_now()
 
 
 @command("STATUS", states=AUTHENTICATED)
@@ -137,8 +139,8 @@ async def select(session: Session, cmd: Command) -> Done:
         return Done("NO", NONEXISTENT, "NONEXISTENT")
     readonly = cmd.name == "EXAMINE" or not folder.writable
     view = await session.db(uidmap.current, folder.folder_id, True)
-    uidnext = await session.db(_uidnext, folder.folder_id)  # SELECT needs no count beyond the map's
-    session.selected = SelectedFolder(folder, readonly, view)
+    uidnext, modseq = await session.db(_uidnext, folder.folder_id)  # no count beyond the map's
+    session.selected = SelectedFolder(folder, readonly, view, modseq, modseq, flags_pending=False)
     session.state = State.SELECTED
     flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]
     await session.send(b"* FLAGS " + flag_list(flags).encode() + b"\r\n")
