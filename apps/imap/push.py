@@ -32,8 +32,11 @@ def connection_params() -> dict[str, Any]:
 
 
 class Listener:
-    def __init__(self, sessions: Callable[[], Iterable[Any]]) -> None:
+    def __init__(
+        self, sessions: Callable[[], Iterable[Any]], on_access_change: Callable[[], None] = lambda: None
+    ) -> None:
         self._sessions = sessions
+        self._on_access_change = on_access_change  # `a:` a BAL or structure opened/closed to IMAP
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
 
@@ -71,6 +74,9 @@ class Listener:
 
     def dispatch(self, payload: str) -> None:
         kind, _, ids = payload.partition(":")
+        if kind == "a":
+            self._on_access_change()
+            return
         folders = {int(i) for i in ids.split(",") if i.isdigit()}
         if kind == "d":
             for folder_id in folders:
@@ -84,6 +90,7 @@ class Listener:
 
     def _wake_all(self) -> None:
         uidmap.clear()
+        self._on_access_change()
         for session in self._sessions():
             if session.selected is not None:
                 session.selected.flags_pending = True

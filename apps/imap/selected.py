@@ -119,6 +119,6 @@ def _view_and_flags(
     )
     if not stamped:
         return view, []
-    stamps = dict(stamped)
+    stamps = {int(uid or 0): int(stamp or 0) for uid, stamp in stamped}
     rows = mailstore.rows(folder_id, list(stamps), user_id, organisational)
-    return view, [(int(r.copy.uid or 0), stamps[r.copy.uid], r.flags) for r in rows]
+    return view, [(int(r.copy.uid or 0), stamps[int(r.copy.uid or 0)], r.flags) for r in rows]
