@@ -113,7 +113,7 @@ class Structure(models.Model):
     is_active = models.BooleanField("active", default=True)
     # Not directory data: this operator's setting (issue 16). Some hospitals forbid syncing mail to laptops:
     # off, none of the structure's BALs exists over IMAP (apps.mailboxes.policies.can_use_imap).
-    imap_allowed = models.BooleanField("accès IMAP des BAL de la structure", default=True)
+    imap_allowed = models.BooleanField("accès IMAP des BAL de la structure", default=True, db_default=True)
     created_at = models.DateTimeField(default=timezone.now, db_default=Now())
     updated_at = models.DateTimeField(default=timezone.now, db_default=Now())
 

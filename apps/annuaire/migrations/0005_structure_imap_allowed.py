@@ -10,6 +10,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="structure",
             name="imap_allowed",
-            field=models.BooleanField(default=True, verbose_name="accès IMAP des BAL de la structure"),
+            field=models.BooleanField(
+                db_default=True, default=True, verbose_name="accès IMAP des BAL de la structure"
+            ),
         ),
     ]
