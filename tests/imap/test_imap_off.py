@@ -90,3 +90,20 @@ def test_one_bal_turned_off_ends_the_sessions_that_selected_it(connect, cardio_b
     do_update_mailbox(cardio_bal, acting_user=dr_alice, imap_allowed=False)
     assert wire.line(timeout=6).startswith(b"* BYE [UNAVAILABLE]")
     assert time.monotonic() - started < 5 and wire.closed()
+
+
+def test_a_suspended_bal_ends_the_sessions_that_selected_it(
+    connect, cardio_bal, sec_bob, dr_alice, alice_bal
+):
+    from apps.mailboxes.services import do_suspend_mailbox
+
+    wire = _idle_in(connect, sec_bob, app_password(sec_bob), f"Partagés/{cardio_bal.address}")
+    started = time.monotonic()
+    do_suspend_mailbox(cardio_bal, reason="Départ du service", acting_user=None)
+    assert wire.line(timeout=6).startswith(b"* BYE [UNAVAILABLE]")
+    assert time.monotonic() - started < 5 and wire.closed()
+    client = connect.imaplib()
+    client.login(dr_alice.email, app_password(dr_alice, label="autre"))
+    answer = client.select(f'"{utf7.encode(f"Partagés/{cardio_bal.address}")}"')
+    assert answer[0] == "NO" and b"NONEXISTENT" in answer[1][0]
+    client.logout()
