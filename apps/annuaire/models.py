@@ -111,6 +111,9 @@ class Structure(models.Model):
     is_officine = models.BooleanField("pharmacie d'officine", default=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.IMPORTED)
     is_active = models.BooleanField("active", default=True)
+    # Not directory data: this operator's setting (issue 16). Some hospitals forbid syncing mail to laptops:
+    # off, none of the structure's BALs exists over IMAP (apps.mailboxes.policies.can_use_imap).
+    imap_allowed = models.BooleanField("accès IMAP des BAL de la structure", default=True, db_default=True)
     created_at = models.DateTimeField(default=timezone.now, db_default=Now())
     updated_at = models.DateTimeField(default=timezone.now, db_default=Now())
 

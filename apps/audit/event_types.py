@@ -82,6 +82,7 @@ EVENT_TYPES: dict[str, str] = {
     "mailbox.responsibility_transferred": "{actor} a transféré la responsabilité de la BAL {bal}.",
     "mailbox.structure_admin_added": "{actor} a nommé un administrateur de structure.",
     "mailbox.structure_admin_removed": "{actor} a retiré un administrateur de structure.",
+    "mailbox.structure_imap_changed": "{actor} a ouvert ou fermé l'accès IMAP des BAL d'une structure.",
     "mailbox.quota_changed": "{actor} a modifié le quota de la BAL {bal}.",
     "mailbox.quota_warning": "La BAL {bal} approche de son quota ; ses gestionnaires ont été prévenus.",
     "mailbox.liste_rouge_changed": "{actor} a modifié l'inscription en liste rouge de la BAL {bal}.",

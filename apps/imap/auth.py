@@ -39,6 +39,13 @@ LOCKED = (
 )
 REVOKED = "Ce mot de passe d'application a été révoqué : la session est fermée."
 PATIENTS = "Les comptes patients n'ont pas d'accès IMAP : utilisez votre espace en ligne."
+ACCESS_ENDED = (
+    "L'accès IMAP à cette boîte aux lettres vient d'être fermé par son administrateur : "
+    "la session est fermée."
+)
+IMAP_OFF = (
+    "L'accès IMAP de vos boîtes aux lettres a été fermé par leur administrateur : utilisez la messagerie web."
+)
 
 
 class OAuthBearerMechanism(ServerMechanism):
@@ -145,7 +152,9 @@ def check_login(login: str, secret: str, *, is_token: bool, ip: str, client: str
         found = _identity(login, secret, is_token, ip, client)
         if not isinstance(found, tuple):
             ratelimit.consume(request, action="login_failed", key=key)
-            reason = "patient" if isinstance(found, Refusal) else "credentials"
+            reason = "credentials"
+            if isinstance(found, Refusal):
+                reason = "patient" if found.text == PATIENTS else "imap_off"
             _journal_refusal(login, "psc" if is_token else "app_password", reason)
             return found if isinstance(found, Refusal) else Refusal("AUTHENTICATIONFAILED", REFUSED)
         identity, user = found
@@ -183,6 +192,8 @@ def _identity(
         user, expires_at, password_id = row.user, None, row.pk
     if user.kind == UserKind.PATIENT:
         return Refusal("AUTHORIZATIONFAILED", PATIENTS)
+    if not imap_open_to(user):
+        return Refusal("AUTHORIZATIONFAILED", IMAP_OFF)
     method = "psc" if is_token else "app_password"
     return Identity(user.pk, user.email, method, expires_at, password_id), user
 
@@ -195,3 +206,31 @@ def _journal_refusal(login: str, method: str, reason: str) -> None:
             outcome=Outcome.DENIED,
             details={"identifier": login, "method": method, "reason": reason, "channel": "imap"},
         )
+
+
+def imap_open_to(user: User) -> bool:
+    """Whether the person may hold an IMAP session: not if every BAL they may use is closed to IMAP."""
+    from apps.mailboxes.policies import can_log_in_over_imap
+    from apps.mailboxes.selectors import list_mailboxes_for
+
+    return can_log_in_over_imap(list_mailboxes_for(user))
+
+
+def lost_access(sessions: list[tuple[int, int | None]]) -> set[tuple[int, int | None]]:
+    """Database thread: of the (person, selected BAL or None) pairs of live sessions, those that must end —
+    the person may no longer open a session, or the BAL they selected is closed to them over IMAP (turned
+    off, suspended, membership removed)."""
+    from apps.mailboxes.policies import can_log_in_over_imap, can_use_imap
+    from apps.mailboxes.selectors import list_mailboxes_for
+
+    ended = set()
+    users = {user.pk: user for user in User.objects.filter(pk__in={pair[0] for pair in sessions})}
+    for user_id in {pair[0] for pair in sessions}:
+        user = users.get(user_id)
+        usable = list_mailboxes_for(user) if user is not None and user.is_active else []
+        allowed = user is not None and user.is_active and can_log_in_over_imap(usable)
+        open_ids = {item.mailbox.pk for item in usable if can_use_imap(item.mailbox)}
+        for pair in sessions:
+            if pair[0] == user_id and (not allowed or (pair[1] is not None and pair[1] not in open_ids)):
+                ended.add(pair)
+    return ended

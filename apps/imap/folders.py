@@ -76,8 +76,8 @@ def folders_for(user: Any) -> list[ImapFolder]:
 def _name(prefix: str, folder: Folder) -> str:
     if folder.role == FolderRole.INBOX:
         return prefix or "INBOX"
-    own = folder.name.replace(DELIMITER, "-")  # webmail names are flat: a "/" in one is not a hierarchy
-    return f"{prefix}{DELIMITER}{own}" if prefix else own
+    # The webmail's « Dossier/Sous-dossier » is the IMAP hierarchy as is (same delimiter).
+    return f"{prefix}{DELIMITER}{folder.name}" if prefix else folder.name
 
 
 def resolve(user: Any, name: str) -> ImapFolder | None:
@@ -97,8 +97,10 @@ def listing(user: Any, reference: str, pattern: str) -> list[tuple[ImapFolder | 
     """LIST: (folder, name) matches, with the non-selectable parents (`Partagés`) the tree needs."""
     folders = folders_for(user)
     names = {f.name: f for f in folders}
-    if any(f.name.startswith(SHARED + DELIMITER) for f in folders):
-        names.setdefault(SHARED, None)  # type: ignore[arg-type]
+    for name in list(names):  # parents the tree needs but that hold no messages: `Partagés`, and the
+        parts = name.split(DELIMITER)  # parent of a subfolder whose parent was removed outside IMAP
+        for depth in range(1, len(parts)):
+            names.setdefault(DELIMITER.join(parts[:depth]), None)  # type: ignore[arg-type]
     regex, inbox = _pattern(reference + pattern), _pattern((reference + pattern).upper())
     return [
         (folder, name)

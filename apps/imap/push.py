@@ -1,8 +1,8 @@
 """One listener per IMAP process (ADR 0023): a single PostgreSQL connection LISTENs on `imap_folder`, where
-the copy triggers of the `imap_uids` migration announce, at commit, which folders gained, changed or lost
-copies — whoever changed them (deposit worker, webmail, another IMAP process). The listener marks the
-shared UID maps stale when copies left a folder and wakes the sessions that selected it (IDLE answers at
-once; others report at their next command). No session holds a database connection of its own.
+the copy triggers of the `imap_uids` migration announce, at commit, which folders gained, changed (flags
+too) or lost copies — whoever changed them (deposit worker, webmail, another IMAP process). The listener
+marks the shared UID maps stale when copies left a folder and wakes the sessions that selected it (IDLE
+answers at once; others report at their next command). No session holds a database connection of its own.
 
 If the connection breaks (PostgreSQL restarted), it reconnects with back-off; meanwhile nothing is
 announced, so on reconnection every map is marked stale and every session woken to check.
@@ -32,8 +32,11 @@ def connection_params() -> dict[str, Any]:
 
 
 class Listener:
-    def __init__(self, sessions: Callable[[], Iterable[Any]]) -> None:
+    def __init__(
+        self, sessions: Callable[[], Iterable[Any]], on_access_change: Callable[[], None] = lambda: None
+    ) -> None:
         self._sessions = sessions
+        self._on_access_change = on_access_change  # `a:` a BAL or structure opened/closed to IMAP
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
         # Per folder: how many announcements arrived, and the map refresh in flight (the announcement
@@ -95,6 +98,9 @@ class Listener:
 
     def dispatch(self, payload: str) -> None:
         kind, _, ids = payload.partition(":")
+        if kind == "a":
+            self._on_access_change()
+            return
         folders = {int(i) for i in ids.split(",") if i.isdigit()}
         for folder_id in folders:
             self._announced[folder_id] = self._announced.get(folder_id, 0) + 1
@@ -104,12 +110,16 @@ class Listener:
         for session in self._sessions():
             selected = session.selected
             if selected is not None and selected.folder.folder_id in folders:
+                if kind == "u":  # flags or work-queue state changed: report them as FETCH FLAGS
+                    selected.flags_pending = True
                 session.changed.set()
 
     def _wake_all(self) -> None:
         uidmap.clear()
         for folder_id in self._refreshing:  # refreshes started before the reconnection are not joined
             self._announced[folder_id] = self._announced.get(folder_id, 0) + 1
+        self._on_access_change()
         for session in self._sessions():
             if session.selected is not None:
+                session.selected.flags_pending = True
                 session.changed.set()

@@ -93,7 +93,8 @@ class ImapServer:
         self.trace: list[bytes] | None = None
         from apps.imap.push import Listener
 
-        self.listener = Listener(lambda: list(self.sessions))
+        self.access_changed = asyncio.Event()
+        self.listener = Listener(lambda: list(self.sessions), self.access_changed.set)
 
     async def run_db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -146,6 +147,28 @@ class ImapServer:
                 if session.identity is not None and session.identity.app_password_id in revoked:
                     session.end(auth.REVOKED)
 
+    # ---- IMAP turned off ------------------------------------------------------------------------------
+    async def _watch_access(self) -> None:
+        """A BAL or structure closed to IMAP (or a BAL suspended, a member removed) ends the sessions that
+        lost it: at once when the listener hears of it (`a:`), else at the next periodic check."""
+        while True:
+            period = 60.0 if self.listener.connected.is_set() else self.config.revocation_check
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.access_changed.wait(), period)
+            self.access_changed.clear()
+            live = [s for s in list(self.sessions) if s.identity is not None and not s.bye_sent]
+            if not live:
+                continue
+            pairs = [(s.user_id, s.selected.folder.mailbox_id if s.selected else None) for s in live]
+            try:
+                ended = await self.run_db_read(auth.lost_access, pairs)
+            except Exception:  # noqa: BLE001 - database unreachable: check again at the next round
+                logger.warning("imap: access check failed", exc_info=True)
+                continue
+            for session, pair in zip(live, pairs, strict=True):
+                if pair in ended:
+                    session.end(auth.ACCESS_ENDED, "UNAVAILABLE")
+
     # ---- connections ----------------------------------------------------------------------------------
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool) -> None:
         peer = writer.get_extra_info("peername") or ("", 0)
@@ -181,6 +204,7 @@ class ImapServer:
             self.imaps_port = implicit.sockets[0].getsockname()[1]
         self.listener.start()
         self._revocations = asyncio.get_running_loop().create_task(self._watch_revocations())
+        self._access = asyncio.get_running_loop().create_task(self._watch_access())
         logger.info(
             "imap: listening on %s:%d (STARTTLS) and %s (TLS)", config.host, self.port, self.imaps_port
         )
@@ -203,7 +227,8 @@ class ImapServer:
                 await server.wait_closed()
         await self.listener.stop()
         self._revocations.cancel()
-        await asyncio.gather(self._revocations, return_exceptions=True)
+        self._access.cancel()
+        await asyncio.gather(self._revocations, self._access, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
 
     @contextlib.contextmanager

@@ -115,6 +115,7 @@ class Session:
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # set by the push listener
     bye_sent: bool = False
     end_reason: str = ""
+    end_code: str = "AUTHENTICATIONFAILED"
     counted: bool = False  # counted in the server's per-person and per-address limits
     _expiry_task: asyncio.Task | None = None
     _task: asyncio.Task | None = None
@@ -254,7 +255,7 @@ class Session:
         if self.state == State.LOGOUT:
             raise Closing
         if self.end_reason:
-            await self.bye(self.end_reason, "AUTHENTICATIONFAILED")
+            await self.bye(self.end_reason, self.end_code)
             raise Closing
         if self.closing:
             await self.bye(SHUTDOWN)
@@ -286,15 +287,16 @@ class Session:
             await self.bye(EXPIRED, "AUTHENTICATIONFAILED")
             self._task.cancel()
 
-    def end(self, text: str) -> None:
-        """Credentials withdrawn: BYE now if waiting (or in IDLE), else right after the running command."""
+    def end(self, text: str, code: str = "AUTHENTICATIONFAILED") -> None:
+        """Credentials or access withdrawn: BYE now if waiting (or in IDLE), else right after the running
+        command."""
         if self.idling or not self.busy:
-            asyncio.get_running_loop().create_task(self._end_now(text))
+            asyncio.get_running_loop().create_task(self._end_now(text, code))
         else:
-            self.end_reason = text
+            self.end_reason, self.end_code = text, code
 
-    async def _end_now(self, text: str) -> None:
-        await self.bye(text, "AUTHENTICATIONFAILED")
+    async def _end_now(self, text: str, code: str) -> None:
+        await self.bye(text, code)
         if self._task is not None:
             self._task.cancel()
 

@@ -128,9 +128,18 @@ def access_mailbox(
 
 
 def can_use_imap(mailbox: Mailbox) -> bool:
-    """Whether a BAL may be reached over IMAP at all (its managers may forbid it); `access_mailbox` still
-    decides who may act in it."""
-    return bool(mailbox.imap_allowed)
+    """Whether a BAL may be reached over IMAP at all: its managers may forbid it, and so may the admins of
+    its structure for all its BALs; `access_mailbox` still decides who may act in it."""
+    if not mailbox.imap_allowed:
+        return False
+    structure = mailbox.structure if mailbox.structure_id is not None else None
+    return structure is None or bool(structure.imap_allowed)
+
+
+def can_log_in_over_imap(usable_mailboxes: list[Any]) -> bool:
+    """A person may open an IMAP session unless every BAL they may act in is closed to IMAP (someone with
+    no BAL at all may still log in: they see an empty list). `usable_mailboxes`: list_mailboxes_for()."""
+    return not usable_mailboxes or any(can_use_imap(item.mailbox) for item in usable_mailboxes)
 
 
 def can_use_administration(user: Any) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from apps.annuaire.models import Structure
 from apps.mailboxes.models import (
     ApplicationCredential,
     Mailbox,
@@ -103,3 +104,13 @@ def list_administered_structures(user: Any) -> QuerySet:
     if not is_operator_admin(user):
         structures = structures.filter(admins__user=user)
     return structures.order_by("name")
+
+
+def administered_structures(user: Any) -> QuerySet[Structure]:
+    """Structures whose settings `user` may change: all those with a BAL here for an operator admin, those
+    they were named admin of for a structure admin."""
+    if is_operator_admin(user):
+        found = Structure.objects.filter(mailboxes__isnull=False)
+    else:
+        found = Structure.objects.filter(admins__user=user)
+    return found.distinct().order_by("name", "idnat")

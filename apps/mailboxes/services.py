@@ -316,6 +316,27 @@ def _locked(mailbox: Mailbox) -> Mailbox:
     return Mailbox.objects.select_for_update(of=("self",)).select_related("structure").get(pk=mailbox.pk)
 
 
+def do_set_structure_imap(structure: Structure, *, allowed: bool, acting_user: Any) -> Structure:
+    """Open or close every BAL of a structure to IMAP (mail clients, practice software); the webmail stays
+    open. Structure and operator admins only. Live IMAP sessions that lose a BAL end within seconds."""
+    if acting_user is not None and not can_administer_structure(acting_user, structure):
+        raise ValidationError(f"Vous n'administrez pas la structure « {structure} ».")
+    with transaction.atomic():
+        structure = Structure.objects.select_for_update().get(pk=structure.pk)
+        diff = changes(structure, {"imap_allowed": allowed})
+        if not diff:
+            return structure
+        structure.imap_allowed = allowed
+        structure.save(update_fields=["imap_allowed"])
+        record_event(
+            "mailbox.structure_imap_changed",
+            actor=acting_user,
+            target=structure,
+            details={"changes": diff, "structure": str(structure)},
+        )
+    return structure
+
+
 def do_update_mailbox(mailbox: Mailbox, *, acting_user: Any, **values: Any) -> Mailbox:
     """Change display name, service, officine flag or the head's agreement; never the address or kind."""
     if IMMUTABLE_FIELDS & values.keys():

@@ -23,6 +23,7 @@ urlpatterns = [
     path("gestion/", views_admin.admin_list, name="admin-list"),
     path("gestion/nouvelle/<slug:kind>/", views_admin.admin_create, name="admin-create"),
     path("gestion/import/", views_admin.admin_import, name="admin-import"),
+    path("gestion/structures/imap/", views_admin.structure_imap, name="structure-imap"),
     path("gestion/export-annuaire.json", views_admin.admin_export, name="admin-export"),
     path("gestion/<int:mailbox_id>/", views_admin.admin_detail, name="admin-detail"),
     path("gestion/<int:mailbox_id>/modifier/", views_admin.admin_edit, name="admin-edit"),

@@ -391,3 +391,29 @@ def delegate_remove(request: HttpRequest, mailbox_id: int, delegate_id: int) -> 
     services_members.do_remove_validation_delegate(delegate, acting_user=request.user)
     messages.success(request, "Délégation retirée.")
     return redirect("mailboxes:admin-detail", mailbox_id=mailbox.pk)
+
+
+@login_required
+def structure_imap(request: HttpRequest) -> HttpResponse:
+    """IMAP access per structure: a structure admin (or an operator admin) closes every BAL of a structure
+    to mail clients and practice software — the webmail stays open."""
+    access_administration(request.user)
+    structures = selectors.administered_structures(request.user)
+    if request.method == "POST":
+        structure = get_object_or_404(structures, pk=request.POST.get("structure", ""))
+        allowed = request.POST.get("imap_allowed") == "1"
+        try:
+            services.do_set_structure_imap(structure, allowed=allowed, acting_user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                f"Accès IMAP ouvert pour les BAL de « {structure} »."
+                if allowed
+                else f"Accès IMAP fermé pour les BAL de « {structure} » : les sessions ouvertes sont "
+                "fermées dans les secondes qui suivent.",
+            )
+        return redirect("mailboxes:structure-imap")
+    page = Paginator(structures, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "mailboxes/admin/structure_imap.html", {"page": page})

@@ -227,6 +227,10 @@ class MessageCopy(models.Model):
     uid = models.BigIntegerField(null=True, blank=True)
     # IMAP \Deleted (marked for EXPUNGE by a mail client; the webmail has no such state).
     imap_deleted = models.BooleanField(default=False)
+    # Flag change stamp (apps.messaging.store.uids.MODSEQ_SQL): set by a PostgreSQL trigger from one global
+    # sequence when a flag, the work-queue state or a person's read mark changes; IMAP sessions report the
+    # copies stamped since their last report as FETCH FLAGS. Never set by a deposit (stays empty).
+    modseq = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "copie de message"
@@ -235,6 +239,9 @@ class MessageCopy(models.Model):
             models.Index(fields=["mailbox", "-received_at", "-id"], name="copy_mailbox_keyset"),
             models.Index(fields=["message"], name="copy_message"),
             models.Index(fields=["folder", "uid"], name="copy_folder_uid"),
+            models.Index(
+                fields=["folder", "modseq"], name="copy_folder_modseq", condition=Q(modseq__isnull=False)
+            ),
             # Mostly-empty columns: partial indexes, so the usual copy (no thread parent, never trashed,
             # unassigned, unanswered) adds no entry to them.
             *(

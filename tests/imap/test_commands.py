@@ -168,15 +168,78 @@ def test_another_persons_bal_does_not_exist(connect, charlie, alice_mail):
     client.logout()
 
 
-def test_a_bal_with_imap_turned_off_does_not_exist_over_imap(connect, cardio_bal, sec_bob, dr_alice):
+def test_a_bal_with_imap_turned_off_does_not_exist_over_imap(
+    connect, cardio_bal, sec_bob, dr_alice, alice_bal
+):
     from apps.mailboxes.services import do_update_mailbox
 
-    client = _client(connect, sec_bob)
+    client = _client(connect, dr_alice)  # her own BAL stays open: her session goes on
     name = f"Partagés/{cardio_bal.address}"
-    assert client.select_folder(name)[b"EXISTS"] == 0
+    assert client.select_folder(name, readonly=True)[b"EXISTS"] == 0
+    client.unselect_folder()  # a session with it selected would be ended (tests/imap/test_imap_off.py)
     do_update_mailbox(cardio_bal, acting_user=dr_alice, imap_allowed=False)  # its responsible turns it off
     assert name not in {n for _f, _s, n in client.list_folders()}
     with pytest.raises(IMAPClientError, match="NONEXISTENT"):
         client.select_folder(name)
     assert AuditEvent.objects.filter(actor_id=dr_alice.pk, details__changes__imap_allowed__new=False).exists()
     client.logout()
+    with pytest.raises(IMAPClientError, match="AUTHORIZATIONFAILED"):
+        _client(connect, sec_bob)  # the BAL was Bob's only one: no IMAP session for him
+
+
+def test_subfolders_with_the_hierarchy_delimiter_and_accents(
+    connect, dr_alice, alice_mail, cardio_bal, sec_bob
+):
+    """CREATE « Dossier/Sous-dossier » (parents made as needed), RENAME of a parent carries its subfolders,
+    DELETE of a parent waits for its subfolders; names round-trip in modified UTF-7; the webmail shows the
+    same folders under the same names."""
+    client = _client(connect, dr_alice)
+    child = f"Patients/{SUMMER}"
+    client.create_folder(child)  # « Patients » does not exist yet: created with it
+    listed = {name: flags for flags, _sep, name in client.list_folders()}
+    assert b"\\HasChildren" in listed["Patients"] and b"\\HasNoChildren" in listed[child]
+    assert set(Folder.objects.filter(mailbox=alice_mail, role="custom").values_list("name", flat=True)) == {
+        "Patients",
+        child,
+    }
+    assert [n for _f, _s, n in client.list_folders("Patients/", "%")] == [child]
+    client.select_folder("INBOX")
+    client.move([1], child)
+    with pytest.raises(IMAPClientError, match="CANNOT"):
+        client.delete_folder("Patients")  # its subfolder would go with it unseen: refused
+    client.rename_folder("Patients", "Suivi des patients")
+    names = {n for _f, _s, n in client.list_folders()}
+    assert f"Suivi des patients/{SUMMER}" in names and "Patients" not in names and child not in names
+    moved = client.select_folder(f"Suivi des patients/{SUMMER}")
+    assert moved[b"EXISTS"] == 1  # the message followed its folder
+    client.unselect_folder()
+    with pytest.raises(IMAPClientError, match="CANNOT"):
+        client.create_folder("INBOX/Sous-dossier")
+    with pytest.raises(IMAPClientError, match="CANNOT"):
+        client.create_folder("Corbeille/Sous-dossier")  # the messagerie's folders take no subfolders
+    with pytest.raises(IMAPClientError, match="ALREADYEXISTS"):
+        client.create_folder(f"Suivi des patients/{SUMMER}")
+    # In a shared BAL too (Bob may write there), with the BAL's own path.
+    bob = _client(connect, sec_bob)
+    bob.create_folder(f"Partagés/{cardio_bal.address}/Dossiers/Cardiologie")
+    bob.logout()
+    assert Folder.objects.filter(mailbox=cardio_bal, name="Dossiers/Cardiologie").exists()
+    client.delete_folder(f"Suivi des patients/{SUMMER}")
+    client.delete_folder("Suivi des patients")
+    assert not Folder.objects.filter(mailbox=alice_mail, role="custom").exists()
+    client.logout()
+
+
+def test_the_webmail_folder_rules_for_subfolders(dr_alice, alice_bal):
+    from django.core.exceptions import ValidationError
+
+    from apps.messaging.webmail.services import do_create_folder, do_rename_folder
+
+    folder = do_create_folder(alice_bal, " Comptes  rendus / été ", user=dr_alice)
+    assert folder.name == "Comptes rendus/été"
+    for bad in ("/Racine", "Fin/", "A//B", "1/2/3/4/5/6"):
+        with pytest.raises(ValidationError):
+            do_create_folder(alice_bal, bad, user=dr_alice)
+    parent = Folder.objects.get(mailbox=alice_bal, name="Comptes rendus")
+    with pytest.raises(ValidationError, match="propres sous-dossiers"):
+        do_rename_folder(parent, "Comptes rendus/été/Archives", user=dr_alice)

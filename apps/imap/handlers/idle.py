@@ -30,15 +30,17 @@ async def idle(session: Session, cmd: Command) -> Done:
 async def _done_line(session: Session) -> bytes:
     """The client's DONE, reporting the selected folder's changes whenever they are announced."""
     read = asyncio.ensure_future(session.reader.readuntil(b"\r\n"))
+    wake: asyncio.Future | None = None
     try:
         while True:
             wake = asyncio.ensure_future(session.changed.wait())
             finished, _ = await asyncio.wait({read, wake}, return_when=asyncio.FIRST_COMPLETED)
             if read in finished:
-                wake.cancel()
                 return read.result()
             session.changed.clear()
             if session.selected is not None:
                 await session.selected.report_changes(session, announced=True)
     finally:
         read.cancel()
+        if wake is not None:  # a session ended in IDLE (BYE) must not leave its waiter behind
+            wake.cancel()

@@ -112,14 +112,17 @@ async def _send_status(session: Session, folder: folders.ImapFolder, name: str, 
     await session.untagged(Raw("STATUS"), utf7.encode(name), Raw(f"({pairs})"))
 
 
-def _select(user_id: int, name: str) -> tuple[folders.ImapFolder, uidmap.View, int] | None:
-    """SELECT's database work: the folder (policy checked), its shared map's view and UIDNEXT; nothing
-    proportional to the folder's size once its map is loaded (apps/imap/uidmap.py)."""
+def _select(user_id: int, name: str) -> tuple[folders.ImapFolder, uidmap.View, int, int] | None:
+    """SELECT's database work: the folder (policy checked), its shared map's view, UIDNEXT and the flag
+    stamp sequence's value (flag changes stamped later are reported: selected.py); nothing proportional to
+    the folder's size once its map is loaded (apps/imap/uidmap.py)."""
+    from apps.imap.selected import modseq_now
+
     folder = _resolve(user_id, name)  # the policy, checked again at every SELECT (access may change)
     if folder is None:
         return None
     view, uidnext = uidmap.current_with_uidnext(folder.folder_id, True)
-    return folder, view, uidnext
+    return folder, view, uidnext, modseq_now()
 
 
 @command("STATUS", states=AUTHENTICATED)
@@ -139,9 +142,9 @@ async def select(session: Session, cmd: Command) -> Done:
     found = await session.db(_select, user_id, cmd.args["mailbox"])  # one trip to a database thread
     if found is None:
         return Done("NO", NONEXISTENT, "NONEXISTENT")
-    folder, view, uidnext = found
+    folder, view, uidnext, modseq = found
     readonly = cmd.name == "EXAMINE" or not folder.writable
-    session.selected = SelectedFolder(folder, readonly, view)
+    session.selected = SelectedFolder(folder, readonly, view, modseq, modseq, flags_pending=False)
     session.state = State.SELECTED
     flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]
     await session.send(b"* FLAGS " + flag_list(flags).encode() + b"\r\n")
@@ -159,32 +162,50 @@ async def create(session: Session, cmd: Command) -> Done:
     return await session.db(_create, session.user_id, cmd.args["mailbox"])
 
 
+def _home_and_path(user: User, name: str) -> tuple[folders.ImapFolder, str] | Done:
+    """The BAL an IMAP folder name lies in (its INBOX) and the folder's path inside it (the webmail's
+    name: « Dossier/Sous-dossier »), or the refusal to answer."""
+    parts = name.strip(folders.DELIMITER).split(folders.DELIMITER)
+    if parts[0] == folders.SHARED:
+        home = folders.resolve(user, folders.DELIMITER.join(parts[:2])) if len(parts) > 1 else None
+        if home is None:
+            return Done("NO", NONEXISTENT, "NONEXISTENT")
+        if len(parts) < 3:
+            return Done("NO", "Ce nom est celui d'une boîte aux lettres partagée.", "ALREADYEXISTS")
+        return home, folders.DELIMITER.join(parts[2:])
+    if parts[0].upper() == "INBOX":
+        return Done("NO", "La boîte de réception ne reçoit pas de sous-dossiers.", "CANNOT")
+    home = folders.resolve(user, "INBOX")
+    if home is None:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
+    return home, folders.DELIMITER.join(parts)
+
+
+def _refusal(exc: ValidationError) -> Done:
+    text = " ".join(exc.messages)
+    return Done("NO", text, "ALREADYEXISTS" if "existe déjà" in text else "CANNOT")
+
+
 def _create(user_id: int, name: str) -> Done:
+    from django.http import Http404
+
+    from apps.mailboxes.policies import access_mailbox
     from apps.messaging.webmail.services import do_create_folder
 
     user = _user(user_id)
-    parent, _sep, leaf = name.rstrip("/").rpartition("/")
-    if parent.startswith(folders.SHARED + "/"):
-        home = folders.resolve(user, parent.split("/")[0] + "/" + parent.split("/")[1])
-        if home is None or parent.count("/") != 1:
-            return Done("NO", NONEXISTENT, "NONEXISTENT")
-    elif parent:
-        return Done("NO", "Les sous-dossiers ne sont pas proposés : créez un dossier à la racine.", "CANNOT")
-    else:
-        home = folders.resolve(user, "INBOX")
-        if home is None:
-            return Done("NO", NONEXISTENT, "NONEXISTENT")
-    from apps.mailboxes.policies import access_mailbox
-
+    found = _home_and_path(user, name)
+    if isinstance(found, Done):
+        return found
+    home, path = found
+    if not home.writable:
+        return Done("NO", "Vous n'avez qu'un accès en lecture à cette boîte.", "NOPERM")
     try:
         mailbox = access_mailbox(user, home.mailbox_id, for_write=True)
-        do_create_folder(mailbox, leaf, user=user)
+        do_create_folder(mailbox, path, user=user)
     except ValidationError as exc:
-        return Done("NO", " ".join(exc.messages), "ALREADYEXISTS" if "existe" in str(exc) else "CANNOT")
-    except Exception as exc:  # noqa: BLE001 - Http404 from the policy: the BAL does not exist for this user
-        if exc.__class__.__name__ == "Http404":
-            return Done("NO", NONEXISTENT, "NONEXISTENT")
-        raise
+        return _refusal(exc)
+    except Http404:
+        return Done("NO", NONEXISTENT, "NONEXISTENT")
     return Done(text="Dossier créé.")
 
 
@@ -209,13 +230,15 @@ def _delete_or_rename(user_id: int, name: str, mailbox: str, new: str | None) ->
         if name == "DELETE":
             do_delete_folder(folder, user=user)
             return Done(text="Dossier supprimé (ses messages sont dans la corbeille).")
-        leaf = (new or "").rstrip("/").rpartition("/")[2]
-        prefix = found.name.rpartition("/")[0]
-        if (new or "").rpartition("/")[0] != prefix:
+        target = _home_and_path(user, new or "")
+        if isinstance(target, Done):
+            return target
+        home, path = target
+        if home.mailbox_id != found.mailbox_id:
             return Done("NO", "Un dossier ne change pas de boîte aux lettres.", "CANNOT")
-        do_rename_folder(folder, leaf, user=user)
+        do_rename_folder(folder, path, user=user)
     except ValidationError as exc:
-        return Done("NO", " ".join(exc.messages), "CANNOT")
+        return _refusal(exc)
     uidmap.mark_stale(found.folder_id)
     return Done(text="Dossier renommé.")
 

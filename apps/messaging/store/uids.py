@@ -184,3 +184,40 @@ def _number(folder_id: int, ids: list[int]) -> None:
             return
         for offset, pk in enumerate(ids):
             MessageCopy.objects.filter(pk=pk).update(uid=first + offset)
+
+
+# Flag changes stamped for IMAP push (apps/imap/selected.py): a copy whose flags or work-queue state change,
+# or whose read mark changes for a member of an organisational BAL (CopyRead), gets the next value of one
+# global sequence. The row-level WHEN keeps the trigger out of every other update (deposit, move, thread).
+MODSEQ_SQL = """
+CREATE SEQUENCE IF NOT EXISTS messaging_copy_modseq;
+CREATE OR REPLACE FUNCTION messaging_copy_modseq() RETURNS trigger AS $$
+BEGIN
+  NEW.modseq := nextval('messaging_copy_modseq');
+  RETURN NEW;
+END $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS messaging_copy_modseq ON messaging_messagecopy;
+CREATE TRIGGER messaging_copy_modseq BEFORE UPDATE ON messaging_messagecopy FOR EACH ROW
+  WHEN (OLD.is_read IS DISTINCT FROM NEW.is_read OR OLD.is_flagged IS DISTINCT FROM NEW.is_flagged
+        OR OLD.is_answered IS DISTINCT FROM NEW.is_answered
+        OR OLD.imap_deleted IS DISTINCT FROM NEW.imap_deleted
+        OR OLD.queue_status IS DISTINCT FROM NEW.queue_status
+        OR OLD.assignee_id IS DISTINCT FROM NEW.assignee_id)
+  EXECUTE FUNCTION messaging_copy_modseq();
+CREATE OR REPLACE FUNCTION messaging_copyread_modseq() RETURNS trigger AS $$
+BEGIN
+  UPDATE messaging_messagecopy SET modseq = nextval('messaging_copy_modseq')
+    WHERE id = (CASE WHEN TG_OP = 'DELETE' THEN OLD.copy_id ELSE NEW.copy_id END);
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS messaging_copyread_modseq ON messaging_copyread;
+CREATE TRIGGER messaging_copyread_modseq AFTER INSERT OR DELETE ON messaging_copyread FOR EACH ROW
+  EXECUTE FUNCTION messaging_copyread_modseq();
+"""
+DROP_MODSEQ_SQL = """
+DROP TRIGGER IF EXISTS messaging_copyread_modseq ON messaging_copyread;
+DROP FUNCTION IF EXISTS messaging_copyread_modseq();
+DROP TRIGGER IF EXISTS messaging_copy_modseq ON messaging_messagecopy;
+DROP FUNCTION IF EXISTS messaging_copy_modseq();
+DROP SEQUENCE IF EXISTS messaging_copy_modseq;
+"""

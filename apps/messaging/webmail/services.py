@@ -175,19 +175,63 @@ def do_empty_trash(mailbox: Mailbox, *, user: Any) -> int:
     return do_delete_copies(copies, user=user, reason="message.trash_emptied")
 
 
+FOLDER_SEPARATOR = "/"  # "Dossier/Sous-dossier": the IMAP hierarchy delimiter too (apps/imap/folders.py)
+MAX_FOLDER_DEPTH = 5
+
+
 def _clean_name(name: str) -> str:
-    cleaned = " ".join((name or "").split())
-    if not cleaned:
+    """A folder path: segments separated by « / », each trimmed and non-empty."""
+    segments = [" ".join(part.split()) for part in (name or "").split(FOLDER_SEPARATOR)]
+    if not any(segments):
         raise ValidationError("Donnez un nom au dossier.")
+    if not all(segments):
+        raise ValidationError(
+            "Un nom de dossier ne commence ni ne finit par « / » et ne contient pas « // » : « / » sépare "
+            "un dossier de ses sous-dossiers."
+        )
+    if len(segments) > MAX_FOLDER_DEPTH:
+        raise ValidationError(f"Les sous-dossiers s'arrêtent à {MAX_FOLDER_DEPTH} niveaux.")
+    cleaned = FOLDER_SEPARATOR.join(segments)
     if len(cleaned) > MAX_FOLDER_NAME:
         raise ValidationError(f"Le nom du dossier ne doit pas dépasser {MAX_FOLDER_NAME} caractères.")
     return cleaned
 
 
+def _ancestors(path: str) -> list[str]:
+    parts = path.split(FOLDER_SEPARATOR)
+    return [FOLDER_SEPARATOR.join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def _make_parents(mailbox: Mailbox, path: str, user: Any) -> None:
+    """Create the missing parents of `path` (as IMAP's CREATE does); a parent must be a folder of the
+    person's own, never one of the messagerie's (Boîte de réception, Corbeille…)."""
+    existing = {f.name: f for f in Folder.objects.filter(mailbox=mailbox, name__in=_ancestors(path))}
+    for parent in _ancestors(path):
+        found = existing.get(parent)
+        if found is not None and found.role != FolderRole.CUSTOM:
+            raise ValidationError(
+                f"Le dossier « {parent} » de la messagerie ne reçoit pas de sous-dossiers : créez-les dans "
+                "vos propres dossiers."
+            )
+        if found is None:
+            created = Folder.objects.create(mailbox=mailbox, role=FolderRole.CUSTOM, name=parent)
+            record_event(
+                "folder.created", actor=user, mailbox=mailbox, target=created, details={"name": parent}
+            )
+
+
+def _children(folder: Folder) -> Any:
+    return Folder.objects.filter(
+        mailbox_id=folder.mailbox_id, name__startswith=folder.name + FOLDER_SEPARATOR
+    )
+
+
 def do_create_folder(mailbox: Mailbox, name: str, *, user: Any) -> Folder:
+    """A folder of one's own; « A/B » is B inside A (A is created if missing)."""
     cleaned = _clean_name(name)
     try:
         with transaction.atomic():
+            _make_parents(mailbox, cleaned, user)
             folder = Folder.objects.create(mailbox=mailbox, role=FolderRole.CUSTOM, name=cleaned)
             record_event(
                 "folder.created", actor=user, mailbox=mailbox, target=folder, details={"name": cleaned}
@@ -198,19 +242,28 @@ def do_create_folder(mailbox: Mailbox, name: str, *, user: Any) -> Folder:
 
 
 def do_rename_folder(folder: Folder, name: str, *, user: Any) -> Folder:
+    """Rename (or move within the BAL, « A/B » → « C/B »): its subfolders follow it."""
     if folder.role != FolderRole.CUSTOM:
         raise ValidationError("Les dossiers de la messagerie ne peuvent pas être renommés.")
     cleaned = _clean_name(name)
     old = folder.name
+    if cleaned == old:
+        return folder
+    if cleaned.startswith(old + FOLDER_SEPARATOR):
+        raise ValidationError("Un dossier ne peut pas être déplacé dans l'un de ses propres sous-dossiers.")
     try:
         with transaction.atomic():
+            children = list(_children(folder).select_for_update())
             Folder.objects.filter(pk=folder.pk).update(name=cleaned)
+            for child in children:
+                Folder.objects.filter(pk=child.pk).update(name=cleaned + child.name[len(old) :])
+            _make_parents(folder.mailbox, cleaned, user)
             record_event(
                 "folder.renamed",
                 actor=user,
                 mailbox=folder.mailbox,
                 target=folder,
-                details={"changes": {"name": {"old": old, "new": cleaned}}},
+                details={"changes": {"name": {"old": old, "new": cleaned}}, "subfolders": len(children)},
             )
     except IntegrityError:
         raise ValidationError(f"Un dossier « {cleaned} » existe déjà.") from None
@@ -219,9 +272,15 @@ def do_rename_folder(folder: Folder, name: str, *, user: Any) -> Folder:
 
 
 def do_delete_folder(folder: Folder, *, user: Any) -> None:
-    """Delete a user folder; its messages go to the Corbeille (nothing is lost by deleting a folder)."""
+    """Delete a user folder; its messages go to the Corbeille (nothing is lost by deleting a folder). A
+    folder with subfolders is kept until they are deleted or moved (nothing disappears unseen)."""
     if folder.role != FolderRole.CUSTOM:
         raise ValidationError("Les dossiers de la messagerie ne peuvent pas être supprimés.")
+    if _children(folder).exists():
+        raise ValidationError(
+            f"Le dossier « {folder.name} » contient des sous-dossiers : supprimez-les ou déplacez-les "
+            "d'abord."
+        )
     trash = system_folder(folder.mailbox_id, FolderRole.TRASH)
     with transaction.atomic():
         MessageCopy.objects.filter(folder=folder).update(folder=trash, previous_folder=None)
