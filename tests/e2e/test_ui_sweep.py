@@ -310,7 +310,7 @@ def test_the_webmail_states_fit_every_size(browser, live_server, sweep_data):
         page.locator(".wm-row-link", has_text="Compte rendu").click()  # reading pane
         expect(page.locator("#wm-subject")).to_have_text("Compte rendu de M. Bernard")
         expect(page).to_have_url(re.compile(r"/message/\d+/$"))
-        expect(page.locator(".wm-quote summary")).to_contain_text("Texte cité")
+        expect(page.locator(".wm-quote summary")).to_contain_text("Afficher le texte cité")
         _check_page(page, f"{size} reading pane", failures)
         page.locator(".wm-more-menu summary").click()  # « Plus »
         expect(page.locator(".wm-menu")).to_be_visible()
