@@ -114,3 +114,16 @@ class ReadReceiptPreferenceForm(forms.Form):
         choices=ReadReceiptPolicy.choices,
         widget=forms.RadioSelect,
     )
+
+
+class SignatureForm(forms.Form):
+    signature = forms.CharField(
+        label="Votre signature",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 6, "aria-describedby": "aide-signature"}),
+        help_text=(
+            "Ajoutée sous chaque nouveau message, réponse ou transfert. Proposée d'après l'Annuaire Santé : "
+            "modifiez-la librement (ajoutez par exemple votre téléphone). Laissez-la vide pour ne pas signer."
+        ),
+    )
