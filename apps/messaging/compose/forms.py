@@ -38,7 +38,7 @@ class AddressListInput(forms.TextInput):
 
 class ComposeForm(forms.Form):
     from_mailbox = forms.TypedChoiceField(label="De", coerce=int, required=False)
-    to = forms.CharField(label="À", required=False, widget=AddressListInput)
+    to = forms.CharField(label="Destinataires", required=False, widget=AddressListInput)
     cc = forms.CharField(label="Cc", required=False, widget=AddressListInput)
     bcc = forms.CharField(label="Cci", required=False, widget=AddressListInput)
     subject = forms.CharField(label="Objet", required=False, max_length=MAX_SUBJECT)
