@@ -85,3 +85,44 @@ def test_the_signature_page_is_prefilled_from_the_annuaire(
         "\n\n-- \nDr Alice Martin\nMédecin généraliste\nTél. 01 23 45 67 89\nalice.martin@demo.mssante.fr\n"
     )
     assert page.console_errors == []
+
+
+def test_the_folded_html_message_and_the_signature_page_pass_axe(
+    browser, live_server, alice_bal, cardio_bal, dr_alice, sec_bob
+):
+    """The same axe-core run as test_accessibility.py, on the pages this file adds (opened fold included)."""
+    from tests.e2e.test_accessibility import AXE, TAGS, _session
+
+    message = send(
+        alice_bal, dr_alice, [cardio_bal.address], subject="Re: Bernard", text="", html=GMAIL_REPLY
+    )
+    copy = MessageCopy.objects.get(mailbox=cardio_bal, message=message)
+    paths = [f"/messagerie/{cardio_bal.pk}/message/{copy.pk}/", "/messagerie/preferences/"]
+    session = _session(sec_bob)
+    found: list[str] = []
+    for scheme in ("light", "dark"):
+        for width, height in ((390, 844), (1366, 900)):
+            # bypass_csp only to inject axe, in this context only.
+            context = browser.new_context(
+                viewport={"width": width, "height": height},
+                locale="fr-FR",
+                color_scheme=scheme,
+                bypass_csp=True,
+            )
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            for path in paths:
+                page.goto(live_server.url + path)
+                for summary in page.locator(".wm-html details > summary").all():
+                    summary.click()  # the folded parts open: their content is checked too
+                page.add_script_tag(path=str(AXE))
+                result = page.evaluate(
+                    "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", TAGS
+                )
+                found += [
+                    f"{scheme} {width} {path}: {violation['id']}"
+                    for violation in result["violations"]
+                    if violation["impact"] in ("serious", "critical")
+                ]
+            context.close()
+    assert found == [], "\n".join(found)
