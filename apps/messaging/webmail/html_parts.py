@@ -37,6 +37,18 @@ _REPLY_HEADER = re.compile(r"^\s*(de|from)\s*:.*?(envoyé|sent|date)\s*:", re.IG
 _ORIGINAL_MARK = re.compile(r"^\s*-{3,}\s*(message d'origine|original message)", re.IGNORECASE)
 _SIGNATURE_MARK = re.compile(r"^--\s*$")
 _WRAPPERS = {"div", "span", "font", "center"}
+# The elements that may be marks, found by libxml2 (a long message has thousands of elements, a handful of
+# candidates); _is_mark decides.
+_CANDIDATES = lxml.etree.XPath(
+    "descendant::blockquote | descendant::hr | descendant::pre | descendant::*[@id or @data-smartmail]"
+    " | descendant::*[contains(@class, 'gmail_') or contains(@class, 'moz-') or contains(@class, '_quote')]"
+    " | descendant::*[starts-with(normalize-space(text()[1]), '--')]"
+)
+# Substrings without which nothing can be cut: a fast path for most messages (a false clue costs a parse).
+_CLUES = (
+    "<blockquote", "<hr", "gmail_", "moz-", "divrplyfwdmsg", "appendonsend", "yahoo_quoted",
+    "protonmail_quote", "--", "de :", "de:", "from:", "-----",
+)  # fmt: skip
 
 
 def _classes(node: Any) -> set[str]:
@@ -95,11 +107,20 @@ def _is_mark(node: Any) -> bool:
     )
 
 
-def _holds_mark(node: Any) -> bool:
-    return any(isinstance(inner.tag, str) and _is_mark(inner) for inner in node.iterdescendants())
+def _holders(body: Any) -> set[Any]:
+    """The elements holding a mark deeper down, found in one pass. (lxml keeps one proxy per element while a
+    reference lives, and the set holds them, so membership by identity is sound.)"""
+    holders: set[Any] = set()
+    for node in _CANDIDATES(body):
+        if _is_mark(node):
+            for ancestor in node.iterancestors():
+                if ancestor in holders:
+                    break
+                holders.add(ancestor)
+    return holders
 
 
-def _items(parent: Any) -> list[tuple[Any, str]]:
+def _items(parent: Any, holders: set[Any]) -> list[tuple[Any, str]]:
     """(element or None for loose text, its HTML) in order; comments and processing instructions left out.
     A wrapper holding a mark deeper down (Gmail puts the text and the signature in one <div dir="ltr">) is
     gone through, so that the mark becomes a block of its own."""
@@ -108,8 +129,8 @@ def _items(parent: Any) -> list[tuple[Any, str]]:
         items.append((None, html_lib.escape(parent.text)))
     for child in parent:
         if isinstance(child.tag, str):
-            if child.tag in _WRAPPERS and not _is_mark(child) and _holds_mark(child):
-                items.extend(_items(child))
+            if child.tag in _WRAPPERS and child in holders and not _is_mark(child):
+                items.extend(_items(child, holders))
             else:
                 items.append((child, lxml.html.tostring(child, encoding="unicode", with_tail=False)))
         if child.tail:
@@ -130,6 +151,9 @@ def split_html(source: str) -> list[Part]:
     """[(kind, html)] in order, kind being "text", "quote" or "signature"; each html still to be sanitised."""
     if not source or not source.strip():
         return []
+    lowered = source.lower()
+    if not any(clue in lowered for clue in _CLUES):
+        return [("text", source)]  # no trace of a quote, a signature or a reply header: no parsing
     try:
         document = lxml.html.document_fromstring(source)
     except (lxml.etree.ParserError, ValueError):
@@ -137,7 +161,7 @@ def split_html(source: str) -> list[Part]:
     body = document.find("body")
     if body is None:
         return [("text", source)]
-    items = _items(_top_level(body))
+    items = _items(_top_level(body), _holders(body))
     kinds: list[str] = []
     state = "text"  # "text", "signature" or "quote-to-end"
     for index, (node, _markup) in enumerate(items):
@@ -203,5 +227,9 @@ def _grouped(items: list[tuple[Any, str]], kinds: list[str]) -> list[Part]:
     return result
 
 
+_TEXT_OUTSIDE_TAGS = re.compile(r"(?:^|>)[^<]*?[^\s<]")
+
+
 def _has_content(markup: str) -> bool:
-    return bool(re.sub(r"<[^>]*>|&nbsp;|\s", "", markup)) or "<img" in markup
+    """Some text outside the tags (stops at the first), or an image."""
+    return bool(_TEXT_OUTSIDE_TAGS.search(markup.replace("&nbsp;", " "))) or "<img" in markup
