@@ -249,6 +249,10 @@
       if (!typed.length) { return; }
       typed.forEach(addChip);
       input.value = "";
+      // The annuaire's suggestions were for the text just turned into chips: gone, so that Tab goes on to
+      // the next field rather than into a stale list.
+      var suggestions = document.getElementById(input.getAttribute("aria-controls") || "");
+      if (suggestions) { suggestions.innerHTML = ""; }
       changed();
       say(typed.join(", ") + (typed.length > 1 ? " ajoutés" : " ajouté") + " aux destinataires.");
     }

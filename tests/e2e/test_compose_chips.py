@@ -46,6 +46,7 @@ def test_three_recipient_chips_and_an_attachment(
     pharmacy = page.locator(".compose-chip", has_text=pharmacy_bal.address)
     expect(pharmacy.locator(".recipient-ok")).to_be_visible()
     expect(to).not_to_be_focused()
+    expect(page.locator(".suggestion")).to_have_count(0)  # no stale suggestions left to tab into
 
     # 3. Outside the trust space, then a comma: an error chip saying why, in French.
     to.fill(OUTSIDE)
