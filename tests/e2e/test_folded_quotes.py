@@ -12,6 +12,7 @@ from tests.e2e.test_mailbox_admin import _login
 from tests.messaging.helpers import send
 from tests.messaging.test_html_parts import GMAIL_REPLY
 from tests.messaging.webmail_fixtures import fresh_mailbox_keys  # noqa: F401 (fixture)
+from tests.patients.conftest import PAUL_ADDRESS, PAUL_INS
 from tests.plugins.browser import _open_page
 
 pytestmark = [
@@ -126,3 +127,40 @@ def test_the_folded_html_message_and_the_signature_page_pass_axe(
                 ]
             context.close()
     assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_patient_portal_folds_an_html_letter(
+    browser, live_server, screenshot_dir, scheme, patient_paul, alice_bal, dr_alice
+):
+    from apps.patients.services import do_open_profile
+    from tests.patients.test_e2e_portal import _paul_logs_in
+
+    paul_profile = do_open_profile(user=patient_paul, ins=PAUL_INS, activate=True, acting_user=None)
+
+    html = (
+        "<p>Bonjour, le dosage est normal.</p><div>-- <br>Dr Alice Martin</div>"
+        "<p>Le 5 déc. 2026, Paul a écrit :</p><blockquote>Mes résultats sont-ils arrivés ?</blockquote>"
+    )
+    message = send(alice_bal, dr_alice, [PAUL_ADDRESS], subject="Vos résultats", text="", html=html)
+    copy = MessageCopy.objects.get(mailbox=paul_profile.mailbox, message=message)
+    for page in _open_page(
+        browser, viewport={"width": 360, "height": 740}, color_scheme=scheme, is_mobile=True
+    ):
+        _paul_logs_in(page, live_server.url, paul_profile)
+        page.goto(f"{live_server.url}/patient/messages/{copy.pk}/")
+        expect(page.locator(".portal-text")).to_contain_text("le dosage est normal")
+        summary = page.locator(".portal-text details.wm-quote > summary")
+        expect(summary).to_have_text("Afficher le texte cité", use_inner_text=True)
+        summary.click()
+        expect(page.get_by_text("Mes résultats sont-ils arrivés ?")).to_be_visible()
+        expect(page.locator(".portal-text .wm-quote")).to_contain_text("Paul a écrit")  # headed by who wrote
+        # The portal has no white sheet: the quote takes the theme's muted colour, readable in both themes.
+        colour, background = page.evaluate(
+            "() => { const q = document.querySelector('.portal-text .wm-quote');"
+            " return [getComputedStyle(q).color, getComputedStyle(document.body).backgroundColor]; }"
+        )
+        assert colour != background
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(screenshot_dir / f"portal-folded-html-360-{scheme}.png"), full_page=True)
+        assert page.console_errors == []

@@ -60,6 +60,13 @@ def test_a_blockquote_with_its_attribution_then_an_answer_below_and_a_dash_dash_
     assert "a écrit" in parts[1][1] and "Une place" in parts[1][1]
     assert "Oui, mardi" in parts[2][1]
     assert "Dr Bob Leroy" in parts[3][1]
+    signed_then_quoted = (
+        "<p>Le dosage est normal.</p><div>-- <br>Dr Alice Martin</div>"
+        "<p>Le 5 déc. 2026, Paul a écrit :</p><blockquote>Mes résultats ?</blockquote>"
+    )
+    parts = split_html(signed_then_quoted)
+    assert kinds(parts) == ["text", "signature", "quote"]
+    assert "a écrit" not in parts[1][1] and "Paul a écrit" in parts[2][1]  # the attribution heads the quote
     loose = "Bonjour<br>à demain<br>-- <br>Dr Bob Leroy"  # the text convention written straight in HTML
     assert kinds(split_html(loose)) == ["text", "signature"]
 

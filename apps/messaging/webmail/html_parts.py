@@ -198,10 +198,10 @@ def _next_is_outlook_header(items: list[tuple[Any, str]], index: int) -> bool:
 
 def _attribution_joins(items: list[tuple[Any, str]], kinds: list[str], index: int) -> None:
     """« Le 5 déc. 2026, Alice Martin a écrit : » just before a quote belongs to it (loose text or a block,
-    possibly followed by a <br> and blank text)."""
+    possibly followed by a <br> and blank text), also when it follows a signature (it then ends it)."""
     for back in range(index - 1, max(-1, index - 4), -1):
         node, markup = items[back]
-        if kinds[back] != "text":
+        if kinds[back] not in ("text", "signature"):
             return
         text = _text(node) if node is not None else html_lib.unescape(markup).strip()
         if not text or (node is not None and node.tag == "br"):
