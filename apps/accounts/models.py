@@ -84,6 +84,9 @@ class User(AbstractUser):
         choices=ReadReceiptPolicy.choices,
         default=ReadReceiptPolicy.ALWAYS,
     )
+    # The signature added to new messages, set on messaging's preferences page. Three states: NULL = the one
+    # built from the Annuaire Santé (kept up to date with it), "" = no signature, else the person's text.
+    mail_signature = models.TextField("signature des messages", null=True, blank=True, max_length=1000)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []  # type: ignore[misc]

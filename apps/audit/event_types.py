@@ -32,6 +32,7 @@ EVENT_TYPES: dict[str, str] = {
     "account.app_password_created": "{actor} a créé un mot de passe d'application (logiciel de messagerie).",
     "account.app_password_revoked": "{actor} a révoqué un mot de passe d'application.",
     "account.read_receipt_policy_changed": "{actor} a modifié ses préférences d'accusés de lecture.",
+    "account.signature_changed": "{actor} a modifié sa signature de messages.",
     "account.invitation_sent": "{actor} a invité une personne sans compte {in_bal}.",
     "account.invitation_resent": "{actor} a renvoyé une invitation {in_bal}.",
     "account.invitation_revoked": "{actor} a révoqué une invitation {in_bal}.",

@@ -24,7 +24,11 @@
     function fetchSuggestions(query) {
       if (query === lastQuery) { return; }
       lastQuery = query;
-      if (query.length < 2) { box.innerHTML = ""; return; }
+      if (query.length < 2) {  // also when the composer just made a chip of the text: a late answer is dropped
+        if (controller) { controller.abort(); }
+        box.innerHTML = "";
+        return;
+      }
       if (controller) { controller.abort(); }
       controller = new AbortController();
       var url = input.getAttribute("data-annuaire-autocomplete") + "?q=" + encodeURIComponent(query);

@@ -156,15 +156,49 @@
     }
 
     form.querySelectorAll("[data-recipients]").forEach(function (row) { setupRecipients(row, form, changed); });
+    secondaryRecipients(form);
     if (form.hasAttribute("data-save-on-load")) { save(); }  // a reply shows "X is replying" to the team at once
+  }
+
+  // --- Cc and Cci folded behind « Cc / Cci » until used (one « Destinataires » field is what most need) ---
+  function secondaryRecipients(form) {
+    var button = form.querySelector("[data-show-secondary]");
+    var rows = Array.prototype.slice.call(form.querySelectorAll("[data-secondary]"));
+    if (!button || !rows.length) { return; }
+    var used = rows.some(function (row) {
+      return row.querySelector(".compose-chip") || row.classList.contains("has-error") ||
+        row.querySelector("[data-recipient-input]").value.trim();
+    });
+    if (used) { return; }  // a reply to all, a draft with copies: shown as they are
+    rows.forEach(function (row) { row.hidden = true; });
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      rows.forEach(function (row) { row.hidden = false; });
+      button.setAttribute("aria-expanded", "true");
+      button.hidden = true;
+      rows[0].querySelector("[data-recipient-input]").focus();
+    });
   }
 
   // --- recipients as chips ---
   function setupRecipients(row, form, changed) {
     var input = row.querySelector("[data-recipient-input]");
     var chips = row.querySelector(".compose-chips");
+    var box = row.querySelector("[data-chipbox]");
+    var announce = row.querySelector("[data-chip-status]");
     var name = input.name;
     var checkUrl = form.getAttribute("data-check-url");
+
+    function say(text) {  // for screen readers: the chips change out of the input they are typing in
+      if (announce) { announce.textContent = text; }
+    }
+
+    function removeChip(chip) {
+      var address = chip.querySelector("input[type=hidden]").value;
+      chip.remove();
+      changed();
+      say(address + " retiré des destinataires.");
+    }
 
     function addresses(text) {
       return text.split(SEPARATORS).map(function (piece) { return piece.trim(); }).filter(Boolean);
@@ -192,7 +226,7 @@
       remove.className = "compose-chip-remove";
       remove.setAttribute("aria-label", "Retirer " + address);
       remove.textContent = "×";
-      remove.addEventListener("click", function () { chip.remove(); changed(); input.focus(); });
+      remove.addEventListener("click", function () { removeChip(chip); input.focus(); });
       var check = document.createElement("span");
       check.className = "compose-chip-check";
       check.setAttribute("aria-live", "polite");
@@ -201,8 +235,11 @@
       fetch(checkUrl + "?address=" + encodeURIComponent(address), { credentials: "same-origin", headers: { "HX-Request": "true" } })
         .then(function (response) { return response.ok ? response.text() : ""; })
         .then(function (html) {
+          if (!chip.isConnected) { return; }  // removed meanwhile: nothing to say about it any more
           check.innerHTML = html;  // server-rendered, auto-escaped fragment
-          chip.classList.toggle("is-refused", !!check.querySelector("[data-refused]"));
+          var refused = check.querySelector("[data-refused]");
+          chip.classList.toggle("is-refused", !!refused);
+          if (refused) { say(address + " : " + refused.textContent.trim()); }
         })
         .catch(function () { /* the submission checks again */ });
     }
@@ -212,7 +249,16 @@
       if (!typed.length) { return; }
       typed.forEach(addChip);
       input.value = "";
+      // The annuaire's suggestions were for the text just turned into chips: gone, so that Tab goes on to
+      // the next field rather than into a stale list.
+      var suggestions = document.getElementById(input.getAttribute("aria-controls") || "");
+      if (suggestions) { suggestions.innerHTML = ""; }
       changed();
+      say(typed.join(", ") + (typed.length > 1 ? " ajoutés" : " ajouté") + " aux destinataires.");
+    }
+
+    if (box) {  // a click in the box, beside the chips, is a click in the field
+      box.addEventListener("click", function (event) { if (event.target === box || event.target === chips) { input.focus(); } });
     }
 
     row.addEventListener("click", function (event) {  // « Correspondants récents »
@@ -220,6 +266,7 @@
       if (!button) { return; }
       addChip(button.getAttribute("data-address"));
       changed();
+      say(button.getAttribute("data-address") + " ajouté aux destinataires.");
       input.focus();
     });
     addresses(input.value).forEach(addChip);  // addresses rendered by the server (draft, reply, errors)
@@ -229,7 +276,13 @@
     form.addEventListener("submit", commitTyped);
     input.addEventListener("annuaire:select", function (event) {
       // annuaire.js writes the address into the field right after this event: turn it into a chip then.
-      window.setTimeout(function () { addChip(event.detail.address); input.value = ""; changed(); input.focus(); }, 0);
+      window.setTimeout(function () {
+        addChip(event.detail.address);
+        input.value = "";
+        changed();
+        say(event.detail.address + " ajouté aux destinataires.");
+        input.focus();
+      }, 0);
     });
     input.addEventListener("input", function () {
       // Pasted or typed separators: every complete address before the last one becomes a chip.
@@ -244,9 +297,10 @@
       if (event.key === "Enter" || event.key === "," || event.key === ";") {
         if (input.value.trim()) { event.preventDefault(); commitTyped(); }
         else if (event.key === "Enter") { event.preventDefault(); }
+      } else if (event.key === "Tab" && !event.shiftKey && input.value.trim()) {
+        commitTyped();  // and Tab goes on to the next field, as in most mail programs
       } else if (event.key === "Backspace" && !input.value && chips.lastElementChild) {
-        chips.lastElementChild.remove();
-        changed();
+        removeChip(chips.lastElementChild);
       }
     });
     input.addEventListener("blur", function () {

@@ -15,10 +15,10 @@
       return;
     }
     function refresh() {
-      // Typed text and the chips compose.js made of it (an address leaves the field once it is a chip).
-      var text = Array.prototype.map.call(form.querySelectorAll("[data-recipients]"), function (row) {
-        var field = row.querySelector("input");
-        return row.textContent + " " + (field ? field.value : "");
+      // The chips' addresses (one hidden input each, compose.js) and the text being typed: the values only,
+      // not the row's text, which also holds the suggestions, the recent addresses and announcements.
+      var text = Array.prototype.map.call(form.querySelectorAll("[data-recipients] input"), function (field) {
+        return field.value;
       }).join(" ");
       var ins = form.elements.patient_ins;
       var closing = form.elements.close_exchange;

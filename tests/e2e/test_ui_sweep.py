@@ -310,20 +310,24 @@ def test_the_webmail_states_fit_every_size(browser, live_server, sweep_data):
         page.locator(".wm-row-link", has_text="Compte rendu").click()  # reading pane
         expect(page.locator("#wm-subject")).to_have_text("Compte rendu de M. Bernard")
         expect(page).to_have_url(re.compile(r"/message/\d+/$"))
-        expect(page.locator(".wm-quote summary")).to_contain_text("Texte cité")
+        expect(page.locator(".wm-quote summary")).to_contain_text("Afficher le texte cité")
         _check_page(page, f"{size} reading pane", failures)
         page.locator(".wm-more-menu summary").click()  # « Plus »
         expect(page.locator(".wm-menu")).to_be_visible()
         _check_page(page, f"{size} menu Plus", failures)
-        page.goto(live_server.url + inbox + "ecrire/")  # composer, three recipients and a file
+        page.goto(live_server.url + inbox + "ecrire/")  # composer, three recipient chips and a file
         expect(page.locator("#id_patient_ins")).to_be_hidden()  # patient-only: no patient recipient yet
-        page.locator("#id_cc").fill(f"{PAUL_INS}@patient.mssante.fr")
-        expect(page.locator("#id_patient_ins")).to_be_visible()
-        page.locator("#id_cc").fill("")
         to = page.locator("#id_to")
+        to.fill(f"{PAUL_INS}@patient.mssante.fr")
+        to.press("Enter")
+        expect(page.locator("#id_patient_ins")).to_be_visible()
+        to.press("Backspace")  # removes the patient's chip
+        expect(page.locator("#id_patient_ins")).to_be_hidden()
         to.fill(
             "alice.martin@demo.mssante.fr, secretariat.cardio@demo.mssante.fr, charlie.petit@demo.mssante.fr"
         )
+        to.press("Enter")
+        expect(page.locator(".compose-chip .recipient-check")).to_have_count(3)  # three chips, each checked
         page.locator("input[type=file]").first.set_input_files(
             files=[{"name": "note.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}]
         )

@@ -155,3 +155,15 @@ def test_it_offers_no_reply_to_an_automatic_service_and_never_shows_its_address(
     forged = paul_client.post(reverse("patients:reply", args=[copy.pk]), {"text": "Merci"})
     assert forged.status_code == 400 and mailbox.address not in forged.content.decode()
     assert not Message.objects.filter(from_mailbox=paul_profile.mailbox).exists()
+
+
+def test_it_folds_the_quote_and_signature_of_an_html_letter(paul_client, paul_profile, alice_bal, dr_alice):
+    html = (
+        "<p>Bonjour, le dosage est normal.</p><div>-- <br>Dr Alice Martin</div>"
+        "<p>Le 5 déc. 2026, Paul a écrit :</p><blockquote>Mes résultats sont-ils arrivés ?</blockquote>"
+    )
+    message = send(alice_bal, dr_alice, [PAUL_ADDRESS], subject="Vos résultats", text="", html=html)
+    copy = _inbox_copy(paul_profile.mailbox, message)
+    body = paul_client.get(reverse("patients:thread", args=[copy.pk])).content.decode()
+    assert body.index("le dosage est normal") < body.index('<details class="wm-signature">')
+    assert body.index("Afficher le texte cité") < body.index("Mes résultats sont-ils arrivés")

@@ -38,7 +38,7 @@ class AddressListInput(forms.TextInput):
 
 class ComposeForm(forms.Form):
     from_mailbox = forms.TypedChoiceField(label="De", coerce=int, required=False)
-    to = forms.CharField(label="À", required=False, widget=AddressListInput)
+    to = forms.CharField(label="Destinataires", required=False, widget=AddressListInput)
     cc = forms.CharField(label="Cc", required=False, widget=AddressListInput)
     bcc = forms.CharField(label="Cci", required=False, widget=AddressListInput)
     subject = forms.CharField(label="Objet", required=False, max_length=MAX_SUBJECT)
@@ -113,4 +113,17 @@ class ReadReceiptPreferenceForm(forms.Form):
         label="Quand un message que vous lisez demande un accusé de lecture",
         choices=ReadReceiptPolicy.choices,
         widget=forms.RadioSelect,
+    )
+
+
+class SignatureForm(forms.Form):
+    signature = forms.CharField(
+        label="Votre signature",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 6, "aria-describedby": "aide-signature"}),
+        help_text=(
+            "Ajoutée sous chaque nouveau message, réponse ou transfert. Proposée d'après l'Annuaire Santé : "
+            "modifiez-la librement (ajoutez par exemple votre téléphone). Laissez-la vide pour ne pas signer."
+        ),
     )

@@ -27,6 +27,7 @@ from apps.trust.names import InvalidAddress
 log = logging.getLogger(__name__)
 # A draft touched this recently means its author is still writing ("Bob est en train de répondre").
 REPLYING_WINDOW = dt.timedelta(minutes=5)
+FORWARD_MARK = "-------- Message transféré --------"
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def forward_content(copy: MessageCopy) -> DraftContent:
     lines = [
         "",
         "",
-        "-------- Message transféré --------",
+        FORWARD_MARK,
         f"De : {original.sender}",
         f"Date : {_when(original.sent_at)}",
         f"À : {', '.join(original.to)}",
@@ -220,31 +221,73 @@ def forward_content(copy: MessageCopy) -> DraftContent:
     )
 
 
-def signature_for(mailbox: Mailbox, user: Any) -> str:
-    """A signature built from the annuaire: the person's exercise name and profession, then the service and
-    structure of a shared BAL, and the BAL's address (the "-- " line lets mail clients recognise it)."""
-    if getattr(user, "kind", "") == "patient":
-        return ""
+SIGNATURE_MARK = "-- "  # the line mail clients (and our reading pane) recognise a signature by
+
+
+def annuaire_signature(user: Any) -> str:
+    """The person's own signature as the Annuaire Santé knows them: exercise name, profession (or
+    savoir-faire), then the structure and its address of their first active exercise place. The annuaire
+    holds no telephone number: the person adds one by editing the signature."""
     professional = (
         Professional.objects.filter(national_id=user.national_id).first() if user.national_id else None
     )
     lines = [(professional.display_name if professional else "") or user.get_full_name() or user.email]
-    if professional and (professional.savoir_faire_label or professional.profession_label):
-        lines.append(professional.savoir_faire_label or professional.profession_label)
-    structure = mailbox.structure.name if mailbox.structure is not None else ""
+    if professional is None:
+        return "\n".join(lines)
+    lines.append(professional.savoir_faire_label or professional.profession_label)
+    place = (
+        professional.exercise_places.filter(is_active=True, structure__is_active=True)
+        .select_related("structure")
+        .order_by("pk")
+        .first()
+    )
+    if place is not None:
+        structure = place.structure
+        lines.append(structure.enseigne or structure.name)
+        lines.append(structure.address_street)
+        lines.append(" ".join(part for part in (structure.postcode, structure.town) if part))
+    return "\n".join(line.strip() for line in lines if line and line.strip())
+
+
+def personal_signature(user: Any) -> str:
+    """What the preferences page shows and new messages carry: the person's own text, else the annuaire's."""
+    if getattr(user, "kind", "") == "patient":
+        return ""
+    stored = getattr(user, "mail_signature", None)
+    return annuaire_signature(user) if stored is None else stored.strip("\n")
+
+
+def signature_for(mailbox: Mailbox, user: Any) -> str:
+    """The signature of a new message: the person's own (personal_signature), then, written from a service's
+    BAL, the service and structure; the sending BAL's address last (an answer should go there). Empty when the
+    person chose no signature."""
+    personal = personal_signature(user)
+    if not personal:
+        return ""
+    lines = [personal]
     if mailbox.kind == MailboxKind.ORGANISATIONAL:
-        lines.append(
-            " — ".join(part for part in (mailbox.display_name or mailbox.service, structure) if part)
-        )
-    elif structure:
-        lines.append(structure)
-    lines.append(mailbox.address)
-    return "-- \n" + "\n".join(line for line in lines if line)
+        structure = mailbox.structure.name if mailbox.structure is not None else ""
+        service = " — ".join(part for part in (mailbox.display_name or mailbox.service, structure) if part)
+        if service and service not in personal:
+            lines.append(service)
+    if mailbox.address.lower() not in personal.lower():
+        lines.append(mailbox.address)
+    return SIGNATURE_MARK + "\n" + "\n".join(lines)
+
+
+def _own_text(body: str) -> str:
+    """The body without its quoted lines ("> …") and forwarded original: what the writer put there."""
+    own = body.split(FORWARD_MARK)[0]
+    return "\n".join(line for line in own.splitlines() if not line.startswith(">"))
 
 
 def with_signature(data: DraftContent, signature: str) -> DraftContent:
-    """The signature above the quoted or forwarded text, after an empty line to write in."""
+    """The signature above the quoted or forwarded text, after an empty line to write in; not added again to
+    a body that already carries it (an earlier signature inside the quoted original does not count)."""
     if not signature:
+        return data
+    block = signature.removeprefix(SIGNATURE_MARK + "\n").strip()
+    if block and block in _own_text(data.body):
         return data
     below = data.body.lstrip("\n")
     data.body = f"\n\n{signature}\n" + (f"\n{below}" if below else "")

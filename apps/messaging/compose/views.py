@@ -30,7 +30,7 @@ from apps.mailboxes.policies import access_mailbox
 from apps.mailboxes.selectors import list_mailboxes_for
 from apps.messaging.compose import selectors as drafts
 from apps.messaging.compose import uploads as draft_uploads
-from apps.messaging.compose.forms import ComposeForm, ReadReceiptPreferenceForm, initial_of
+from apps.messaging.compose.forms import ComposeForm, ReadReceiptPreferenceForm, SignatureForm, initial_of
 from apps.messaging.compose.services import (
     DraftContent,
     DraftKeying,
@@ -46,7 +46,7 @@ from apps.messaging.delivery.submit import SubmissionRefused
 from apps.messaging.models import Draft, FolderRole, Message, MessageCopy
 from apps.messaging.policies import access_copy, can_send_from, check_recipient
 from apps.messaging.policies_compose import refusal_for
-from apps.messaging.preferences import do_set_read_receipt_policy
+from apps.messaging.preferences import do_set_read_receipt_policy, do_set_signature
 from apps.messaging.recipient_policies import RecipientContext
 from apps.messaging.store.folders import system_folder
 from apps.messaging.store.storage import MessageTooLarge
@@ -458,12 +458,37 @@ def message_timeline(request: HttpRequest, mailbox_id: int, copy_id: int) -> Htt
 
 @login_required
 def preferences(request: HttpRequest) -> HttpResponse:
+    """Read receipts and the signature: two forms on one page, each with its own button."""
     user: Any = request.user
+    posted = request.POST if request.method == "POST" else None
+    action = posted.get("action", "") if posted else ""
+    if action.startswith("signature") and user.kind == "patient":
+        return HttpResponse(status=403)  # patients never sign (the portal writes for them)
     form = ReadReceiptPreferenceForm(
-        request.POST or None, initial={"read_receipt_policy": user.read_receipt_policy}
+        posted if action == "" else None, initial={"read_receipt_policy": user.read_receipt_policy}
     )
-    if request.method == "POST" and form.is_valid():
+    signature_form = SignatureForm(
+        posted if action == "signature" else None, initial={"signature": drafts.personal_signature(user)}
+    )
+    if action == "signature-annuaire":
+        do_set_signature(user, None, acting_user=user)
+        messages.success(request, "Votre signature suit de nouveau l'Annuaire Santé.")
+        return redirect(reverse("messaging:preferences") + "#signature")
+    if action == "signature" and signature_form.is_valid():
+        text = signature_form.cleaned_data["signature"].replace("\r\n", "\n").strip("\n")
+        # The annuaire's own text, unchanged, stays "follow the annuaire": a later move or new title shows.
+        do_set_signature(user, None if text == drafts.annuaire_signature(user) else text, acting_user=user)
+        done = "Votre signature est enregistrée." if text else "Vos messages ne seront plus signés."
+        messages.success(request, done)
+        return redirect(reverse("messaging:preferences") + "#signature")
+    if action == "" and posted is not None and form.is_valid():
         do_set_read_receipt_policy(user, form.cleaned_data["read_receipt_policy"], acting_user=user)
         messages.success(request, "Vos préférences sont enregistrées.")
         return redirect("messaging:preferences")
-    return render(request, "messaging/compose_preferences.html", {"form": form})
+    context = {
+        "form": form,
+        "signature_form": signature_form,
+        "signature_follows_annuaire": user.mail_signature is None,
+        "show_signature": user.kind != "patient",
+    }
+    return render(request, "messaging/compose_preferences.html", context)

@@ -46,6 +46,9 @@ PLACEHOLDER = (
 class SafeHtml:
     html: str
     blocked_images: int
+    # The same HTML cut into the writer's text, quoted text and signature (html_parts.py), each part
+    # sanitised on its own: the reader folds the last two. [("text", html)] when nothing is to fold.
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 def _is_remote(value: str) -> bool:
@@ -54,6 +57,20 @@ def _is_remote(value: str) -> bool:
 
 
 def sanitize_html(html: str, *, allow_remote_images: bool = False) -> SafeHtml:
+    """The body made safe, whole and cut into parts to fold (quoted text, signature)."""
+    from apps.messaging.webmail.html_parts import split_html
+
+    parts: list[tuple[str, str]] = []
+    blocked = 0
+    for kind, source in split_html(html or ""):
+        safe = _sanitize(source, allow_remote_images=allow_remote_images)
+        blocked += safe.blocked_images
+        if safe.html.strip():
+            parts.append((kind, safe.html))
+    return SafeHtml("".join(markup for _, markup in parts), blocked, tuple(parts))
+
+
+def _sanitize(html: str, *, allow_remote_images: bool) -> SafeHtml:
     blocked = 0
 
     def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
