@@ -54,6 +54,7 @@ test: $(STAMP) node
 	@bash scripts/ensure_services.sh
 	@bash scripts/ensure_chromium.sh
 	@bash scripts/ensure_postfix.sh
+	@bash scripts/ensure_imap_clients.sh
 	@# pytest exits 5 when it collected no test: not a failure of the suite, say so and go on.
 	@$(PY) -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest n'a trouvé aucun test (code 5) ; considéré comme réussi."; exit 0; fi; \
