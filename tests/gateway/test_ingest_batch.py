@@ -116,7 +116,9 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(
     # Per batch, not per message: the only difference allowed is the stemming round trip for words the
     # process has not seen yet (the small batch's were all known).
     assert len(large.captured_queries) <= len(small.captured_queries) + 1
-    assert len(small.captured_queries) <= 18  # 16 + the resend keys + stemming this batch's new words
+    # 16 + the resend keys + stemming this batch's new words + the IMAP UIDs of the batch's copies (one
+    # UPDATE, where the table's trigger took them one row at a time, unseen here).
+    assert len(small.captured_queries) <= 19
 
 
 def test_recipients_the_batch_cannot_deposit_stay_queued_for_the_usual_pipeline(

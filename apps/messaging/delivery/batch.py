@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from apps.audit.services import record_events
 from apps.mailboxes.keys import mailbox_key
-from apps.mailboxes.quotas import do_add_usage
+from apps.mailboxes.quotas import do_add_usage_many
 from apps.messaging.constants import DELIVER_TASK
 from apps.messaging.delivery.deliver import (
     delivered_event,
@@ -141,8 +141,7 @@ def do_deposit_many(deliveries: list[Delivery]) -> int:
         usage: dict[int, int] = defaultdict(int)
         for delivery in todo:
             usage[_mailbox_of(delivery)] += delivery.message.size
-        for mailbox_id in sorted(usage):  # a fixed lock order: two batches never deadlock on BAL rows
-            do_add_usage(mailbox_id, usage[mailbox_id])
+        do_add_usage_many(usage)  # BAL rows locked in id order: two batches never deadlock on them
         drop_transit_keys(list({d.message_id for d in todo}))
     return len(todo)
 

@@ -95,6 +95,11 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in _STOP]
 
 
+def word_set(text: str) -> set[str]:
+    """`set(words(text))`, the duplicates dropped before the filters (a letter repeats most of its words)."""
+    return {w for w in set(_WORD.findall(fold(text))) if len(w) > 1 and w not in _STOP}
+
+
 def lexemes(text: str) -> set[str]:
     """The normalised lexemes of `text` (PostgreSQL French stemming when available)."""
     return lexemes_many([text])[0]
@@ -112,7 +117,7 @@ def lexemes_many(texts: list[str]) -> list[set[str]]:
     """The lexemes of each text; words not met before are stemmed by PostgreSQL in one round trip."""
     # Split on every non-alphanumeric first: file names (2024_CR_DUPONT.pdf), addresses and URLs would
     # otherwise be single opaque tokens to the PostgreSQL parser.
-    split = [words(text[:MAX_BODY_CHARS]) for text in texts]
+    split = [word_set(text[:MAX_BODY_CHARS]) for text in texts]
     if connection.vendor != "postgresql":
         return [set(found) for found in split]
     needed = {word for found in split for word in found}
