@@ -53,6 +53,13 @@ def connection_params() -> dict[str, Any]:
     return params
 
 
+def _prepare_publish() -> None:
+    try:
+        services.prepare_ingest_publish()
+    except Exception:  # the first publish will try again (and log its own failure)
+        logger.warning("gateway: could not prepare the ingest task's publishing", exc_info=True)
+
+
 class SpoolWriter:
     """`run_db(fn, *args)` runs `fn` in a database thread (removing a blob may touch the database)."""
 
@@ -68,6 +75,9 @@ class SpoolWriter:
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-publish")
         self._publish_lock = threading.Lock()
         self._to_publish: list[str] = []
+        # Celery's task registry is filled at the first publish (every app's tasks imported: ~0.5 s of CPU,
+        # which fell on the first messages a process accepted); done now, off the event loop.
+        self._publisher.submit(_prepare_publish)
         self._busy = False
         self._stopped = False
         self.batches = 0  # committed batches, and the messages in them (logs, tests)
