@@ -38,8 +38,11 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024  # ciphertext per statement: large row-held m
 CONNECT_TIMEOUT = 10
 IDLE_CHECK_SECONDS = 5.0
 # A publish costs ~1 ms of CPU (kombu, Redis round trip): batches committed within this delay share one. The
-# 250s are already sent; only the start of the ingest waits.
-PUBLISH_LINGER_SECONDS = 0.05
+# 250s are already sent; only the start of the ingest waits. At 0.05 s a gateway process accepting 20
+# messages a second (a busy shared host) published for nearly every message: ~1 ms of CPU each, and as many
+# ingest tasks. The ingest itself lets a partial batch fill for 0.2 s (GATEWAY_INGEST_FILL_MS): waiting as
+# long here costs no latency that matters and at most 5 publishes a second per process.
+PUBLISH_LINGER_SECONDS = 0.2
 
 
 def connection_params() -> dict[str, Any]:

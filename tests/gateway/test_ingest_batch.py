@@ -160,6 +160,42 @@ def test_a_failing_batch_is_set_aside_whole_and_each_message_goes_on_alone(
     assert_exactly_once(ids, [alice_bal])
 
 
+def test_a_task_whose_rows_are_taken_already_ends_at_once(alice_bal, django_capture_on_commit_callbacks):
+    first = spool_many(django_capture_on_commit_callbacks, [alice_bal.address], 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest_batch.do_ingest_batch().stored == 3  # a running batch took them
+    later = spool_many(django_capture_on_commit_callbacks, [alice_bal.address], 2)
+
+    # The task published for the first rows has nothing left to do: the later rows have tasks of their own.
+    assert tasks.ingest_inbound_batch.apply(args=[[str(pk) for pk in first]]).get() == 0
+    assert set(InboundMessage.objects.filter(pk__in=later).values_list("state", flat=True)) == {"received"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.ingest_inbound_batch.apply(args=[[str(pk) for pk in later]]).get() == 2
+    assert_exactly_once(first + later, [alice_bal])
+
+
+def test_after_a_partial_batch_the_next_claim_lets_the_batch_fill(
+    alice_bal, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.GATEWAY_INGEST_FILL_MS = 30
+    first = spool_many(django_capture_on_commit_callbacks, [alice_bal.address], 3)
+    arriving: list[Any] = []
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # messages arrive while the worker waits
+        waits.append(seconds)
+        if not arriving:
+            arriving.extend(spool_many(django_capture_on_commit_callbacks, [alice_bal.address], 4))
+
+    monkeypatch.setattr(tasks.time, "sleep", sleep)
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = tasks.ingest_inbound_batch.apply(args=[[str(pk) for pk in first]]).get()
+
+    # 3 (its own rows, a partial batch), a wait, the 4 that arrived meanwhile in one batch, a wait, nothing.
+    assert (stored, waits) == (7, [0.03, 0.03])
+    assert_exactly_once(first + arriving, [alice_bal])
+
+
 def test_a_message_already_stored_is_not_stored_twice(alice_bal, django_capture_on_commit_callbacks):
     (spool_id,) = spool_many(django_capture_on_commit_callbacks, [alice_bal.address], 1)
     with django_capture_on_commit_callbacks(execute=True):
