@@ -78,13 +78,17 @@ class SpoolWriter:
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-publish")
         self._publish_lock = threading.Lock()
         self._to_publish: list[str] = []
-        # Celery's task registry is filled at the first publish (every app's tasks imported: ~0.5 s of CPU,
-        # which fell on the first messages a process accepted); done now, off the event loop.
-        self._publisher.submit(_prepare_publish)
+
         self._busy = False
         self._stopped = False
         self.batches = 0  # committed batches, and the messages in them (logs, tests)
         self.committed = 0
+
+    def prepare(self) -> None:
+        """Fill Celery's task registry now (every app's tasks imported: ~0.5 s of CPU, which fell on the
+        first messages a process accepted), in a daemon thread of its own: neither the event loop nor a
+        stop (which waits for the publishing thread) waits for it."""
+        threading.Thread(target=_prepare_publish, name="gateway-prepare-publish", daemon=True).start()
 
     @property
     def waiting(self) -> int:
