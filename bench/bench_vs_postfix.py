@@ -358,10 +358,20 @@ class Platform:
         if names:
             raise RuntimeError(f"workers {sorted(names)} did not answer within {timeout:.0f} s")
 
-    def delivered(self, since: datetime) -> int:
+    def last_copy(self) -> int:
+        from django.db.models import Max
+
         from apps.messaging.models import MessageCopy
 
-        return MessageCopy.objects.filter(message__origin="smtp", received_at__gte=since).count()
+        return MessageCopy.objects.aggregate(last=Max("pk"))["last"] or 0
+
+    def delivered(self, after: int) -> int:
+        """Copies made since the copy `after` (the last one before the round). Counted by primary key: a
+        count over every copy the benchmark database ever received, ten times a second, weighed on the
+        PostgreSQL the platform runs on (the peer's count is a directory listing)."""
+        from apps.messaging.models import MessageCopy
+
+        return MessageCopy.objects.filter(pk__gt=after, message__origin="smtp").count()
 
     def pending(self) -> int:
         from apps.gateway.models import InboundMessage
@@ -375,11 +385,33 @@ class Platform:
             print(f"bench: --- end of {log.name} ---\n{inbound.log_tail(log)}", file=sys.stderr)
 
     def pids(self) -> list[int]:
+        return self.gateway_pids() + self.worker_pids()
+
+    def gateway_pids(self) -> list[int]:
+        return self._trees([self.gateway] if self.gateway is not None else [])
+
+    def worker_pids(self) -> list[int]:
+        return self._trees(self.workers)
+
+    @staticmethod
+    def _trees(processes: list[subprocess.Popen[bytes]]) -> list[int]:
         found = []
-        for process in [p for p in [self.gateway, *self.workers] if p is not None]:
+        for process in processes:
             with contextlib.suppress(OSError):
                 found += inbound.process_tree(process.pid)
         return found
+
+    def database_pids(self) -> list[int]:
+        """The PostgreSQL backends serving the benchmark's database (readable when PostgreSQL runs on this
+        machine): their CPU is the platform's too. Backends that exit during a round are not counted."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return [row[0] for row in cursor.fetchall()]
 
     def stop(self) -> None:
         pids = self.pids()
@@ -409,6 +441,8 @@ class Result:
     delivered: int
     errors: int
     cpu_ms: float  # CPU of the side's own processes per message (not PostgreSQL's, not the client's)
+    # The platform's split per message: gateway, workers, PostgreSQL backends (ms); empty for the peer.
+    split: tuple[float, ...] = ()
 
 
 def send_all(port: int, files: dict[str, Path], clients: int, total: int, to: list[str]) -> tuple:
@@ -434,9 +468,9 @@ def measure(
     side: str, target: Peer | Platform, options: argparse.Namespace, files: dict, to: list[str]
 ) -> Result:
     from django.db import connections
-    from django.utils import timezone
 
-    since = timezone.now()
+    after = target.last_copy() if isinstance(target, Platform) else 0
+    parts_before = _platform_cpu(target)
     connections.close_all()  # the clients are forked: no shared database socket
     pids = target.pids()
     cpu_before = cpu_of(pids)
@@ -445,12 +479,17 @@ def measure(
     )
     deadline = time.monotonic() + options.timeout
     while time.monotonic() < deadline:
-        done = target.delivered() if isinstance(target, Peer) else target.delivered(since)
+        done = target.delivered() if isinstance(target, Peer) else target.delivered(after)
         if done >= accepted:
             break
         time.sleep(0.1)
     finished = time.time()
     cpu = cpu_of(target.pids()) - cpu_before
+    parts_after = _platform_cpu(target)
+    split = tuple(
+        (after - before) / max(accepted, 1) * 1000
+        for before, after in zip(parts_before, parts_after, strict=True)
+    )
     if done < accepted:
         print(
             f"bench: {side}: only {done} of {accepted} delivered within {options.timeout} s", file=sys.stderr
@@ -464,7 +503,26 @@ def measure(
         delivered=done,
         errors=errors,
         cpu_ms=cpu / max(accepted, 1) * 1000,
+        split=split,
     )
+
+
+def _platform_cpu(target: Peer | Platform) -> tuple[float, ...]:
+    """CPU seconds so far of the platform's gateway, workers and database backends (per pid, summed)."""
+    if not isinstance(target, Platform):
+        return ()
+    return (cpu_of(target.gateway_pids()), cpu_of(target.worker_pids()), _backend_cpu(target))
+
+
+_BACKENDS: dict[int, float] = {}  # pid -> last CPU seen: a backend that exits keeps its last reading
+
+
+def _backend_cpu(target: Platform) -> float:
+    for pid in target.database_pids():
+        seen = cpu_of([pid])
+        if seen or pid not in _BACKENDS:
+            _BACKENDS[pid] = seen
+    return sum(_BACKENDS.values())
 
 
 def bench_master_key() -> str:
@@ -530,6 +588,7 @@ def report(
         "|---|---:|---:|---:|",
     ]
     med: dict[str, tuple[float, float]] = {}
+    splits: list[str] = []
     for side, results in rounds.items():
         acc = statistics.median(r.accepted_rate for r in results)
         e2e = statistics.median(r.e2e_rate for r in results)
@@ -538,6 +597,13 @@ def report(
         each = ", ".join(f"{r.e2e_rate:.0f}" for r in results)
         lines.append(f"| {side} (median of {len(results)}; end to end per round: {each}) | {acc:.0f}/s | "
                      f"**{e2e:.0f}/s** | {cpu:.2f} ms |")  # fmt: skip
+        if results[0].split:
+            parts = [statistics.median(r.split[i] for r in results) for i in range(3)]
+            splits.append(f"- CPU per message of the platform (median): gateway {parts[0]:.2f} ms, "
+                          f"workers {parts[1]:.2f} ms, PostgreSQL backends of its database "
+                          f"{parts[2]:.2f} ms, not in the column above")  # fmt: skip
+    if splits:
+        lines += ["", *splits]
     if "Postfix + Dovecot" in med and "platform" in med:
         (pa, pe), (ma, me) = med["Postfix + Dovecot"], med["platform"]
         lines += ["", f"Ratios platform / Postfix + Dovecot: accepted **{ma / pa:.2f}×**, end to end "

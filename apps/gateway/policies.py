@@ -24,6 +24,7 @@ from apps.trust.models import OperatorCertificateDN
 from apps.trust.names import InvalidAddress, InvalidDomainName, normalise_domain, parse_address
 from apps.trust.policies import check_address_allowed, peer_certificate_allowed
 from apps.trust.revocation import check_revocation
+from mssante_lib import fastsql
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -129,7 +130,8 @@ def check_inbound_recipient(sender: str, recipient: str, *, size: int = 0) -> Re
     if parsed.domain.ascii not in hosted_domains():
         text = f"Relais refuse : le domaine {parsed.domain.ascii} n'est pas heberge par cet operateur."
         return RecipientDecision(address, None, reply(550, "5.7.1", text))
-    mailbox = Mailbox.objects.filter(address=address).first()
+    # One row by its unique address, without the ORM's compilation (~0.5 ms of CPU per RCPT TO).
+    mailbox = fastsql.get_by(Mailbox, "address", address)
     if mailbox is None:
         text = f"Adresse inconnue : aucune boite aux lettres {address} chez cet operateur."
         return RecipientDecision(address, None, reply(550, "5.1.1", text))

@@ -548,6 +548,8 @@ class GatewayServer:
             self.port,
             f" and :{self.smtps_port} (TLS)" if self.smtps_port else "",
         )
+        if self.spool_writer is not None:
+            self.spool_writer.prepare()  # once listening: the first 220 does not wait for it
 
     async def stop(self) -> None:
         """Stop accepting, let the messages in DATA finish (1.5 s at most), answer 421 to the other open

@@ -31,7 +31,7 @@ from apps.crypto.envelope import DecryptionError, aad_for
 from apps.crypto.stream import StreamEncryptor, decrypt_stream
 from apps.gateway.models import InboundMessage, SpoolState
 from apps.messaging.store import blobs
-from mssante_lib.jobs import enqueue
+from mssante_lib.jobs import enqueue, task_named
 
 if TYPE_CHECKING:
     import psycopg
@@ -249,6 +249,11 @@ def enqueue_ingest(spool_id: uuid.UUID | str) -> None:
         enqueue("apps.gateway.tasks.ingest_inbound", str(spool_id), retry=False)
     except Exception:
         logger.warning("gateway: could not enqueue ingest of %s (broker down?); the sweeper will", spool_id)
+
+
+def prepare_ingest_publish() -> None:
+    """Look the ingest task up once (Celery's registry is filled by importing every app's tasks)."""
+    task_named("apps.gateway.tasks.ingest_inbound_batch")
 
 
 def enqueue_ingest_batch(spool_ids: list[str]) -> None:

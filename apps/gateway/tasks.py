@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -62,20 +63,39 @@ def ingest_inbound_batch(spool_ids: list[str]) -> int:
     """
     from apps.gateway.ingest_batch import batch_size, do_ingest_batch
 
-    stored = 0
+    stored = claimed_given = 0
     given = list(spool_ids)
+    partial = False
     for _ in range(INGEST_ROUNDS):
         ids, given = (given[: batch_size()], given[batch_size() :]) if given else (None, [])
+        if ids is None and partial:
+            # The last batch was not full: let the next one fill for a moment. Each batch costs ~16 round
+            # trips and a commit whatever its size; a worker that keeps pace with the gateway claimed one
+            # or two messages at a time, and its CPU per message starved the gateway (ADR 0022).
+            time.sleep(fill_seconds())
         outcome = do_ingest_batch(ids)
         stored += outcome.stored
         for spool_id, error in outcome.corrupt:
             services.do_mark_failed(spool_id, error)
         for spool_id in outcome.set_aside:
             stored += _ingest_alone(spool_id)
-        if ids is None and not outcome.claimed:
+        partial = outcome.claimed < batch_size()
+        if ids is not None:
+            claimed_given += outcome.claimed
+            if not given and not claimed_given:
+                # Every row this task was published for is taken already: by a batch that goes on until
+                # no row is left (each row's own publish comes after its commit, so a row committed after
+                # that batch's last claim has a task of its own). Nothing to wait for here.
+                return stored
+        elif not outcome.claimed:
             return stored
     _publish_batch([])  # still busy: a fresh task takes over, so one task never holds a worker child for ever
     return stored
+
+
+def fill_seconds() -> float:
+    """How long a batch that was not full waits before claiming the next one (GATEWAY_INGEST_FILL_MS)."""
+    return max(int(getattr(settings, "GATEWAY_INGEST_FILL_MS", 0)), 0) / 1000
 
 
 def _ingest_alone(spool_id: str) -> int:

@@ -8,6 +8,7 @@ process `forget_mailbox_key` drops it at once).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from django.db import IntegrityError, connection, transaction
 
@@ -85,6 +86,32 @@ def _store(mailbox_id: int, version: int, key: bytes) -> None:
     if len(_cache) > 10_000:
         _cache.clear()
     _cache[mailbox_id] = (time.monotonic() + _TTL, version, key)
+
+
+def preload_mailbox_keys(mailbox_ids: Iterable[int]) -> None:
+    """Cache the current keys of the BALs not cached (or about to expire) with one query: a batch deposit
+    to a hundred BALs read them one query each. A BAL without a key is left to `mailbox_key`, which makes
+    it. Outside a transaction only (what is read is then committed: the rule of `mailbox_key`)."""
+    if in_open_transaction():
+        return
+    now = time.monotonic()
+    wanted = [
+        mailbox_id
+        for mailbox_id in mailbox_ids
+        if mailbox_id not in _pending and (mailbox_id not in _cache or _cache[mailbox_id][0] <= now)
+    ]
+    if not wanted:
+        return
+    rows = (
+        MailboxKey.objects.filter(mailbox_id__in=wanted)
+        .order_by("mailbox_id", "-version")
+        .values_list("mailbox_id", "version", "wrapped")
+    )
+    seen: set[int] = set()
+    for mailbox_id, version, wrapped in rows:
+        if mailbox_id not in seen:  # its current (highest) version
+            seen.add(mailbox_id)
+            _store(mailbox_id, version, crypto_keys.unwrap_mailbox_key(bytes(wrapped), mailbox_id=mailbox_id))
 
 
 def forget_mailbox_key(mailbox_id: int) -> None:

@@ -58,6 +58,32 @@ def do_add_usage(mailbox_id: int, delta: int) -> None:
     _sync_warning_level(mailbox_id)  # rare: a threshold was crossed (either way)
 
 
+def do_add_usage_many(usage: dict[int, int]) -> None:
+    """`do_add_usage` for several BALs in one statement (a batch deposit: one round trip instead of one per
+    BAL). The rows are locked in id order, as the one-by-one calls in sorted order did: two batches never
+    deadlock on BAL rows."""
+    deltas = {mailbox_id: delta for mailbox_id, delta in usage.items() if delta}
+    if connection.vendor != "postgresql" or len(deltas) < 2:
+        for mailbox_id in sorted(deltas):
+            do_add_usage(mailbox_id, deltas[mailbox_id])
+        return
+    table = Mailbox._meta.db_table
+    ids = sorted(deltas)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH wanted(id, delta) AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[])), "  # noqa: S608
+            f"locked AS (SELECT m.id FROM {table} m JOIN wanted USING (id) ORDER BY m.id FOR UPDATE) "
+            f"UPDATE {table} m SET used_bytes = m.used_bytes + wanted.delta FROM wanted, locked "
+            "WHERE m.id = wanted.id AND locked.id = m.id "
+            "RETURNING m.id, m.used_bytes, m.quota_bytes, m.quota_warning_level",
+            [ids, [deltas[i] for i in ids]],
+        )
+        rows = cursor.fetchall()
+    for mailbox_id, used, quota_bytes, current in sorted(rows):
+        if level_for(used, quota_of(Mailbox(pk=mailbox_id, quota_bytes=quota_bytes))) != current:
+            _sync_warning_level(mailbox_id)  # rare: a threshold was crossed (either way)
+
+
 def _sync_warning_level(mailbox_id: int) -> None:
     row = (
         Mailbox.objects.filter(pk=mailbox_id)

@@ -13,6 +13,7 @@ from apps.mailboxes.models import Mailbox
 from apps.mailboxes.quotas import (
     check_quota,
     do_add_usage,
+    do_add_usage_many,
     do_set_mailbox_quota,
     get_quota_usage,
     level_for,
@@ -80,6 +81,23 @@ def test_it_warns_once_per_crossing_of_80_and_95_percent(
     add(small_bal, 15, django_capture_on_commit_callbacks)  # 81 %
     assert warnings(small_bal) == [80, 95, 80]
     assert len(mail.outbox) == 3
+
+
+def test_a_batch_adds_the_usage_of_several_bals_in_one_statement_and_warns_the_same(
+    small_bal, cardio_bal, eager_tasks, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    before = Mailbox.objects.get(pk=cardio_bal.pk).used_bytes
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+        do_add_usage_many({cardio_bal.pk: 3 * MB, small_bal.pk: 81 * MB, 0: 0})
+    # One statement for both BALs, then the warning of the one that crossed 80 % (rare: its own queries).
+    assert queries.captured_queries[0]["sql"].startswith("WITH wanted")
+    assert Mailbox.objects.get(pk=cardio_bal.pk).used_bytes == before + 3 * MB
+    small_bal.refresh_from_db()
+    assert small_bal.used_bytes == 81 * MB and small_bal.quota_warning_level == 80
+    assert warnings(small_bal) == [80] and len(mail.outbox) == 1
 
 
 def test_it_warns_the_people_and_the_admins_of_a_shared_bal(

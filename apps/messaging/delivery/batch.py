@@ -28,8 +28,8 @@ from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 
 from apps.audit.services import record_events
-from apps.mailboxes.keys import mailbox_key
-from apps.mailboxes.quotas import do_add_usage
+from apps.mailboxes.keys import mailbox_key, preload_mailbox_keys
+from apps.mailboxes.quotas import do_add_usage_many
 from apps.messaging.constants import DELIVER_TASK
 from apps.messaging.delivery.deliver import (
     delivered_event,
@@ -43,7 +43,7 @@ from apps.messaging.models import Delivery, DeliveryState, FolderRole, Message
 from apps.messaging.policies import check_recipient
 from apps.messaging.recipient_policies import Refusal
 from apps.messaging.store import content, search_index, uids
-from apps.messaging.store.folders import system_folder_id
+from apps.messaging.store.folders import preload_system_folders, system_folder_id
 from mssante_lib import fastsql
 from mssante_lib.jobs import enqueue
 
@@ -103,7 +103,10 @@ def prepare_mailboxes(mailbox_ids: set[int]) -> None:
     """A BAL's key and folders are made on first use: make them here, each committed on its own, not inside
     the batch's transaction, where two batches creating keys for two BALs in opposite orders deadlocked
     (and a rolled-back creation must never be what a process has cached)."""
-    for mailbox_id in sorted(mailbox_ids):
+    ids = sorted(mailbox_ids)
+    preload_mailbox_keys(ids)  # one query each for what is already there (a cold worker: 2, not 200)
+    preload_system_folders(ids)
+    for mailbox_id in ids:
         mailbox_key(mailbox_id)
         system_folder_id(mailbox_id, FolderRole.INBOX)
 
@@ -141,8 +144,7 @@ def do_deposit_many(deliveries: list[Delivery]) -> int:
         usage: dict[int, int] = defaultdict(int)
         for delivery in todo:
             usage[_mailbox_of(delivery)] += delivery.message.size
-        for mailbox_id in sorted(usage):  # a fixed lock order: two batches never deadlock on BAL rows
-            do_add_usage(mailbox_id, usage[mailbox_id])
+        do_add_usage_many(usage)  # BAL rows locked in id order: two batches never deadlock on them
         drop_transit_keys(list({d.message_id for d in todo}))
     return len(todo)
 

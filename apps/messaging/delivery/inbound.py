@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
@@ -28,6 +27,7 @@ from apps.messaging.models import Attachment, Delivery, DeliveryState, Message, 
 from apps.messaging.policies import closes_exchange, resolve_recipient
 from apps.messaging.store import content, mime_nested, storage
 from apps.messaging.store.text import make_snippet, message_ids
+from mssante_lib.mailpolicy import POLICY
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
@@ -106,16 +106,16 @@ def attachments_of(parsed: EmailMessage) -> list[tuple[str, str, bytes]]:
     return out
 
 
-def _sent_at(parsed: EmailMessage) -> Any:
+def _sent_at(date: str) -> Any:
     try:
-        value = parsedate_to_datetime(header_text(parsed, "Date"))
+        value = parsedate_to_datetime(date)
         return value if value.tzinfo else timezone.make_aware(value)
     except (TypeError, ValueError, IndexError):
         return timezone.now()
 
 
-def _mss_headers(parsed: EmailMessage) -> dict[str, str]:
-    return {k: str(v)[:200] for k, v in parsed.items() if k.upper().startswith("X-MSS-")}
+def _mss_headers(headers: list[list[str]]) -> dict[str, str]:
+    return {k: v[:200] for k, v in headers if k.upper().startswith("X-MSS-")}
 
 
 def _xdm_patient_ins(parsed: EmailMessage) -> str:
@@ -138,7 +138,8 @@ def open_received(raw: BinaryIO) -> tuple[EmailMessage, str, str]:
     """The parsed readable message and its S/MIME verification (the gateway's opener, when registered)."""
     raw.seek(0)
     readable, state, label = get_transport().open_inbound(raw.read())
-    return BytesParser(policy=policy.default).parsebytes(readable), state, label
+    # policy.default's parsing, its header objects made once (mssante_lib.mailpolicy).
+    return BytesParser(policy=POLICY).parsebytes(readable), state, label
 
 
 def do_receive_message(
@@ -214,21 +215,31 @@ def _create(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields
 
 def new_message(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fields: str) -> Message:  # noqa: ANN001
     """The unsaved Message of a parsed received message (the batch ingest inserts many at once)."""
-    subject = header_text(parsed, "Subject")
-    name, address = parseaddr(header_text(parsed, "From"))
+    # Each field parsed once (a header object of `policy.default` is costly; every field was parsed twice):
+    # the stored list, and the first value of each name, as `header_text` would read it.
+    headers = [[k, str(v)] for k, v in parsed.items()]
+    first: dict[str, str] = {}
+    for k, v in headers:
+        first.setdefault(k.lower(), v.strip())
+
+    def field(name: str) -> str:
+        return first.get(name.lower(), "")
+
+    subject = field("Subject")
+    name, address = parseaddr(field("From"))
     text, html = bodies_of(parsed)
-    mss = _mss_headers(parsed)
+    mss = _mss_headers(headers)
     return Message(
         id=pk,
         origin=origin,
-        message_id=(message_ids(header_text(parsed, "Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
-        in_reply_to=" ".join(message_ids(header_text(parsed, "In-Reply-To"))),
-        references=" ".join(message_ids(header_text(parsed, "References"))),
+        message_id=(message_ids(field("Message-ID")) or [f"<{pk}@recu.invalid>"])[0],
+        in_reply_to=" ".join(message_ids(field("In-Reply-To"))),
+        references=" ".join(message_ids(field("References"))),
         sender_address=address.lower()[:254],
         sender_name=name[:200],
-        to_addresses=[a for _, a in getaddresses([header_text(parsed, "To")]) if a][:100],
-        cc_addresses=[a for _, a in getaddresses([header_text(parsed, "Cc")]) if a][:100],
-        sent_at=_sent_at(parsed),
+        to_addresses=[a for _, a in getaddresses([field("To")]) if a][:100],
+        cc_addresses=[a for _, a in getaddresses([field("Cc")]) if a][:100],
+        sent_at=_sent_at(field("Date")),
         size=raw.size,
         sha256=raw.sha256,
         raw_blob=raw.blob,
@@ -236,11 +247,9 @@ def new_message(parsed, pk, data_key, raw, stored, origin, idempotency_key, **fi
         snippet_enc=content.seal_text(data_key, pk, "snippet", make_snippet(text)),
         body_text_enc=content.seal_text(data_key, pk, "text", text),
         body_html_enc=content.seal_text(data_key, pk, "html", html) if html else None,
-        headers_enc=content.seal_json(
-            data_key, pk, "headers", [[k, str(v)] for k, v in parsed.items()][:200]
-        ),
+        headers_enc=content.seal_json(data_key, pk, "headers", headers[:200]),
         has_attachments=bool(stored),
-        wants_read_receipt=bool(header_text(parsed, "Disposition-Notification-To")),
+        wants_read_receipt=bool(field("Disposition-Notification-To")),
         is_fin=closes_exchange(subject, mss),
         mss_headers=mss,
         patient_ins=_xdm_patient_ins(parsed),

@@ -29,13 +29,13 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.audit.services import build_event, record_events
 from apps.crypto.keys import new_data_key
-from apps.mailboxes.quotas import do_add_usage
+from apps.mailboxes.quotas import do_add_usage_many
 from apps.messaging.delivery.batch import screen
 from apps.messaging.delivery.deliver import delivered_event, index_texts, new_copy
 from apps.messaging.delivery.inbound import attachments_of, new_attachments, new_message, open_received
 from apps.messaging.models import Delivery, DeliveryState, Message, MessageKind, Origin
 from apps.messaging.policies import resolve_recipients
-from apps.messaging.store import blobs, search_index, storage
+from apps.messaging.store import blobs, search_index, storage, uids
 from mssante_lib import fastsql
 
 
@@ -184,12 +184,15 @@ def _deposit(built: list[_Built], deposited: list[Delivery]) -> None:
     wanted = list({d.message_id: by_message[d.message_id] for d in deposited}.values())
     terms = search_index.terms_many([index_texts(b.message, b.data_key) for b in wanted])
     index = {b.message.pk: (b.data_key, found) for b, found in zip(wanted, terms, strict=True)}
-    fastsql.insert([new_copy(d.message, _mailbox(d), *index[d.message_id], delivery=d) for d in deposited])
+    copies = [new_copy(d.message, _mailbox(d), *index[d.message_id], delivery=d) for d in deposited]
+    # IMAP UIDs in one UPDATE per batch (else the table's trigger takes them one row at a time); folders,
+    # then BALs, each in id order: the lock order of do_deposit_many, so batches never deadlock.
+    uids.allocate(copies)
+    fastsql.insert(copies)
     usage: dict[int, int] = defaultdict(int)
     for delivery in deposited:
         usage[_mailbox(delivery)] += delivery.message.size
-    for mailbox_id in sorted(usage):  # the lock order of do_deposit_many: batches never deadlock
-        do_add_usage(mailbox_id, usage[mailbox_id])
+    do_add_usage_many(usage)
 
 
 def _mailbox(delivery: Delivery) -> int:

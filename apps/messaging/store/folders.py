@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import IntegrityError, transaction
 
 from apps.messaging.models import SYSTEM_FOLDERS, Folder, FolderRole
@@ -57,6 +59,21 @@ def system_folder_id(mailbox_id: int, role: str) -> int:
         _pending.discard(mailbox_id)
         _store(key, folder.pk)
     return folder.pk
+
+
+def preload_system_folders(mailbox_ids: Iterable[int]) -> None:
+    """Cache the system folders of the BALs whose inbox is not cached yet, with one query (a batch deposit
+    to a hundred BALs read them one query each). Outside a transaction only, as `system_folder_id`."""
+    from apps.mailboxes.keys import in_open_transaction
+
+    if in_open_transaction():
+        return
+    wanted = [m for m in mailbox_ids if (m, FolderRole.INBOX) not in _ids and m not in _pending]
+    if not wanted:
+        return
+    rows = Folder.objects.filter(mailbox_id__in=wanted).exclude(role=FolderRole.CUSTOM)
+    for mailbox_id, role, folder_id in rows.values_list("mailbox_id", "role", "pk"):
+        _store((mailbox_id, role), folder_id)
 
 
 def _committed(mailbox_id: int) -> None:

@@ -12,7 +12,16 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 
 
 def make_snippet(text: str) -> str:
-    return _SPACES.sub(" ", text or "").strip()[:SNIPPET_CHARS]
+    """The first SNIPPET_CHARS of `text`, its white space collapsed. Only a growing head of the text is
+    collapsed (the whole body was, a regex pass over up to megabytes for 160 characters): a head whose
+    collapsed form is longer than the snippet gives the same first characters as the whole text would."""
+    text = text or ""
+    size = 4 * SNIPPET_CHARS
+    while True:
+        head = _SPACES.sub(" ", text[:size]).strip()
+        if len(head) > SNIPPET_CHARS or size >= len(text):
+            return head[:SNIPPET_CHARS]
+        size *= 8
 
 
 def base_subject(subject: str) -> str:
