@@ -106,7 +106,7 @@ _LEAN_SQL = (
     "c.is_answered, c.is_flagged, c.imap_deleted, c.queue_status, c.assignee_id, "
     "m.size, m.headers_enc, m.raw_blob "
     "FROM messaging_messagecopy c JOIN messaging_message m ON m.id = c.message_id "
-    "WHERE c.folder_id = %s AND c.uid IN ({}) ORDER BY c.uid"
+    "WHERE c.folder_id = %s AND c.uid = ANY(%s) ORDER BY c.uid"
 )
 
 
@@ -119,7 +119,7 @@ def lean_rows(folder_id: int, role: str, uids: list[int], user_id: int, organisa
         return []
     folder = LeanFolder(role)
     with connection.cursor() as cursor:
-        cursor.execute(_LEAN_SQL.format(", ".join(["%s"] * len(uids))), [folder_id, *uids])
+        cursor.execute(_LEAN_SQL, [folder_id, list(uids)])  # one array parameter, whatever the count
         copies = [
             LeanCopy(
                 pk=pk,
