@@ -14,10 +14,10 @@ from typing import Any
 
 from django.http import Http404
 
-from apps.mailboxes.models import MailboxKind
+from apps.mailboxes.models import Mailbox, MailboxKind
 from apps.mailboxes.policies import access_mailbox, can_use_imap
 from apps.mailboxes.selectors import list_mailboxes_for
-from apps.messaging.models import Folder, FolderRole
+from apps.messaging.models import SYSTEM_FOLDERS, Folder, FolderRole
 from apps.messaging.store.folders import ensure_folders
 
 SHARED = "Partagés"
@@ -47,14 +47,23 @@ class ImapFolder:
 
 def folders_for(user: Any) -> list[ImapFolder]:
     """Every folder of every BAL `user` may act in, personal namespace first."""
+    return _folders_and_mailboxes(user)[0]
+
+
+def _folders_and_mailboxes(user: Any) -> tuple[list[ImapFolder], dict[int, Mailbox]]:
+    """`folders_for` and the BALs it read (by id): SELECT checks the policy on them without reading them
+    again. Two queries when every BAL has its system folders (the usual case): the BALs, their folders."""
     usable = [u for u in list_mailboxes_for(user) if can_use_imap(u.mailbox)]
     personal = next((u for u in usable if u.mailbox.kind == MailboxKind.NOMINATIVE), None)
-    for item in usable:
-        ensure_folders(item.mailbox.pk)
-    rows = Folder.objects.filter(mailbox_id__in=[u.mailbox.pk for u in usable]).order_by("position", "name")
-    by_mailbox: dict[int, list[Folder]] = {}
-    for folder in rows:
-        by_mailbox.setdefault(folder.mailbox_id, []).append(folder)
+    ids = [u.mailbox.pk for u in usable]
+    by_mailbox = _folders_by_mailbox(ids)
+    # A BAL missing a system folder (never opened yet): created once here, not checked by a query per BAL
+    # at every SELECT and LIST.
+    lacking = [pk for pk in ids if not set(SYSTEM_FOLDERS) <= {f.role for f in by_mailbox.get(pk, [])}]
+    if lacking:
+        for pk in lacking:
+            ensure_folders(pk)
+        by_mailbox = _folders_by_mailbox(ids)
     out = []
     for item in usable:
         prefix = "" if item is personal else f"{SHARED}{DELIMITER}{item.mailbox.address}"
@@ -70,7 +79,15 @@ def folders_for(user: Any) -> list[ImapFolder]:
                     organisational,
                 )
             )
-    return out
+    return out, {u.mailbox.pk: u.mailbox for u in usable}
+
+
+def _folders_by_mailbox(mailbox_ids: list[int]) -> dict[int, list[Folder]]:
+    rows = Folder.objects.filter(mailbox_id__in=mailbox_ids).order_by("position", "name")
+    by_mailbox: dict[int, list[Folder]] = {}
+    for folder in rows:
+        by_mailbox.setdefault(folder.mailbox_id, []).append(folder)
+    return by_mailbox
 
 
 def _name(prefix: str, folder: Folder) -> str:
@@ -83,11 +100,14 @@ def _name(prefix: str, folder: Folder) -> str:
 def resolve(user: Any, name: str) -> ImapFolder | None:
     """The folder `name` designates if `user` may use it (policy checked again), else None."""
     wanted = "INBOX" if name.upper() == "INBOX" else name
-    found = next((f for f in folders_for(user) if f.name == wanted), None)
+    listed, mailboxes = _folders_and_mailboxes(user)
+    found = next((f for f in listed if f.name == wanted), None)
     if found is None:
         return None
     try:
-        access_mailbox(user, found.mailbox_id)
+        # The BAL as read just now by this call (active, IMAP allowed): the policy decides on it, without
+        # reading it a second time.
+        access_mailbox(user, mailboxes[found.mailbox_id])
     except Http404:
         return None
     return found

@@ -129,3 +129,82 @@ def test_numbering_continues_by_keyset_and_times_each_batch(alice_bal, sec_bob, 
         .values_list("uid", flat=True)
     )
     assert numbered == [1, 2, 1000, 3, 4]
+
+
+# ---- SELECT and FETCH ENVELOPE query counts (bench/bench_imap.py's round): a regression fails here ------
+
+ENVELOPE_LIST = "a FETCH 1:50 (UID FLAGS ENVELOPE INTERNALDATE RFC822.SIZE)"
+
+
+def _select_and_fetch_queries(user_id: int, name: str) -> tuple[int, int, list]:
+    """Queries of SELECT's and FETCH's database work (what runs in the server's database thread), with the
+    shared UID map loaded and the push listener connected, as in a running server."""
+    from apps.imap.commands import parse_command
+    from apps.imap.handlers.mailbox import _select
+    from apps.imap.handlers.messages import _fetch
+
+    uidmap.set_listening(True)
+    folder, view, _uidnext = _select(user_id, name)  # warm: the map, the BAL key cache
+    atts = parse_command(ENVELOPE_LIST.encode()).args["atts"]
+    uids = view.all_uids()[-50:]
+    _fetch(folder, user_id, uids, atts, False, False)
+    with CaptureQueriesContext(connection) as selecting:
+        folder, view, _uidnext = _select(user_id, name)
+    with CaptureQueriesContext(connection) as fetching_:
+        answer = _fetch(folder, user_id, uids, atts, False, False)
+    assert len(answer) == view.count > 0
+    return len(selecting.captured_queries), len(fetching_.captured_queries), answer
+
+
+def test_select_and_fetch_envelope_query_counts_are_pinned(inbox):
+    # SELECT: the person, their BALs (policy), their folders, the UID map's UIDNEXT and newer UIDs; the BAL
+    # is not read again for `access_mailbox` and system folders are not re-checked by a query per BAL.
+    # FETCH of the message list: one query for every message, whatever their number.
+    selecting, fetching_, _answer = _select_and_fetch_queries(inbox.mailbox.owner_id, "INBOX")
+    assert (selecting, fetching_) == (4, 1)
+
+
+def test_select_and_fetch_in_a_shared_bal_count_its_membership_and_own_read_marks(
+    cardio_bal, sec_bob, alice_bal
+):
+    send(cardio_bal, sec_bob, [alice_bal.address], subject="Compte rendu", text="Bonjour")
+    from apps.imap import folders
+
+    sent = next(f for f in folders.folders_for(sec_bob) if f.role == FolderRole.SENT)
+    try:
+        selecting, fetching_, _answer = _select_and_fetch_queries(sec_bob.pk, sent.name)
+    finally:
+        uidmap.set_listening(False)
+        uidmap.clear()
+    # + the membership (`access_mailbox` on an organisational BAL); + this person's read marks.
+    assert (selecting, fetching_) == (5, 2)
+
+
+def test_the_lean_envelope_list_answers_as_the_full_rows_do(inbox):
+    from apps.imap import mailstore
+    from apps.imap.commands import parse_command
+
+    MessageCopy.objects.filter(folder=inbox).order_by("uid").update(is_flagged=True)
+    first = MessageCopy.objects.filter(folder=inbox).order_by("uid").first()
+    MessageCopy.objects.filter(pk=first.pk).update(is_read=True, is_answered=True)
+    atts = parse_command(ENVELOPE_LIST.encode()).args["atts"]
+    uids_ = list(MessageCopy.objects.filter(folder=inbox).order_by("uid").values_list("uid", flat=True))
+    lean = mailstore.lean_rows(inbox.pk, inbox.role, uids_, inbox.mailbox.owner_id, False)
+    full = mailstore.rows(inbox.pk, uids_, inbox.mailbox.owner_id, False)
+    assert [r.flags for r in lean] == [r.flags for r in full]
+    assert lean[0].flags == ["\\Seen", "\\Answered", "\\Flagged"]
+    assert [fetching.fetch_items(r.copy, r.flags, atts, uid=True) for r in lean] == [
+        fetching.fetch_items(r.copy, r.flags, atts, uid=True) for r in full
+    ]
+
+
+def test_a_bal_missing_a_system_folder_gets_it_when_listed(inbox):
+    from apps.imap import folders
+
+    user = inbox.mailbox.owner
+    MessageCopy.objects.filter(mailbox=inbox.mailbox, folder__role=FolderRole.ARCHIVE).delete()
+    Folder.objects.filter(mailbox=inbox.mailbox, role=FolderRole.ARCHIVE).delete()
+    assert any(
+        f.role == FolderRole.ARCHIVE and f.mailbox_id == inbox.mailbox_id for f in folders.folders_for(user)
+    )
+    assert Folder.objects.filter(mailbox=inbox.mailbox, role=FolderRole.ARCHIVE).exists()

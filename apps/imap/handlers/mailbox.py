@@ -147,12 +147,14 @@ async def select(session: Session, cmd: Command) -> Done:
     session.selected = SelectedFolder(folder, readonly, view, modseq, modseq, flags_pending=False)
     session.state = State.SELECTED
     flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]
-    await session.send(b"* FLAGS " + flag_list(flags).encode() + b"\r\n")
-    await session.send(b"* %d EXISTS\r\n* 0 RECENT\r\n" % view.count)
     permanent = [] if readonly else [*mailstore.PERMANENT_FLAGS]
-    await session.send(f"* OK [PERMANENTFLAGS {flag_list(permanent)}] Drapeaux modifiables.\r\n".encode())
-    await session.send(f"* OK [UIDVALIDITY {folder.folder_id}] UID valides.\r\n".encode())
-    await session.send(f"* OK [UIDNEXT {uidnext}] Prochain UID.\r\n".encode())
+    await session.send(  # one write (one TLS record) for the whole untagged answer
+        b"* FLAGS " + flag_list(flags).encode() + b"\r\n"
+        + b"* %d EXISTS\r\n* 0 RECENT\r\n" % view.count
+        + f"* OK [PERMANENTFLAGS {flag_list(permanent)}] Drapeaux modifiables.\r\n".encode()
+        + f"* OK [UIDVALIDITY {folder.folder_id}] UID valides.\r\n".encode()
+        + f"* OK [UIDNEXT {uidnext}] Prochain UID.\r\n".encode()
+    )  # fmt: skip
     code = "READ-ONLY" if readonly else "READ-WRITE"
     return Done(text="Dossier sélectionné.", code=code)
 

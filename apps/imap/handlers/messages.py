@@ -35,6 +35,9 @@ def _compact(uids: list[int]) -> str:
     return ",".join(out)
 
 
+SEND_BATCH = 256 * 1024
+
+
 @command("FETCH", states=SELECTED, capabilities=("BINARY",))
 async def fetch(session: Session, cmd: Command) -> Done:
     selected = session.selected
@@ -51,17 +54,30 @@ async def fetch(session: Session, cmd: Command) -> Done:
         cmd.uid,
         marks,
     )
+    # Responses written in batches, not one TLS record and socket write per message.
+    batch: list[bytes] = []
+    size = 0
     for uid, items in results:
         number = selected.view.number_of(uid)
         if number is not None:
-            await session.send(fetch_response(number, items))
+            batch.append(fetch_response(number, items))
+            size += len(batch[-1])
+            if size >= SEND_BATCH:
+                await session.send(b"".join(batch))
+                batch, size = [], 0
+    if batch:
+        await session.send(b"".join(batch))
     return Done(text="Messages transmis.")
 
 
 def _fetch(
     folder: Any, user_id: int, uids: list[int], atts: Any, uid: bool, marks: bool
 ) -> list[tuple[int, Any]]:
-    rows = mailstore.rows(folder.folder_id, uids, user_id, folder.organisational)
+    if not marks and all(att.kind in mailstore.LEAN_ITEMS for att in atts):
+        # The message list (flags, envelope, sizes): one plain query, nothing to mark or journal.
+        rows = mailstore.lean_rows(folder.folder_id, folder.role, uids, user_id, folder.organisational)
+    else:
+        rows = mailstore.rows(folder.folder_id, uids, user_id, folder.organisational)
     out = []
     for row in rows:
         if marks and "\\Seen" not in row.flags:
