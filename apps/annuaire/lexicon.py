@@ -97,15 +97,16 @@ def refresh_lexicon() -> int:
 def near_words(words: Iterable[str]) -> dict[str, list[str]]:
     """Each query word (4+ letters) -> lexicon words within its allowed edits, closest first.
 
-    The word itself is included when the lexicon holds it (distance 0). Words too short for typos, or with
-    no near word, map to an empty list.
+    A word the lexicon holds maps to itself alone. Words too short for typos are left out; a word with no
+    near word maps to an empty list.
     """
     wanted = sorted({word for word in words if may_be_misspelt(word)})
     if not wanted:
         return {}
-    if connection.vendor == "postgresql":
-        return _near_in_postgres(wanted)
-    return near_in_python(wanted)
+    found = _near_in_postgres(wanted) if connection.vendor == "postgresql" else near_in_python(wanted)
+    # A word the directory holds is taken as typed: "martin" is not also "marton" and "martil", and
+    # "cardiologie" not "radiologie" (each near word is one more scan of the trigram index).
+    return {word: [word] if word in near else near for word, near in found.items()}
 
 
 def _near_in_postgres(wanted: list[str]) -> dict[str, list[str]]:

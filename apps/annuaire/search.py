@@ -10,7 +10,12 @@ are plain equality filters. See docs/decisions/0003-directory-search.md and 0025
 
 from __future__ import annotations
 
+import itertools
+import math
+import operator
+import re
 from dataclasses import dataclass, fields
+from functools import reduce
 
 from django.db import connection
 from django.db.models import Case, F, Q, QuerySet, Value, When
@@ -75,21 +80,57 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _word_condition(word: str, near: dict[str, list[str]]) -> Q:
-    """One word of the query: a substring of search_text, its nomenclature wording, or (4+ letters) a
+def _word_condition(word: str, near: dict[str, list[str]], field: str = "search_text") -> Q:
+    """One word of the query: a substring of `field`, its nomenclature wording, or (4+ letters) a
     directory word within its allowed edits (lexicon.near_words: « ajacio » -> ajaccio).
 
-    Near words are searched like typed words (LIKE on the trigram index of search_text). The typo itself
+    Near words are searched like typed words (LIKE on the trigram index of the field). The typo itself
     is resolved against the small lexicon table, never against the 1.5 million BAL rows.
     """
-    condition = Q(search_text__contains=word)
+    lookup = f"{field}__contains"
+    condition = Q(**{lookup: word})
     expansion = EXPANSIONS.get(word)
     if expansion and expansion != word:
-        condition |= Q(search_text__contains=expansion)
+        condition |= Q(**{lookup: expansion})
     for similar in near.get(word, ()):
         if similar != word and word not in similar:  # a longer word holding the typed one already matches
-            condition |= Q(search_text__contains=similar)
+            condition |= Q(**{lookup: similar})
     return condition
+
+
+def _spellings(word: str, near: dict[str, list[str]]) -> list[str]:
+    """The word as typed, its nomenclature wording and its near words (those not already holding it)."""
+    found = [word]
+    expansion = EXPANSIONS.get(word)
+    if expansion and expansion != word:
+        found.append(expansion)
+    found += [similar for similar in near.get(word, ()) if similar != word and word not in similar]
+    return found
+
+
+MAX_NAME_PATTERNS = 32
+
+
+def _all_in_name(query_words: list[str], near: dict[str, list[str]]) -> Q:
+    """Every word (or one of its spellings) in search_name, in any order.
+
+    Written as one regular expression of the orderings of the spellings ("alice.*martin|martin.*alice|
+    alice.*martiny|…") when they are few: the trigram index then intersects the words inside the index.
+    As an AND of ORs, PostgreSQL fetched every row of the commonest word and filtered them.
+    """
+    spellings = [_spellings(word, near) for word in query_words]
+    orderings = math.factorial(len(spellings)) * math.prod(len(options) for options in spellings)
+    if orderings > MAX_NAME_PATTERNS:
+        condition = Q()
+        for options in spellings:
+            condition &= reduce(operator.or_, (Q(search_name__contains=option) for option in options))
+        return condition
+    patterns = {
+        ".*".join(re.escape(word) for word in ordering)
+        for combination in itertools.product(*spellings)
+        for ordering in itertools.permutations(combination)
+    }
+    return Q(search_name__regex="|".join(sorted(patterns)))
 
 
 def _best_form(word: str, near: dict[str, list[str]]) -> str:
@@ -216,7 +257,9 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
 
     1. the whole input prefixes a name ("moreau j") - btree range scan, stops at `limit`;
     2. to fill up: first word prefixes a name, other words anywhere ("moreau cardio lyon");
-    3. only when neither found anything: the general search (substrings, typos), ranked.
+    3. only when neither found anything: entries whose name holds every word, typos corrected
+       (« phamacie bordeaux »), ranked;
+    4. only when that found nothing either: the general search (substrings, typos), ranked.
     """
     query_words = words(text)
     if not query_words or len("".join(query_words)) < 2:
@@ -250,4 +293,13 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
         return found
     criteria = SearchCriteria(q=text)
     near = near_words_of(criteria)
+    # Entries whose own name holds every word (« pharmacie bordeaux », « martin alice »): the trigram index
+    # of the short name column intersects the words, so this stays cheap where the same words anywhere in
+    # search_text would be rechecked on tens of thousands of rows (a town, a profession). These are also
+    # what the general ranking would put first.
+    published = BalAddress.objects.filter(is_active=True, liste_rouge=False)
+    named = published.filter(_all_in_name(query_words, near))
+    found = list(_ranked(named, criteria, near).only(*SELECT_FIELDS)[:limit])
+    if found:
+        return found
     return list(_ranked(filtered(criteria, near), criteria, near).only(*SELECT_FIELDS)[:limit])
