@@ -111,26 +111,41 @@ def _spellings(word: str, near: dict[str, list[str]]) -> list[str]:
 MAX_NAME_PATTERNS = 32
 
 
-def _all_in_name(query_words: list[str], near: dict[str, list[str]]) -> Q:
-    """Every word (or one of its spellings) in search_name, in any order.
+def _all_in(query_words: list[str], near: dict[str, list[str]], field: str = "search_name") -> Q:
+    """Every word (or one of its spellings) in `field`, in any order.
 
     Written as one regular expression of the orderings of the spellings ("alice.*martin|martin.*alice|
     alice.*martiny|…") when they are few: the trigram index then intersects the words inside the index.
-    As an AND of ORs, PostgreSQL fetched every row of the commonest word and filtered them.
+    As an AND of ORs, PostgreSQL fetched every row of the commonest word and filtered them. The expression
+    needs the words at distinct places, so it is kept for words that do not hold one another.
     """
     spellings = [_spellings(word, near) for word in query_words]
     orderings = math.factorial(len(spellings)) * math.prod(len(options) for options in spellings)
-    if orderings > MAX_NAME_PATTERNS:
+    nested = any(
+        one in other
+        for index, options in enumerate(spellings)
+        for one in options
+        for other_options in spellings[index + 1 :]
+        for other in other_options
+    ) or any(
+        other in one
+        for index, options in enumerate(spellings)
+        for one in options
+        for other_options in spellings[index + 1 :]
+        for other in other_options
+    )
+    if orderings > MAX_NAME_PATTERNS or nested:
+        lookup = f"{field}__contains"
         condition = Q()
         for options in spellings:
-            condition &= reduce(operator.or_, (Q(search_name__contains=option) for option in options))
+            condition &= reduce(operator.or_, (Q(**{lookup: option}) for option in options))
         return condition
     patterns = {
         ".*".join(re.escape(word) for word in ordering)
         for combination in itertools.product(*spellings)
         for ordering in itertools.permutations(combination)
     }
-    return Q(search_name__regex="|".join(sorted(patterns)))
+    return Q(**{f"{field}__regex": "|".join(sorted(patterns))})
 
 
 def _best_form(word: str, near: dict[str, list[str]]) -> str:
@@ -174,8 +189,9 @@ def filtered(criteria: SearchCriteria, near: dict[str, list[str]] | None = None)
     queryset = BalAddress.objects.filter(is_active=True, liste_rouge=False)
     if "@" in criteria.q:  # a chosen suggestion, or a pasted address
         queryset = queryset.filter(address=criteria.q.strip().lower())
-    for word in [] if "@" in criteria.q else words(criteria.q):
-        queryset = queryset.filter(_word_condition(word, near))
+    typed = [] if "@" in criteria.q else words(criteria.q)
+    if typed:
+        queryset = queryset.filter(_all_in(typed, near, "search_text"))
     if criteria.place:
         queryset = queryset.filter(_place_condition(criteria.place, near))
     if criteria.structure:
@@ -298,7 +314,7 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
     # search_text would be rechecked on tens of thousands of rows (a town, a profession). These are also
     # what the general ranking would put first.
     published = BalAddress.objects.filter(is_active=True, liste_rouge=False)
-    named = published.filter(_all_in_name(query_words, near))
+    named = published.filter(_all_in(query_words, near))
     found = list(_ranked(named, criteria, near).only(*SELECT_FIELDS)[:limit])
     if found:
         return found
