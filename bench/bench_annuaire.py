@@ -8,7 +8,10 @@
    second, idempotent run (nothing changed) and its time.
 3. Times the HTTP endpoints through Django's test client as a logged-in professional: autocomplete for
    name prefixes, misspelt names and "name firstname", reading the view's own Server-Timing header (server
-   time) and the client wall time; then the directory page with multi-criteria searches.
+   time) and the client wall time; two-word queries with a typo in each word (« alise martin »,
+   « cardiologie ajacio », « phamacie bordeaux » drawn from the dataset), also counting how often the
+   obvious target is among the first 3 suggestions; then the directory page with multi-criteria searches
+   and with the same two-word typo queries.
 Prints a markdown block (also written to bench/out/annuaire.md) for docs/benchmarks.md.
 
     .venv/bin/python bench/bench_annuaire.py            # full size (about 10 minutes)
@@ -268,7 +271,57 @@ def percentile(values: list[float], share: float) -> float:
 
 def typo(rng, word: str) -> str:
     position = rng.randrange(1, len(word) - 1)
-    return word[:position] + rng.choice("aeiourstdn") + word[position + 1 :]
+    letter = rng.choice([c for c in "aeiourstdn" if c != word[position]])
+    return word[:position] + letter + word[position + 1 :]
+
+
+def typos(rng, phrase: str) -> str:
+    """The rule of the search (issue 14): one edit in each word of 4+ letters, two from 8 letters; a
+    replaced or a dropped letter, never the first one, and never leaving fewer than 4 letters (shorter
+    typed words are taken as typed)."""
+    typed = []
+    for word in phrase.split():
+        for _ in range(0 if len(word) < 4 else 2 if len(word) >= 8 else 1):
+            if rng.random() < 0.5 or len(word) <= 4:
+                word = typo(rng, word)
+            else:
+                position = rng.randrange(1, len(word) - 1)
+                word = word[:position] + word[position + 1 :]
+        typed.append(word)
+    return " ".join(typed)
+
+
+def two_word_typo_cases(rng, rounds: int) -> list[tuple[str, object]]:
+    """« Alise Martin », « cardiologie ajacio », « phamacie bordeaux » over the generated directory: each
+    query with the predicate its obvious target satisfies (checked on the first 3 suggestions)."""
+    from apps.annuaire.models import BalAddress
+    from apps.annuaire.text import normalize
+
+    people = (
+        BalAddress.objects.filter(kind="PER", is_active=True)
+        .order_by("?")
+        .values_list("professional__first_name", "professional__last_name", "display_name")[: rounds // 2]
+    )
+    cases: list[tuple[str, object]] = []
+    for first, last, display in people:
+        query = typos(rng, normalize(f"{first} {last}"))
+        cases.append((query, lambda row, display=display: row["name"] == display))
+    organisations = (
+        BalAddress.objects.filter(kind="ORG", is_active=True)
+        .order_by("?")
+        .values_list("service", "town", "structure_name")[: rounds - len(cases)]
+    )
+    for index, (service, town, structure) in enumerate(organisations):
+        # "cardiologie ajaccio" (service and town) or "pharmacie bordeaux" (kind of structure and town).
+        what = normalize(service).split()[0] if index % 2 else normalize(structure).split()[0]
+        query = typos(rng, f"{what} {normalize(town)}")
+        cases.append(
+            (query, lambda row, what=what, town=town, org=index % 2 == 0: row["town"] == town
+             and (row["kind"] == "ORG" or not org) and what in normalize(" ".join(
+                (row["service"], row["structure"], row["specialty"], row["profession"])
+            )))
+        )  # fmt: skip
+    return cases
 
 
 def measure_http(rounds: int) -> list[tuple[str, list[float], list[float]]]:
@@ -303,6 +356,15 @@ def measure_http(rounds: int) -> list[tuple[str, list[float], list[float]]]:
     results = []
     for label, queries in cases.items():
         results.append((label, *_time_endpoint(client, "/annuaire/suggestions", [{"q": q} for q in queries])))
+    typo_cases = two_word_typo_cases(rng, rounds)
+    params = [{"q": query} for query, _check in typo_cases]
+    server, wall = _time_endpoint(client, "/annuaire/suggestions", params)
+    hits = sum(
+        any(check(row) for row in client.get("/annuaire/suggestions", {"q": query}).json()["results"][:3])
+        for query, check in typo_cases
+    )
+    label = "autocomplete, two words with typos (« alise martin », « cardiologie ajacio »)"
+    results.append((f"{label}: target in the first 3 for {hits}/{len(typo_cases)}", server, wall))
     searches = [
         {"q": "cardiologue", "place": "Lyon"},
         {"q": "infirmier", "place": "69"},
@@ -317,6 +379,8 @@ def measure_http(rounds: int) -> list[tuple[str, list[float], list[float]]]:
     results.append(
         ("page, multi-criteria search", *_time_endpoint(client, "/annuaire/", (searches * 20 + names)))
     )
+    server, wall = _time_endpoint(client, "/annuaire/", params)
+    results.append(("page, two words with typos (the queries above)", server, wall))
     return results
 
 

@@ -24,6 +24,7 @@ from apps.annuaire.formats import (
     struct_columns,
 )
 from apps.annuaire.import_result import Batch, ImportResult
+from apps.annuaire.lexicon import refresh_lexicon
 
 _BOOL_COLUMNS = frozenset({"is_officine", "dematerialisation"})
 
@@ -195,12 +196,7 @@ SEARCH_INDEXES = {
     "bal_search_name_prefix": f'CREATE INDEX bal_search_name_prefix ON annuaire_baladdress (search_name COLLATE "C") {_PUBLISHED}',
     "bal_address_prefix": f'CREATE INDEX bal_address_prefix ON annuaire_baladdress (address COLLATE "C") {_PUBLISHED}',
 }
-# The typo lexicon (models.NameWord): first word of every published search name.
-LEXICON_REFRESH = (
-    "INSERT INTO annuaire_nameword (word) SELECT DISTINCT split_part(search_name, ' ', 1) "
-    "FROM annuaire_baladdress WHERE is_active AND NOT liste_rouge AND search_name <> '' "
-    "ON CONFLICT (word) DO NOTHING"
-)
+# The typo lexicon (models.SearchWord, apps/annuaire/lexicon.py) is refreshed at the end of an MSSanté run.
 LEXICON_REINDEX_AFTER = 1000
 BYTES_PER_LINE = 220  # a typical MSSanté extraction line
 BULK_MIN_LINES = 50_000
@@ -286,14 +282,12 @@ class PostgresBackend:
             self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for create in SEARCH_INDEXES.values():
                 self.cursor.execute(create)
-        if self.fmt is Format.MSSANTE:
-            self.cursor.execute(LEXICON_REFRESH)
-            if self.cursor.rowcount > LEXICON_REINDEX_AFTER:
-                # Words added in bulk sit in the GIN pending list with empty metapage statistics, and the
-                # planner then prefers a sequential scan (36 ms instead of 0.6 ms for 20,000 words,
-                # measured); autovacuum would fix it later, a rebuild of this small index fixes it now.
-                self.cursor.execute("REINDEX INDEX nameword_trgm")
-        for table in ("professional", "structure", "exerciseplace", "baladdress", "nameword"):
+        if self.fmt is Format.MSSANTE and refresh_lexicon() > LEXICON_REINDEX_AFTER:
+            # Words added in bulk sit in the GIN pending list with empty metapage statistics, and the
+            # planner then prefers a sequential scan (36 ms instead of 0.6 ms for 20,000 words,
+            # measured); autovacuum would fix it later, a rebuild of this small index fixes it now.
+            self.cursor.execute("REINDEX INDEX searchword_trgm")
+        for table in ("professional", "structure", "exerciseplace", "baladdress", "searchword"):
             self.cursor.execute(f"ANALYZE annuaire_{table}")
         for name in ("pro", "struct", "place", "bal"):
             self.cursor.execute(f"DROP TABLE IF EXISTS stage_{name}, seen_{name}")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.annuaire.formats import BAL_COLUMNS, ENTITY_KEYS, PLACE_COLUMNS, PRO_COLUMNS, Format, struct_columns
 from apps.annuaire.import_pg import ENTITIES, SCOPE
 from apps.annuaire.import_result import Batch, ImportResult
+from apps.annuaire.lexicon import refresh_lexicon
 from apps.annuaire.models import BalAddress, ExercisePlace, Professional, Source, Structure
 
 
@@ -116,4 +117,5 @@ class PortableBackend:
             result.entity(name).deactivated += queryset.update(is_active=False, updated_at=now)
 
     def finish(self) -> None:
-        return None
+        if self.fmt is Format.MSSANTE:
+            refresh_lexicon()

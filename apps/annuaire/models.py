@@ -202,19 +202,20 @@ class BalAddress(models.Model):
         return self.address
 
 
-class NameWord(models.Model):
-    """Lexicon of the first words of `BalAddress.search_name` (last names, first word of structure names).
+class SearchWord(models.Model):
+    """Lexicon of the words of `BalAddress.search_text` (names, first names, professions, structures, towns).
 
-    Typos are matched against this small table (trigram index) rather than against 1.5 million BAL rows:
-    a misspelt name is resolved to a few real words, then fetched by prefix (PostgreSQL documents the same
-    "table of unique words" technique for pg_trgm). Filled by the import and by local publication; a word
+    Typos are matched against this small table (trigram index, then an edit distance) rather than against
+    1.5 million BAL rows: each misspelt query word is resolved to the few real words within its allowed
+    edits, which are then searched like typed words (PostgreSQL documents the same "table of unique words"
+    technique for pg_trgm). Filled by the import and by local publication (apps/annuaire/lexicon.py); a word
     left behind by a vanished entry only ever leads to no result.
     """
 
     word = models.CharField(max_length=100, unique=True)
 
     class Meta:
-        verbose_name = "mot du lexique des noms"
+        verbose_name = "mot du lexique de l'annuaire"
 
     def __str__(self) -> str:
         return self.word

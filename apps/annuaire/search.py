@@ -1,23 +1,30 @@
 """`search_directory` and `autocomplete`: the directory search over published BAL addresses.
 
 Everything a user types is normalised like the stored `search_*` columns (text.normalize), split into words,
-and each word must match `search_text`: as a substring (LIKE, served by the trigram GIN index) or, on
-PostgreSQL, as a close word (pg_trgm word similarity, for typos: "dupond" finds "dupont"). Ranking puts name
-prefixes first, then word similarity. Structured criteria (kind, department, postcode, FINESS, profession
-code) are plain equality filters. See docs/decisions/0003-directory-search.md.
+and each word must match `search_text`: as a substring (LIKE, served by the trigram GIN index) or, for a
+word of 4+ letters, as one of the directory's words within one edit (two from 8 letters: lexicon.py, so
+"dupond" finds "dupont" and « Alise Martin » finds Alice Martin). Ranking puts hosted BALs first, then name
+prefixes, then word similarity. Structured criteria (kind, department, postcode, FINESS, profession code)
+are plain equality filters. See docs/decisions/0003-directory-search.md and 0025-multi-word-typos.md.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import operator
+import re
 from dataclasses import dataclass, fields
+from functools import reduce
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Collate
 
 from apps.annuaire.identifiers import is_valid_finess
-from apps.annuaire.models import BalAddress, BalKind, NameWord, Source
+from apps.annuaire.lexicon import near_words
+from apps.annuaire.models import BalAddress, BalKind, Source
 from apps.annuaire.text import normalize
 
 STOP_WORDS = frozenset(
@@ -73,48 +80,83 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _word_condition(word: str) -> Q:
-    """One word of the query: substring of search_text, or (PostgreSQL, 4+ letters) a name close to it.
+def _word_condition(word: str, near: dict[str, list[str]], field: str = "search_text") -> Q:
+    """One word of the query: a substring of `field`, its nomenclature wording, or (4+ letters) a
+    directory word within its allowed edits (lexicon.near_words: « ajacio » -> ajaccio).
 
-    Typos go through the NameWord lexicon: the misspelt word is resolved to the few real name words close
-    to it (trigram index on a small table), then those names are fetched by exact prefix. Matching typos
-    against 1.5 million rows directly made PostgreSQL recheck tens of thousands of heap rows.
+    Near words are searched like typed words (LIKE on the trigram index of the field). The typo itself
+    is resolved against the small lexicon table, never against the 1.5 million BAL rows.
     """
-    condition = Q(search_text__contains=word)
+    lookup = f"{field}__contains"
+    condition = Q(**{lookup: word})
     expansion = EXPANSIONS.get(word)
     if expansion and expansion != word:
-        condition |= Q(search_text__contains=expansion)
-    for similar in similar_name_words(word):
-        if similar != word:
-            condition |= Q(prefix_key__gte=similar + " ", prefix_key__lt=similar + "!")
+        condition |= Q(**{lookup: expansion})
+    for similar in near.get(word, ()):
+        if similar != word and word not in similar:  # a longer word holding the typed one already matches
+            condition |= Q(**{lookup: similar})
     return condition
 
 
-def similar_name_words(word: str, *, limit: int = 5) -> list[str]:
-    """Real name words close to `word` (`<%`: word similarity >= 0.6), best first; PostgreSQL only."""
-    if not _is_postgres() or len(word) < 4:
-        return []
-    similarity = RawSQL("word_similarity(%s, word)", (word,))
-    return list(
-        NameWord.objects.filter(RawSQL("%s <%% word", (word,), output_field=_bool()))
-        .annotate(similarity=similarity)
-        .order_by("-similarity", "word")
-        .values_list("word", flat=True)[:limit]
+def _spellings(word: str, near: dict[str, list[str]]) -> list[str]:
+    """The word as typed, its nomenclature wording and its near words (those not already holding it)."""
+    found = [word]
+    expansion = EXPANSIONS.get(word)
+    if expansion and expansion != word:
+        found.append(expansion)
+    found += [similar for similar in near.get(word, ()) if similar != word and word not in similar]
+    return found
+
+
+MAX_NAME_PATTERNS = 32
+
+
+def _all_in(query_words: list[str], near: dict[str, list[str]], field: str = "search_name") -> Q:
+    """Every word (or one of its spellings) in `field`, in any order.
+
+    Written as one regular expression of the orderings of the spellings ("alice.*martin|martin.*alice|
+    alice.*martiny|…") when they are few: the trigram index then intersects the words inside the index.
+    As an AND of ORs, PostgreSQL fetched every row of the commonest word and filtered them. The expression
+    needs the words at distinct places, so it is kept for words that do not hold one another.
+    """
+    spellings = [_spellings(word, near) for word in query_words]
+    orderings = math.factorial(len(spellings)) * math.prod(len(options) for options in spellings)
+    nested = any(
+        one in other
+        for index, options in enumerate(spellings)
+        for one in options
+        for other_options in spellings[index + 1 :]
+        for other in other_options
+    ) or any(
+        other in one
+        for index, options in enumerate(spellings)
+        for one in options
+        for other_options in spellings[index + 1 :]
+        for other in other_options
     )
+    if orderings > MAX_NAME_PATTERNS or nested:
+        lookup = f"{field}__contains"
+        condition = Q()
+        for options in spellings:
+            condition &= reduce(operator.or_, (Q(**{lookup: option}) for option in options))
+        return condition
+    patterns = {
+        ".*".join(re.escape(word) for word in ordering)
+        for combination in itertools.product(*spellings)
+        for ordering in itertools.permutations(combination)
+    }
+    return Q(**{f"{field}__regex": "|".join(sorted(patterns))})
 
 
-def _prefix_key():
-    # The "C" collation matches the prefix btree of migration 0003 (SQLite has no such collation).
-    return Collate(F("search_name"), "C") if _is_postgres() else F("search_name")
+def _best_form(word: str, near: dict[str, list[str]]) -> str:
+    """The word as typed when the directory knows it (or nothing is near), else its closest near word."""
+    close = near.get(word) or []
+    if not close or word in close:
+        return word
+    return close[0]
 
 
-def _bool():
-    from django.db.models import BooleanField
-
-    return BooleanField()
-
-
-def _place_condition(place: str) -> Q:
+def _place_condition(place: str, near: dict[str, list[str]]) -> Q:
     compact = place.replace(" ", "").upper()
     if compact.isdigit() and len(compact) == 5:
         return Q(postcode=compact)
@@ -122,30 +164,38 @@ def _place_condition(place: str) -> Q:
         return Q(department_code=compact)
     condition = Q()
     for word in words(place):
-        condition &= Q(search_text__contains=word)
+        condition &= _word_condition(word, near)
     return condition
 
 
-def _structure_condition(structure: str) -> Q:
+def _structure_condition(structure: str, near: dict[str, list[str]]) -> Q:
     compact = structure.replace(" ", "").upper()
     if is_valid_finess(compact):
         return Q(structure__finess=compact)
     condition = Q()
     for word in words(structure):
-        condition &= _word_condition(word)
+        condition &= _word_condition(word, near)
     return condition
 
 
-def filtered(criteria: SearchCriteria) -> QuerySet[BalAddress]:
-    queryset = BalAddress.objects.filter(is_active=True, liste_rouge=False).annotate(prefix_key=_prefix_key())
+def near_words_of(criteria: SearchCriteria) -> dict[str, list[str]]:
+    """The near words of every free-text word of the criteria: one lexicon query per search."""
+    typed = [] if "@" in criteria.q else words(criteria.q)
+    return near_words({*typed, *words(criteria.place), *words(criteria.structure)})
+
+
+def filtered(criteria: SearchCriteria, near: dict[str, list[str]] | None = None) -> QuerySet[BalAddress]:
+    near = near_words_of(criteria) if near is None else near
+    queryset = BalAddress.objects.filter(is_active=True, liste_rouge=False)
     if "@" in criteria.q:  # a chosen suggestion, or a pasted address
         queryset = queryset.filter(address=criteria.q.strip().lower())
-    for word in [] if "@" in criteria.q else words(criteria.q):
-        queryset = queryset.filter(_word_condition(word))
+    typed = [] if "@" in criteria.q else words(criteria.q)
+    if typed:
+        queryset = queryset.filter(_all_in(typed, near, "search_text"))
     if criteria.place:
-        queryset = queryset.filter(_place_condition(criteria.place))
+        queryset = queryset.filter(_place_condition(criteria.place, near))
     if criteria.structure:
-        queryset = queryset.filter(_structure_condition(criteria.structure))
+        queryset = queryset.filter(_structure_condition(criteria.structure, near))
     if criteria.kind in BalKind.values:
         queryset = queryset.filter(kind=criteria.kind)
     if criteria.profession:
@@ -153,21 +203,31 @@ def filtered(criteria: SearchCriteria) -> QuerySet[BalAddress]:
     return queryset
 
 
-def _ranked(queryset: QuerySet[BalAddress], criteria: SearchCriteria) -> QuerySet[BalAddress]:
-    query_words = words(criteria.q)
+def _ranked(
+    queryset: QuerySet[BalAddress], criteria: SearchCriteria, near: dict[str, list[str]]
+) -> QuerySet[BalAddress]:
+    """Hosted BALs first, then names starting like the query, then (PostgreSQL) closeness to the name.
+
+    Ranking reads the query as corrected (« phamacie bordeaux » as "pharmacie bordeaux"), so the entry
+    whose name holds the words comes before entries that only mention them (a pharmacist in Bordeaux).
+    """
+    query_words = [_best_form(word, near) for word in words(criteria.q)]
     if not query_words:
         return queryset.order_by("search_name", "id")
     first = query_words[0]
     if _is_postgres():
         # Cheap on purpose (short column): the rank is computed for every matching row before the LIMIT.
-        # Hosted BALs (source "local") first, then exact or prefix matches of the name.
         rank = RawSQL(
             "(CASE WHEN source = 'local' THEN 2 ELSE 0 END)"
             " + (CASE WHEN search_name LIKE %s THEN 1 ELSE 0 END) + word_similarity(%s, search_name)",
-            (first.replace("%", "").replace("_", "") + "%", first),
+            (first.replace("%", "").replace("_", "") + "%", " ".join(query_words)),
         )
         return queryset.annotate(rank=rank).order_by("-rank", "search_name", "id")
-    return queryset.order_by("search_name", "id")
+    # SQLite (`make run`): the same first two tiers, then alphabetical.
+    portable_rank = Case(When(source=Source.LOCAL, then=Value(2)), default=Value(0)) + Case(
+        When(search_name__startswith=first, then=Value(1)), default=Value(0)
+    )
+    return queryset.annotate(rank=portable_rank).order_by("-rank", "search_name", "id")
 
 
 @dataclass
@@ -187,7 +247,8 @@ def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int 
     page = max(1, min(page, MAX_RESULTS // page_size))
     if criteria.is_empty():
         return SearchPage([], page, False, page_size)
-    queryset = _ranked(filtered(criteria), criteria).only(*SELECT_FIELDS)
+    near = near_words_of(criteria)
+    queryset = _ranked(filtered(criteria, near), criteria, near).only(*SELECT_FIELDS)
     start = (page - 1) * page_size
     rows = list(queryset[start : start + page_size + 1])
     return SearchPage(rows[:page_size], page, len(rows) > page_size, page_size)
@@ -212,7 +273,9 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
 
     1. the whole input prefixes a name ("moreau j") - btree range scan, stops at `limit`;
     2. to fill up: first word prefixes a name, other words anywhere ("moreau cardio lyon");
-    3. only when neither found anything: the general search (substrings, typos), ranked.
+    3. only when neither found anything: entries whose name holds every word, typos corrected
+       (« phamacie bordeaux »), ranked;
+    4. only when that found nothing either: the general search (substrings, typos), ranked.
     """
     query_words = words(text)
     if not query_words or len("".join(query_words)) < 2:
@@ -245,4 +308,14 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
         # trigram scan over common words on every keystroke for suggestions nobody asked for.
         return found
     criteria = SearchCriteria(q=text)
-    return list(_ranked(filtered(criteria), criteria).only(*SELECT_FIELDS)[:limit])
+    near = near_words_of(criteria)
+    # Entries whose own name holds every word (« pharmacie bordeaux », « martin alice »): the trigram index
+    # of the short name column intersects the words, so this stays cheap where the same words anywhere in
+    # search_text would be rechecked on tens of thousands of rows (a town, a profession). These are also
+    # what the general ranking would put first.
+    published = BalAddress.objects.filter(is_active=True, liste_rouge=False)
+    named = published.filter(_all_in(query_words, near))
+    found = list(_ranked(named, criteria, near).only(*SELECT_FIELDS)[:limit])
+    if found:
+        return found
+    return list(_ranked(filtered(criteria, near), criteria, near).only(*SELECT_FIELDS)[:limit])

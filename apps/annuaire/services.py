@@ -8,7 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.annuaire.identifiers import IdentifierError
-from apps.annuaire.models import BalAddress, BalKind, NameWord, Professional, Source, Structure
+from apps.annuaire.lexicon import add_words
+from apps.annuaire.models import BalAddress, BalKind, Professional, Source, Structure
 from apps.annuaire.search_row import fill_search_columns
 from apps.annuaire.text import join_normalized
 from apps.audit.services import record_event
@@ -68,8 +69,7 @@ def do_publish_local_bal(
         # joins the searched text (issue 14).
         bal.search_text = join_normalized(bal.search_text, address.split("@")[0])
         bal.save()
-        if bal.search_name:
-            NameWord.objects.get_or_create(word=bal.search_name.split()[0][:100])
+        add_words([bal.search_text])
         record_event(
             "annuaire.bal_published",
             actor=acting_user,

@@ -216,14 +216,15 @@ def test_it_rebuilds_the_search_indexes_after_a_first_bulk_load(monkeypatch):
     assert again.total("created") == 0
 
 
-def test_it_fills_the_name_lexicon_used_for_typos(monkeypatch):
+def test_it_fills_the_lexicon_used_for_typos(monkeypatch):
     from apps.annuaire import import_pg
-    from apps.annuaire.models import NameWord
-    from apps.annuaire.search import similar_name_words
+    from apps.annuaire.lexicon import near_words
+    from apps.annuaire.models import SearchWord
 
     monkeypatch.setattr(import_pg, "LEXICON_REINDEX_AFTER", 10)  # exercise the rebuild on the sample
     do_import_annuaire(str(MSSANTE))
-    assert (
-        NameWord.objects.filter(word="dupont").exists() and NameWord.objects.filter(word="pharmacie").exists()
-    )
-    assert "dupont" in similar_name_words("dupond")
+    # Every word of the search rows: names, first names, professions, structures, towns; no numbers.
+    for word in ("dupont", "alice", "pharmacie", "pharmacien", "cardiologie", "ajaccio", "bordeaux"):
+        assert SearchWord.objects.filter(word=word).exists(), word
+    assert not SearchWord.objects.filter(word__in=["33000", "de", "la"]).exists()
+    assert "dupont" in near_words(["dupond"])["dupond"]
