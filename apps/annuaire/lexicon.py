@@ -4,7 +4,7 @@ A query word of 4+ letters may carry one edit (a letter inserted, deleted or rep
 word, two when either word has 8 letters or more (« Alise » → alice, « ajacio » → ajaccio, « phamacie » →
 pharmacie, « pamacie » → pharmacie). The search
 then looks for the word as typed *or* any of its near words, word by word, so multi-word queries with a typo
-in each word still find their target. See docs/decisions/0025-multi-word-typos.md.
+in each word still find their target. See docs/decisions/0026-multi-word-typos.md.
 
 PostgreSQL: one query for all the words of a search. Candidates come from the trigram GIN index of the small
 lexicon table (similarity ≥ 0.2, low enough that one edit of a 4-letter word or two edits of an 8-letter

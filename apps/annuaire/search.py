@@ -5,7 +5,7 @@ and each word must match `search_text`: as a substring (LIKE, served by the trig
 word of 4+ letters, as one of the directory's words within one edit (two from 8 letters: lexicon.py, so
 "dupond" finds "dupont" and « Alise Martin » finds Alice Martin). Ranking puts hosted BALs first, then name
 prefixes, then word similarity. Structured criteria (kind, department, postcode, FINESS, profession code)
-are plain equality filters. See docs/decisions/0003-directory-search.md and 0025-multi-word-typos.md.
+are plain equality filters. See docs/decisions/0003-directory-search.md and 0026-multi-word-typos.md.
 """
 
 from __future__ import annotations

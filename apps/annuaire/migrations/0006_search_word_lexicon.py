@@ -2,7 +2,7 @@
 
 `SearchWord` replaces `NameWord`: first names, professions, structures and towns get typo tolerance too
 (« Alise Martin », « cardiologie ajacio »). PostgreSQL also gets fuzzystrmatch (`levenshtein_less_equal`).
-See docs/decisions/0025-multi-word-typos.md.
+See docs/decisions/0026-multi-word-typos.md.
 """
 
 from django.db import migrations, models
@@ -31,7 +31,7 @@ def fill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("annuaire", "0004_name_lexicon"),
+        ("annuaire", "0005_structure_imap_allowed"),
     ]
 
     operations = [

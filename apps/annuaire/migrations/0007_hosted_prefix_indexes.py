@@ -15,7 +15,7 @@ _HOSTED = "WHERE source = 'local' AND is_active AND NOT liste_rouge"
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("annuaire", "0005_search_word_lexicon"),
+        ("annuaire", "0006_search_word_lexicon"),
     ]
 
     operations = [
