@@ -201,6 +201,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="check the tools only (see SMOKE_SKIP)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pages", default="", help="only these pages, e.g. boite,message (default: all)")
     options = parser.parse_args()
     runs = options.runs
     for tool, where in (
@@ -232,6 +233,8 @@ def main() -> int:
     manage(env, "collectstatic", "--noinput", "-v", "0")
     manage(env, "seed_demo", "--force", "-v", "0")
     pages = sessions_and_pages(env)
+    if options.pages:
+        pages = [page for page in pages if page[0] in options.pages.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
     print(
         f"bench_lighthouse: database and static files ready in {time.monotonic() - started:.0f} s", flush=True
