@@ -198,6 +198,11 @@ def english_words(text: str) -> list[str]:
     return sorted((words & ENGLISH) - set(ALLOWED_WORDS))
 
 
+def test_the_english_scan_reads_whole_words_with_their_accents():
+    assert english_words("Détails du message · Préférences · Se déconnecter") == []
+    assert english_words("Show details, expéditeur (From)") == ["details", "show"]
+
+
 def _check_page(page, label: str, failures: list[str]) -> None:  # noqa: ANN001
     state = page.evaluate(
         """() => ({
