@@ -42,7 +42,8 @@ lock:
 run: $(RUN_STAMP)
 	$(PY) scripts/devrun.py
 
-# Node packages of the browser tests (axe-core) and of the icon sprite (lucide-static): package-lock.json.
+# Node packages of the browser tests (axe-core), of the icon sprite (lucide-static) and of
+# bench_lighthouse.py (lighthouse): package-lock.json.
 node_modules/.package-lock.json: package-lock.json
 	@command -v npm >/dev/null || { echo "npm est absent : installez Node.js 20 (apt-get install nodejs npm)."; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
@@ -85,12 +86,13 @@ typecheck: $(STAMP)
 migrations-check: $(STAMP)
 	MSSANTE_TESTING=1 DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(PY) manage.py makemigrations --check --dry-run
 
-bench-smoke: $(STAMP)
+bench-smoke: $(STAMP) node
 	@bash scripts/ensure_services.sh
 	$(PY) bench/run_all.py --smoke
 
-## make bench: every benchmark at full size (minutes; figures go to docs/benchmarks.md).
-bench: $(STAMP)
+## make bench: every benchmark at full size (minutes; figures go to docs/benchmarks.md). Lighthouse
+## (bench_lighthouse.py) needs node_modules (npm ci) and Chromium.
+bench: $(STAMP) node
 	@bash scripts/ensure_services.sh
 	$(PY) bench/run_all.py
 

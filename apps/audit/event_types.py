@@ -157,3 +157,8 @@ def sentence_for(action: str, *, actor_label: str = "", mailbox_label: str = "")
     }
     text = template.format(**values)
     return " ".join(text.replace(" .", ".").split())
+
+
+def label_for(action: str) -> str:
+    """The sentence of an event type with « … » for the person and the BAL (the journal filter's choices)."""
+    return sentence_for(action, actor_label="…", mailbox_label="…").removesuffix(".")

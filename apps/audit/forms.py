@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from apps.audit.event_types import label_for
 from apps.audit.models import Outcome
 from apps.audit.selectors import JournalFilters
 
@@ -28,7 +29,9 @@ class JournalFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         action_field = self.fields["action"]
         assert isinstance(action_field, forms.ChoiceField)
-        action_field.choices = [("", "Toutes"), *((action, action) for action in actions)]
+        # In words, not codes (« … s'est connecté(e) »), sorted as read.
+        labelled = sorted(((a, label_for(a)) for a in actions), key=lambda pair: pair[1].lower())
+        action_field.choices = [("", "Toutes"), *labelled]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -12,7 +12,7 @@ from apps.accounts.models import User
 from apps.audit.selectors import list_mailbox_events
 from apps.mailboxes import selectors
 from apps.mailboxes.current import get_current_mailbox, set_current_mailbox
-from apps.mailboxes.labels import action_label
+from apps.mailboxes.labels import action_label, change_lines
 from apps.mailboxes.models import MailboxKind
 from apps.mailboxes.policies import (
     access_mailbox,
@@ -78,5 +78,13 @@ def mailbox_journal(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     page = list_mailbox_events(mailbox.pk, before_id=int(before) if before.isdigit() else None)
     actor_ids = {event.actor_id for event in page.events if event.actor_id}
     names = {user.pk: user.get_full_name() for user in User.objects.filter(pk__in=actor_ids)}
-    rows = [(event, names.get(event.actor_id or 0, ""), action_label(event.action)) for event in page.events]
+    rows = [
+        (
+            event,
+            names.get(event.actor_id or 0, ""),
+            action_label(event.action, actor_label=event.actor_label),
+            change_lines(event.details or {}),
+        )
+        for event in page.events
+    ]
     return render(request, "mailboxes/journal.html", {"mailbox": mailbox, "rows": rows, "page": page})

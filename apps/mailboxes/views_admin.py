@@ -162,7 +162,8 @@ def _detail_context(request: HttpRequest, mailbox: Mailbox, **extra: Any) -> dic
         ),
         "can_use_administration": can_use_administration(request.user),
         "recent_events": [
-            (e, action_label(e.action)) for e in list_mailbox_events(mailbox.pk, limit=20).events
+            (e, action_label(e.action, actor_label=e.actor_label))
+            for e in list_mailbox_events(mailbox.pk, limit=20).events
         ],
         **extra,
     }
