@@ -53,7 +53,10 @@ def per_call_ms(action, body: str, rounds: int) -> float:  # noqa: ANN001
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="one round: proves it runs (bench-smoke)")
     options = parser.parse_args()
+    if options.smoke:
+        options.rounds = 1
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mssante_web.settings")
     os.environ.setdefault("MSSANTE_TESTING", "1")
     os.environ.setdefault("DATABASE_URL", "sqlite:///var/bench-html-fold.sqlite3")

@@ -17,6 +17,7 @@ from apps.imap import fetching, uidmap
 from apps.imap.push import Listener
 from apps.messaging.models import Folder, FolderRole, MessageCopy
 from apps.messaging.store import uids
+from tests.asyncrun import run_coroutine
 from tests.messaging.helpers import send
 
 ADDRESSES = [
@@ -109,7 +110,7 @@ def test_sessions_woken_by_one_announcement_share_one_refresh():
         await listener.refreshed_view(7, run_db_read)
         assert calls == [7, 7]
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())  # not asyncio.run(): a browser test may have left Playwright's loop running
 
 
 def test_numbering_continues_by_keyset_and_times_each_batch(alice_bal, sec_bob, cardio_bal):
