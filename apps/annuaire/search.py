@@ -97,7 +97,7 @@ def _spellings(word: str, near: dict[str, list[str]]) -> list[str]:
 
 
 def _one_of(spellings: list[str], field: str) -> Q:
-    """`field` holds one of these spellings: a LIKE for one, else one regular expression `(a|b|c)`.
+    """`field` holds one of these spellings: a LIKE for one, else one regular expression `a|b|c`.
 
     One operator per query word, so that all the words of a search are conditions of the same trigram
     index scan and PostgreSQL intersects them inside the index. An OR of LIKEs per word was planned as a
@@ -105,7 +105,9 @@ def _one_of(spellings: list[str], field: str) -> Q:
     """
     if len(spellings) == 1:
         return Q(**{f"{field}__contains": spellings[0]})
-    return Q(**{f"{field}__regex": "(" + "|".join(re.escape(spelling) for spelling in spellings) + ")"})
+    # Sorted, not closest first: pg_trgm then keeps far more of the expression's trigrams (measured:
+    # « moneau » and its 6 near words, 33,110 index rows to recheck closest first, 1,114 sorted).
+    return Q(**{f"{field}__regex": "|".join(re.escape(spelling) for spelling in sorted(spellings))})
 
 
 def _all_in(query_words: list[str], near: dict[str, list[str]], field: str = "search_name") -> Q:
