@@ -10,12 +10,8 @@ are plain equality filters. See docs/decisions/0003-directory-search.md and 0026
 
 from __future__ import annotations
 
-import itertools
-import math
-import operator
 import re
 from dataclasses import dataclass, fields
-from functools import reduce
 
 from django.db import connection
 from django.db.models import Case, F, Q, QuerySet, Value, When
@@ -84,18 +80,10 @@ def _word_condition(word: str, near: dict[str, list[str]], field: str = "search_
     """One word of the query: a substring of `field`, its nomenclature wording, or (4+ letters) a
     directory word within its allowed edits (lexicon.near_words: « ajacio » -> ajaccio).
 
-    Near words are searched like typed words (LIKE on the trigram index of the field). The typo itself
-    is resolved against the small lexicon table, never against the 1.5 million BAL rows.
+    Near words are searched like typed words (on the trigram index of the field). The typo itself is
+    resolved against the small lexicon table, never against the 1.5 million BAL rows.
     """
-    lookup = f"{field}__contains"
-    condition = Q(**{lookup: word})
-    expansion = EXPANSIONS.get(word)
-    if expansion and expansion != word:
-        condition |= Q(**{lookup: expansion})
-    for similar in near.get(word, ()):
-        if similar != word and word not in similar:  # a longer word holding the typed one already matches
-            condition |= Q(**{lookup: similar})
-    return condition
+    return _one_of(_spellings(word, near), field)
 
 
 def _spellings(word: str, near: dict[str, list[str]]) -> list[str]:
@@ -108,44 +96,32 @@ def _spellings(word: str, near: dict[str, list[str]]) -> list[str]:
     return found
 
 
-MAX_NAME_PATTERNS = 32
+def _one_of(spellings: list[str], field: str) -> Q:
+    """`field` holds one of these spellings: a LIKE for one, else one regular expression `a|b|c`.
+
+    One operator per query word, so that all the words of a search are conditions of the same trigram
+    index scan and PostgreSQL intersects them inside the index. An OR of LIKEs per word was planned as a
+    BitmapOr, or folded back into a filter over every row of the commonest word.
+    """
+    if len(spellings) == 1:
+        return Q(**{f"{field}__contains": spellings[0]})
+    # Sorted, not closest first: pg_trgm then keeps far more of the expression's trigrams (measured:
+    # « moneau » and its 6 near words, 33,110 index rows to recheck closest first, 1,114 sorted).
+    return Q(**{f"{field}__regex": "|".join(re.escape(spelling) for spelling in sorted(spellings))})
 
 
 def _all_in(query_words: list[str], near: dict[str, list[str]], field: str = "search_name") -> Q:
-    """Every word (or one of its spellings) in `field`, in any order.
+    """Every word (or one of its spellings) in `field`, in any order: one condition per word.
 
-    Written as one regular expression of the orderings of the spellings ("alice.*martin|martin.*alice|
-    alice.*martiny|…") when they are few: the trigram index then intersects the words inside the index.
-    As an AND of ORs, PostgreSQL fetched every row of the commonest word and filtered them. The expression
-    needs the words at distinct places, so it is kept for words that do not hold one another.
+    Not one expression of the orderings of the spellings ("alice.*martin|martin.*alice|…", the first
+    version of ADR 0026): with a few near words per word it grew to dozens of alternatives, more trigrams
+    than pg_trgm keeps from one expression, and the index then returned a fifth of the directory to
+    recheck (« cauinet dijn »: 316,888 rows, 2.4 s; one condition per word: 1,235 rows, 59 ms).
     """
-    spellings = [_spellings(word, near) for word in query_words]
-    orderings = math.factorial(len(spellings)) * math.prod(len(options) for options in spellings)
-    nested = any(
-        one in other
-        for index, options in enumerate(spellings)
-        for one in options
-        for other_options in spellings[index + 1 :]
-        for other in other_options
-    ) or any(
-        other in one
-        for index, options in enumerate(spellings)
-        for one in options
-        for other_options in spellings[index + 1 :]
-        for other in other_options
-    )
-    if orderings > MAX_NAME_PATTERNS or nested:
-        lookup = f"{field}__contains"
-        condition = Q()
-        for options in spellings:
-            condition &= reduce(operator.or_, (Q(**{lookup: option}) for option in options))
-        return condition
-    patterns = {
-        ".*".join(re.escape(word) for word in ordering)
-        for combination in itertools.product(*spellings)
-        for ordering in itertools.permutations(combination)
-    }
-    return Q(**{f"{field}__regex": "|".join(sorted(patterns))})
+    condition = Q()
+    for word in query_words:
+        condition &= _one_of(_spellings(word, near), field)
+    return condition
 
 
 def _best_form(word: str, near: dict[str, list[str]]) -> str:
@@ -184,14 +160,17 @@ def near_words_of(criteria: SearchCriteria) -> dict[str, list[str]]:
     return near_words({*typed, *words(criteria.place), *words(criteria.structure)})
 
 
-def filtered(criteria: SearchCriteria, near: dict[str, list[str]] | None = None) -> QuerySet[BalAddress]:
+def filtered(
+    criteria: SearchCriteria, near: dict[str, list[str]] | None = None, text_field: str = "search_text"
+) -> QuerySet[BalAddress]:
+    """Published BALs matching every criterion, the free-text words looked for in `text_field`."""
     near = near_words_of(criteria) if near is None else near
     queryset = BalAddress.objects.filter(is_active=True, liste_rouge=False)
     if "@" in criteria.q:  # a chosen suggestion, or a pasted address
         queryset = queryset.filter(address=criteria.q.strip().lower())
     typed = [] if "@" in criteria.q else words(criteria.q)
     if typed:
-        queryset = queryset.filter(_all_in(typed, near, "search_text"))
+        queryset = queryset.filter(_all_in(typed, near, text_field))
     if criteria.place:
         queryset = queryset.filter(_place_condition(criteria.place, near))
     if criteria.structure:
@@ -242,13 +221,36 @@ class SearchPage:
         return (self.page - 1) * self.page_size + 1
 
 
+def _ranked_page(criteria: SearchCriteria, near: dict[str, list[str]]) -> QuerySet[BalAddress]:
+    """The matching BALs, ranked; on PostgreSQL with free text, a bounded set of them.
+
+    Ranking reads every row it orders, and common words match tens of thousands of rows at 1.5 M entries
+    (« phamacie bordeaux »: 13,392 BALs mention a pharmacy and Bordeaux, 12,000 heap pages). What the
+    ranking puts first is always kept: the hosted BALs and the entries whose own name holds every word
+    (found by the short name column's trigram index); the other matches are the first MAX_RESULTS + 1 the
+    text index returns, as many as the pages can show. One UNION query, ranked once.
+    """
+    matching = filtered(criteria, near)
+    if not _is_postgres() or "@" in criteria.q or not words(criteria.q):
+        return _ranked(matching, criteria, near).only(*SELECT_FIELDS)
+
+    def unordered(queryset: QuerySet[BalAddress]) -> QuerySet[BalAddress]:
+        return _ranked(queryset, criteria, near).only(*SELECT_FIELDS, "search_name").order_by()
+
+    hosted = unordered(matching.filter(source=Source.LOCAL))
+    named = unordered(filtered(criteria, near, "search_name"))[:MAX_RESULTS]
+    first_matches = unordered(matching)[: MAX_RESULTS + 1]
+    # "rank" is annotated by _ranked, which the django-stubs plugin cannot follow through the helper.
+    return hosted.union(named, first_matches).order_by("-rank", "search_name", "id")  # type: ignore[misc]
+
+
 def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int = 20) -> SearchPage:
     """One page of published BALs matching the criteria, best first (one query)."""
     page = max(1, min(page, MAX_RESULTS // page_size))
     if criteria.is_empty():
         return SearchPage([], page, False, page_size)
     near = near_words_of(criteria)
-    queryset = _ranked(filtered(criteria, near), criteria, near).only(*SELECT_FIELDS)
+    queryset = _ranked_page(criteria, near)
     start = (page - 1) * page_size
     rows = list(queryset[start : start + page_size + 1])
     return SearchPage(rows[:page_size], page, len(rows) > page_size, page_size)
@@ -266,6 +268,9 @@ def _prefixed(queryset: QuerySet[BalAddress], field: str, prefix: str) -> QueryS
         .filter(prefix_key__gte=prefix, prefix_key__lt=upper)
         .order_by("prefix_key", "id")
     )
+
+
+MAX_NAMED_CANDIDATES = 1000  # autocomplete: names holding every word that are ranked
 
 
 def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
@@ -315,6 +320,10 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
     # what the general ranking would put first.
     published = BalAddress.objects.filter(is_active=True, liste_rouge=False)
     named = published.filter(_all_in(query_words, near))
+    if _is_postgres():
+        # Ranked among the first MAX_NAMED_CANDIDATES the index returns: a misspelt common name matches
+        # tens of thousands of names (« peioreau »: 25,045 with perreau, petoreau…), each read to be ranked.
+        named = published.filter(id__in=named.values("id")[:MAX_NAMED_CANDIDATES])
     found = list(_ranked(named, criteria, near).only(*SELECT_FIELDS)[:limit])
     if found:
         return found
