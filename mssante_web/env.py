@@ -87,3 +87,11 @@ def parse_database_url(url: str, base_dir: Path) -> dict[str, Any]:
     raise ImproperlyConfiguredEnv(
         f"DATABASE_URL scheme {scheme!r} is not supported (postgres:// or sqlite:///)"
     )
+
+
+def without_jit(config: dict[str, Any]) -> dict[str, Any]:
+    """A PostgreSQL DATABASES entry whose connections run with `jit=off` (ADR 0027), keeping the options
+    the URL asked for (sslmode, other `-c` settings)."""
+    options = dict(config.get("OPTIONS", {}))
+    options["options"] = (options.get("options", "") + " -c jit=off").strip()
+    return {**config, "OPTIONS": options}
