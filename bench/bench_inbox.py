@@ -294,7 +294,13 @@ def generate(size: int, mailbox, processes: int) -> float:
         cursor.execute("SET maintenance_work_mem = '1GB'")
         for _, definition in indexes:
             cursor.execute(definition)
-        cursor.execute("ANALYZE messaging_message, messaging_messagecopy, messaging_attachment")
+        # VACUUM as autovacuum would soon after a bulk load in production: the visibility map makes the
+        # unread counts index-only (without it, 1,000 heap fetches per folder list: +6 ms a page), and the
+        # folder rows' UIDNEXT updates leave dead rows behind.
+        cursor.execute(
+            "VACUUM (ANALYZE) messaging_message, messaging_messagecopy, messaging_attachment, "
+            "messaging_folder"
+        )
         cursor.execute(
             "INSERT INTO bench_dataset VALUES ('inbox', %s, %s, now()) ON CONFLICT (name) DO UPDATE "
             "SET seed = EXCLUDED.seed, size = EXCLUDED.size, done_at = EXCLUDED.done_at",
