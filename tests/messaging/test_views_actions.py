@@ -102,3 +102,27 @@ def test_it_rejects_an_unknown_destination_with_a_message(bob_client, two, cardi
     response = _update(bob_client, cardio_bal, "move", two, folder="999999")
     assert response.status_code == 302
     assert _folder_role(two[0]) == FolderRole.INBOX
+
+
+def test_the_sidebar_shows_subfolders_as_a_tree_under_their_parent(bob_client, cardio_bal, two):
+    from apps.messaging.webmail.selectors import list_folders
+
+    for name in ("Comptes rendus", "Comptes/2026", "Comptes", "Comptes/2025/Janvier", "archives patients"):
+        bob_client.post(reverse("messaging:folder-create", args=[cardio_bal.pk]), {"name": name})
+    custom = [entry for entry in list_folders(cardio_bal) if entry.folder.role == FolderRole.CUSTOM]
+    assert [(entry.folder.name, entry.depth, entry.label) for entry in custom] == [
+        ("archives patients", 0, "archives patients"),
+        ("Comptes", 0, "Comptes"),
+        ("Comptes/2025", 1, "2025"),
+        ("Comptes/2025/Janvier", 2, "Janvier"),
+        ("Comptes/2026", 1, "2026"),
+        ("Comptes rendus", 0, "Comptes rendus"),
+    ]
+    page = bob_client.get(reverse("messaging:inbox", args=[cardio_bal.pk])).content.decode()
+    # Indented under its parent, the whole path read aloud and shown on hover.
+    assert '<li class="wm-depth-2">' in page
+    assert (
+        '<span class="visually-hidden">Comptes/2025/Janvier</span><span aria-hidden="true">Janvier</span>'
+        in page
+    )
+    assert page.index(">Comptes/2026<") < page.index(">Comptes rendus<")

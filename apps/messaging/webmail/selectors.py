@@ -74,6 +74,23 @@ class FolderEntry:
     def unread_label(self) -> str:
         return f"{UNREAD_CAP - 1}+" if self.unread >= UNREAD_CAP else str(self.unread)
 
+    @property
+    def depth(self) -> int:
+        """0 for a top folder, 1 for « Comptes/2026 »... (« / » separates a folder from its subfolders, as
+        in IMAP)."""
+        return self.folder.name.count("/") if self.folder.role == FolderRole.CUSTOM else 0
+
+    @property
+    def label(self) -> str:
+        """The name shown in the tree: the last segment, its parents being the lines above."""
+        return self.folder.name.rsplit("/", 1)[-1] if self.depth else self.folder.name
+
+
+def _tree_order(folder: Folder) -> tuple[int, tuple[str, ...]]:
+    # Segment by segment, so that « Comptes/2026 » follows « Comptes » and not « Comptes rendus » (a space
+    # sorts before « / » in a plain comparison of the names).
+    return (folder.position, tuple(part.casefold() for part in folder.name.split("/")))
+
 
 @dataclass
 class CopyRow:
@@ -181,6 +198,7 @@ def list_folders(mailbox: Mailbox) -> list[FolderEntry]:
     if not set(SYSTEM_FOLDERS) <= {folder.role for folder in folders}:
         ensure_folders(mailbox.pk)  # first visit of a new BAL
         folders = list(queryset.all())
+    folders.sort(key=_tree_order)
     return [FolderEntry(folder, folder.unread) for folder in folders]  # type: ignore[attr-defined]
 
 
