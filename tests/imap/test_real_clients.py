@@ -2,8 +2,8 @@
 tmux opening, reading and deleting a message. Debian packages (scripts/ensure_imap_clients.sh installs them
 in CI); without them these tests skip and say why.
 
-The BAL size is `IMAP_MBSYNC_MESSAGES` (300 by default, to keep CI short); the 5,000-message run was done
-once and is recorded in docs/benchmarks.md. The BAL is seeded with 20 distinct messages delivered through
+The BAL holds `IMAP_MBSYNC_MESSAGES` messages, 5,000 by default as the issue asks (about a minute on a calm
+machine, docs/benchmarks.md). The BAL is seeded with 20 distinct messages delivered through
 the platform, then further copies of them (the sync sees distinct UIDs and files; content repeats).
 """
 
@@ -24,7 +24,7 @@ from tests.imap.conftest import app_password
 from tests.messaging.helpers import send
 
 pytestmark = pytest.mark.slow
-MESSAGES = int(os.environ.get("IMAP_MBSYNC_MESSAGES", "300"))
+MESSAGES = int(os.environ.get("IMAP_MBSYNC_MESSAGES", "5000"))
 DISTINCT = 20
 
 
