@@ -49,6 +49,9 @@ SELECT_FIELDS = (
     "service", "postcode", "town", "department_code", "source",
 )  # fmt: skip
 MAX_RESULTS = 1000  # pages beyond this are refused: the directory is searched, not downloaded
+# PostgreSQL, free text: matches of each set that are read and ranked for the suggestions and the first
+# pages (ADR 0026). Ranking reads every row it orders: 1,000 cost 8-13 ms of heap reads per set.
+RANKED_CANDIDATES = 200
 
 
 @dataclass
@@ -264,27 +267,40 @@ class SearchPage:
         return (self.page - 1) * self.page_size + 1
 
 
-def _ranked_page(criteria: SearchCriteria, lexicon: Lexicon) -> QuerySet[BalAddress]:
+def _ranked_union(
+    criteria: SearchCriteria, lexicon: Lexicon, sets: list[tuple[QuerySet[BalAddress], int | None]]
+) -> QuerySet[BalAddress]:
+    """The union of these sets of BALs, each cut at its bound (None: whole), ranked once: one query."""
+    fields = (*SELECT_FIELDS, "search_name")
+    unordered = [
+        _ranked(queryset, criteria, lexicon).only(*fields).order_by()[:bound] for queryset, bound in sets
+    ]
+    # "rank" is annotated by _ranked, which the django-stubs plugin cannot follow through the helper.
+    return unordered[0].union(*unordered[1:]).order_by("-rank", "search_name", "id")  # type: ignore[misc]
+
+
+def candidates_for(page: int, page_size: int) -> int:
+    """How many matches of each set the page ranks: RANKED_CANDIDATES while that covers the page asked
+    for (pages 1-10 of 20, what people read), MAX_RESULTS beyond, so deep pages still exist. Pages 1-10
+    all rank the same rows, so they neither repeat nor skip a result between them."""
+    return RANKED_CANDIDATES if page * page_size < RANKED_CANDIDATES else MAX_RESULTS
+
+
+def _ranked_page(criteria: SearchCriteria, lexicon: Lexicon, bound: int) -> QuerySet[BalAddress]:
     """The matching BALs, ranked; on PostgreSQL with free text, a bounded set of them.
 
     Ranking reads every row it orders, and common words match tens of thousands of rows at 1.5 M entries
     (« phamacie bordeaux »: 13,392 BALs mention a pharmacy and Bordeaux, 12,000 heap pages). What the
-    ranking puts first is always kept: the hosted BALs and the entries whose own name holds every word
-    (found by the short name column's trigram index); the other matches are the first MAX_RESULTS + 1 the
-    text index returns, as many as the pages can show. One UNION query, ranked once.
+    ranking puts first is kept: the hosted BALs, and the entries whose own name holds every word (the
+    first `bound` the name index returns); the other matches are the first `bound` + 1 the text index
+    returns (candidates_for: enough for the page asked for).
     """
     matching = filtered(criteria, lexicon)
     if not _is_postgres() or "@" in criteria.q or not words(criteria.q):
         return _ranked(matching, criteria, lexicon).only(*SELECT_FIELDS)
-
-    def unordered(queryset: QuerySet[BalAddress]) -> QuerySet[BalAddress]:
-        return _ranked(queryset, criteria, lexicon).only(*SELECT_FIELDS, "search_name").order_by()
-
-    hosted = unordered(matching.filter(source=Source.LOCAL))
-    named = unordered(filtered(criteria, lexicon, "search_name"))[:MAX_RESULTS]
-    first_matches = unordered(matching)[: MAX_RESULTS + 1]
-    # "rank" is annotated by _ranked, which the django-stubs plugin cannot follow through the helper.
-    return hosted.union(named, first_matches).order_by("-rank", "search_name", "id")  # type: ignore[misc]
+    hosted = matching.filter(source=Source.LOCAL)
+    named = filtered(criteria, lexicon, "search_name")
+    return _ranked_union(criteria, lexicon, [(hosted, None), (named, bound), (matching, bound + 1)])
 
 
 def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int = 20) -> SearchPage:
@@ -292,7 +308,7 @@ def search_directory(criteria: SearchCriteria, *, page: int = 1, page_size: int 
     page = max(1, min(page, MAX_RESULTS // page_size))
     if criteria.is_empty():
         return SearchPage([], page, False, page_size)
-    queryset = _ranked_page(criteria, lexicon_of(criteria))
+    queryset = _ranked_page(criteria, lexicon_of(criteria), candidates_for(page, page_size))
     start = (page - 1) * page_size
     rows = list(queryset[start : start + page_size + 1])
     return SearchPage(rows[:page_size], page, len(rows) > page_size, page_size)
@@ -310,9 +326,6 @@ def _prefixed(queryset: QuerySet[BalAddress], field: str, prefix: str) -> QueryS
         .filter(prefix_key__gte=prefix, prefix_key__lt=upper)
         .order_by("prefix_key", "id")
     )
-
-
-MAX_NAMED_CANDIDATES = 1000  # autocomplete: names holding every word that are ranked
 
 
 def _more(queryset: QuerySet[BalAddress], found: list[BalAddress], limit: int) -> list[BalAddress]:
@@ -378,12 +391,18 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
     # search_text would be rechecked on tens of thousands of rows (a town, a profession). These are also
     # what the general ranking would put first.
     published = BalAddress.objects.filter(is_active=True, liste_rouge=False)
-    named = published.filter(_all_in(query_words, lexicon))
-    if _is_postgres():
-        # Ranked among the first MAX_NAMED_CANDIDATES the index returns: a misspelt common name matches
-        # tens of thousands of names (« peioreau »: 25,045 with perreau, petoreau…), each read to be ranked.
-        named = published.filter(id__in=named.values("id")[:MAX_NAMED_CANDIDATES])
-    found = list(_ranked(named, criteria, lexicon).only(*SELECT_FIELDS)[:limit])
-    if found:
-        return found
-    return list(_ranked(filtered(criteria, lexicon), criteria, lexicon).only(*SELECT_FIELDS)[:limit])
+    found = _best(published.filter(_all_in(query_words, lexicon)), criteria, lexicon, limit)
+    return found or _best(filtered(criteria, lexicon), criteria, lexicon, limit)
+
+
+def _best(
+    matching: QuerySet[BalAddress], criteria: SearchCriteria, lexicon: Lexicon, limit: int
+) -> list[BalAddress]:
+    """The `limit` best of these matches. PostgreSQL: ranked among the hosted ones and the first
+    RANKED_CANDIDATES the index returns, since a misspelt common name matches tens of thousands of names
+    (« peioreau »: 25,045 with perreau, petoreau…) and a town as many entries, each read to be ranked."""
+    if not _is_postgres():
+        return list(_ranked(matching, criteria, lexicon).only(*SELECT_FIELDS)[:limit])
+    hosted = matching.filter(source=Source.LOCAL)
+    ranked = _ranked_union(criteria, lexicon, [(hosted, None), (matching, RANKED_CANDIDATES)])
+    return list(ranked[:limit])

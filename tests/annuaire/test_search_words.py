@@ -115,3 +115,36 @@ def test_the_word_indexes_and_their_statistics_exist():
 def _addresses(rows) -> list[str]:
     rows = rows.results if hasattr(rows, "results") else rows
     return [bal.address for bal in rows]
+
+
+@pytest.fixture
+def hosted_cardiologist(imported_directory):
+    pro = Professional.objects.create(
+        national_id="810001234565", id_type="8", civility="DR", last_name="ZORGLUB", first_name="Hélène",
+        profession_code="10", profession_label="Médecin", savoir_faire_code="SM04",
+        savoir_faire_label="Cardiologie et maladies vasculaires",
+    )  # fmt: skip
+    structure = Structure.objects.get(idnat="1693082463")  # CENTRE HOSPITALIER LYON
+    return do_publish_local_bal(
+        address="helene.zorglub@demo.mssante.fr", kind="PER", professional=pro, structure=structure
+    )
+
+
+@postgres_only
+def test_bounded_ranking_keeps_the_hosted_bals_first(hosted_cardiologist, monkeypatch):
+    """Only RANKED_CANDIDATES matches of each set are ranked, but every hosted match is."""
+    monkeypatch.setattr(search, "RANKED_CANDIDATES", 1)
+    assert filtered(SearchCriteria(q="medecin lyon")).count() > 2
+    # No name holds both words: the composer's last step, the general search, bounded.
+    assert _addresses(autocomplete("medecin lyon"))[0] == hosted_cardiologist.address
+    page = search_directory(SearchCriteria(q="medecin lyon"), page_size=1)
+    assert _addresses(page) == [hosted_cardiologist.address] and page.has_next
+
+
+@postgres_only
+def test_the_first_pages_rank_the_same_candidates(imported_directory, monkeypatch):
+    monkeypatch.setattr(search, "RANKED_CANDIDATES", 6)
+    assert [search.candidates_for(page, 2) for page in (1, 2, 3)] == [6, 6, search.MAX_RESULTS]
+    criteria = SearchCriteria(q="cardiologie")
+    first, second = (_addresses(search_directory(criteria, page=page, page_size=2)) for page in (1, 2))
+    assert len(first) == len(second) == 2 and not set(first) & set(second)
