@@ -283,7 +283,7 @@ def candidates_for(page: int, page_size: int) -> int:
     """How many matches of each set the page ranks: RANKED_CANDIDATES while that covers the page asked
     for (pages 1-10 of 20, what people read), MAX_RESULTS beyond, so deep pages still exist. Pages 1-10
     all rank the same rows, so they neither repeat nor skip a result between them."""
-    return RANKED_CANDIDATES if page * page_size < RANKED_CANDIDATES else MAX_RESULTS
+    return RANKED_CANDIDATES if page * page_size <= RANKED_CANDIDATES else MAX_RESULTS
 
 
 def _ranked_page(criteria: SearchCriteria, lexicon: Lexicon, bound: int) -> QuerySet[BalAddress]:
@@ -386,10 +386,10 @@ def autocomplete(text: str, *, limit: int = 10) -> list[BalAddress]:
         return found
     criteria = SearchCriteria(q=text)
     lexicon = lexicon_of(criteria)
-    # Entries whose own name holds every word (« pharmacie bordeaux », « martin alice »): the trigram index
-    # of the short name column intersects the words, so this stays cheap where the same words anywhere in
-    # search_text would be rechecked on tens of thousands of rows (a town, a profession). These are also
-    # what the general ranking would put first.
+    # Entries whose own name holds every word (« pharmacie bordeaux », « martin alice »): the index of the
+    # short name column intersects the words, so this stays small where the same words anywhere in
+    # search_text match tens of thousands of rows (a town, a profession). These are also what the general
+    # ranking would put first.
     published = BalAddress.objects.filter(is_active=True, liste_rouge=False)
     found = _best(published.filter(_all_in(query_words, lexicon)), criteria, lexicon, limit)
     return found or _best(filtered(criteria, lexicon), criteria, lexicon, limit)
