@@ -11,6 +11,9 @@ lexicon table (similarity ≥ 0.2, low enough that one edit of a 4-letter word o
 word still share enough trigrams), then `levenshtein_less_equal` (fuzzystrmatch) keeps those within the
 allowed edits. SQLite (`make run`): the same rule in Python over the lexicon words of a compatible length,
 fine for the demo's few thousand words.
+
+PostgreSQL also resolves what was typed to the lexicon words that contain it (`holding_words`), so that the
+search looks rows up by exact words (migration 0008) rather than by trigrams of the whole text.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from apps.annuaire.models import BalAddress, SearchWord
 
 MIN_TYPO_LENGTH = 4  # shorter words are matched as typed only: one edit of "lyon" is already "lion"
 TWO_EDITS_LENGTH = 8
-MAX_NEAR_WORDS = 8  # per query word, closest first: each becomes one more LIKE on the trigram index
+MAX_NEAR_WORDS = 8  # per query word, closest first: each becomes one more word to look up
 # Trigram similarity floor of the candidates: a replaced letter changes at most 3 of a word's trigrams,
 # so "mart"/"bart" still share 2 of 8 (0.25) and two edits of an 8-letter word keep 3 of 15 (0.2).
 TRIGRAM_FLOOR = 0.2
