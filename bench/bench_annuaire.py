@@ -365,6 +365,7 @@ def measure_http(rounds: int) -> list[tuple[str, list[float], list[float]]]:
     )
     label = "autocomplete, two words with typos (« alise martin », « cardiologie ajacio »)"
     results.append((f"{label}: target in the first 3 for {hits}/{len(typo_cases)}", server, wall))
+    print_slowest("composer, two words with typos", params, server)
     searches = [
         {"q": "cardiologue", "place": "Lyon"},
         {"q": "infirmier", "place": "69"},
@@ -381,7 +382,14 @@ def measure_http(rounds: int) -> list[tuple[str, list[float], list[float]]]:
     )
     server, wall = _time_endpoint(client, "/annuaire/", params)
     results.append(("page, two words with typos (the queries above)", server, wall))
+    print_slowest("page, two words with typos", params, server)
     return results
+
+
+def print_slowest(label: str, params_list: list[dict], server: list[float], count: int = 5) -> None:
+    """The slowest queries of a row on stdout (not in the report): where to start with EXPLAIN."""
+    slowest = sorted(zip(server, [params["q"] for params in params_list], strict=True), reverse=True)
+    print(f"slowest, {label}: " + ", ".join(f"« {query} » {ms:.0f} ms" for ms, query in slowest[:count]))
 
 
 def _time_endpoint(client, url: str, params_list: list[dict]) -> tuple[list[float], list[float]]:

@@ -189,12 +189,14 @@ _STAGE_COLUMNS = {"pro": PRO_COLUMNS, "place": PLACE_COLUMNS, "bal": BAL_COLUMNS
 
 
 _PUBLISHED = "WHERE is_active AND NOT liste_rouge"
-# The search indexes of migrations 0002 and 0003 (keep them in sync), rebuilt at the end of a bulk load.
+# The search indexes of migrations 0002, 0003 and 0008 (keep them in sync), rebuilt at the end of a bulk load.
 SEARCH_INDEXES = {
     "bal_search_name_trgm": f"CREATE INDEX bal_search_name_trgm ON annuaire_baladdress USING gin (search_name gin_trgm_ops) {_PUBLISHED}",
     "bal_search_text_trgm": f"CREATE INDEX bal_search_text_trgm ON annuaire_baladdress USING gin (search_text gin_trgm_ops) {_PUBLISHED}",
     "bal_search_name_prefix": f'CREATE INDEX bal_search_name_prefix ON annuaire_baladdress (search_name COLLATE "C") {_PUBLISHED}',
     "bal_address_prefix": f'CREATE INDEX bal_address_prefix ON annuaire_baladdress (address COLLATE "C") {_PUBLISHED}',
+    "bal_search_text_words": f"CREATE INDEX bal_search_text_words ON annuaire_baladdress USING gin (string_to_array(search_text, ' ')) {_PUBLISHED}",
+    "bal_search_name_words": f"CREATE INDEX bal_search_name_words ON annuaire_baladdress USING gin (string_to_array(search_name, ' ')) {_PUBLISHED}",
 }
 # The typo lexicon (models.SearchWord, apps/annuaire/lexicon.py) is refreshed at the end of an MSSanté run.
 LEXICON_REINDEX_AFTER = 1000

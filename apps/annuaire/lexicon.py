@@ -11,6 +11,9 @@ lexicon table (similarity ≥ 0.2, low enough that one edit of a 4-letter word o
 word still share enough trigrams), then `levenshtein_less_equal` (fuzzystrmatch) keeps those within the
 allowed edits. SQLite (`make run`): the same rule in Python over the lexicon words of a compatible length,
 fine for the demo's few thousand words.
+
+PostgreSQL also resolves what was typed to the lexicon words that contain it (`holding_words`), so that the
+search looks rows up by exact words (migration 0008) rather than by trigrams of the whole text.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from apps.annuaire.models import BalAddress, SearchWord
 
 MIN_TYPO_LENGTH = 4  # shorter words are matched as typed only: one edit of "lyon" is already "lion"
 TWO_EDITS_LENGTH = 8
-MAX_NEAR_WORDS = 8  # per query word, closest first: each becomes one more LIKE on the trigram index
+MAX_NEAR_WORDS = 8  # per query word, closest first: each becomes one more word to look up
 # Trigram similarity floor of the candidates: a replaced letter changes at most 3 of a word's trigrams,
 # so "mart"/"bart" still share 2 of 8 (0.25) and two edits of an 8-letter word keep 3 of 15 (0.2).
 TRIGRAM_FLOOR = 0.2
 # Lexicon words (also in _SQL_REFRESH): a 4-letter query word with one inserted letter may be a 3-letter word.
 MIN_WORD_LENGTH = 3
+# Lexicon words listed for one spelling (PostgreSQL): the search then looks its rows up in the exact-word
+# indexes of migration 0008. A spelling held by more words (a 3-letter fragment being typed) is matched as
+# a substring on the trigram index instead.
+MAX_HOLDING_WORDS = 1000
 
 _SQL_REFRESH = (
     "INSERT INTO annuaire_searchword (word) "
@@ -50,6 +57,17 @@ CROSS JOIN LATERAL (
     ORDER BY distance, similarity(lexicon.word, query.word) DESC, lexicon.word
     LIMIT %s
 ) AS near
+"""
+
+
+_SQL_HOLDING = """
+SELECT typed.spelling, found.word
+FROM unnest(%s::text[]) AS typed(spelling)
+CROSS JOIN LATERAL (
+    SELECT lexicon.word FROM annuaire_searchword lexicon
+    WHERE lexicon.word LIKE '%%' || typed.spelling || '%%'
+    LIMIT %s
+) AS found
 """
 
 
@@ -162,3 +180,30 @@ def edit_distance(left: str, right: str, limit: int) -> int:
             return limit + 1
         previous = current
     return min(previous[-1], limit + 1)
+
+
+def holding_words(spellings: Iterable[str]) -> dict[str, list[str] | None]:
+    """Each spelling -> the lexicon words that contain it (itself included), or None when it cannot be
+    listed: more than MAX_HOLDING_WORDS words, a number or a 1-2 letter fragment (not in the lexicon).
+
+    A spelling has no space, and `search_text` is its words joined by single spaces, so `search_text`
+    contains the spelling exactly when one of its words does: with a complete lexicon, « one of these words »
+    is the substring condition, answered by exact posting lists. The spelling itself is always listed, so a
+    whole word typed still finds a row whose words never reached the lexicon. PostgreSQL only (the SQLite
+    search keeps its substring conditions): {} elsewhere.
+    """
+    if connection.vendor != "postgresql":
+        return {}
+    found: dict[str, list[str] | None] = dict.fromkeys(spellings)
+    listable = sorted(spelling for spelling in found if " " not in spelling and lexicon_words(spelling))
+    if not listable:
+        return found
+    words: dict[str, list[str]] = {spelling: [] for spelling in listable}
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL_HOLDING, (listable, MAX_HOLDING_WORDS + 1))
+        for spelling, word in cursor.fetchall():
+            words[spelling].append(word)
+    for spelling, holding in words.items():
+        if len(holding) <= MAX_HOLDING_WORDS:
+            found[spelling] = sorted({spelling, *holding})
+    return found
