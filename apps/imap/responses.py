@@ -21,6 +21,10 @@ class Raw(str):
     """Written verbatim: atoms, flags, section names, already-formatted items."""
 
 
+class Encoded(bytes):
+    """A value already in its IMAP form (an ENVELOPE encoded once and kept): written verbatim."""
+
+
 class Literal8(bytes):
     """Binary content of a BINARY[] fetch (RFC 3516): written `~{n}` and the bytes."""
 
@@ -54,6 +58,8 @@ def encode(value: Any) -> bytes:
         return str(value).encode()
     if isinstance(value, Raw):
         return value.encode("utf-8")
+    if isinstance(value, Encoded):
+        return bytes(value)
     if isinstance(value, Literal8):
         return b"~{%d}\r\n" % len(value) + bytes(value)
     if isinstance(value, str):

@@ -47,6 +47,11 @@ EXPIRED = (
     "Votre jeton Pro Santé Connect a expiré : la session est fermée. Reconnectez-vous avec un nouveau jeton."
 )
 
+# Commands that change nothing in the selected folder: what SELECT read ahead stays usable after them
+# (a FETCH that marks messages \Seen drops it itself).
+KEEP_PREFETCH = frozenset(
+    {"FETCH", "SEARCH", "NOOP", "CHECK", "CAPABILITY", "ID", "NAMESPACE", "LIST", "LSUB", "STATUS"}
+)
 SHUTDOWN = "Arrêt du serveur IMAP : reconnectez-vous dans un instant."
 
 
@@ -117,6 +122,7 @@ class Session:
     end_reason: str = ""
     end_code: str = "AUTHENTICATIONFAILED"
     counted: bool = False  # counted in the server's per-person and per-address limits
+    pending: list[bytes] = field(default_factory=list)  # `send_later` data, written with the next send
     _expiry_task: asyncio.Task | None = None
     _task: asyncio.Task | None = None
 
@@ -130,11 +136,24 @@ class Session:
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.server.run_db(fn, *args)
 
+    async def db_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read (run again once on a new connection if the thread's one was cut)."""
+        return await self.server.run_db_read(fn, *args)
+
     async def send(self, data: bytes) -> None:
         if self.server.trace is not None:  # tests: every response is checked with imapclient's parser
             self.server.trace.append(data)
+        if self.pending:
+            data, self.pending = b"".join(self.pending) + data, []
         self.writer.write(data)
         await self.writer.drain()
+
+    def send_later(self, data: bytes) -> None:
+        """Untagged data written with whatever is sent next (at the latest the command's completion): one
+        TLS record and one socket write for SELECT's or a short FETCH's whole answer, not two."""
+        if self.server.trace is not None:
+            self.server.trace.append(data)
+        self.pending.append(data)
 
     async def untagged(self, *parts: Any) -> None:
         await self.send(responses.untagged(*parts))
@@ -193,7 +212,8 @@ class Session:
 
     async def _next_command(self) -> bytes | None:
         try:
-            return await asyncio.wait_for(self._read_command(), self.server.config.idle_timeout)
+            async with asyncio.timeout(self.server.config.idle_timeout):  # no task per command (wait_for)
+                return await self._read_command()
         except TimeoutError:
             await self.bye("Session inactive depuis trop longtemps : déconnexion.")
             return None
@@ -238,6 +258,8 @@ class Session:
             await self.send(responses.status(cmd.tag, "NO", EXPIRED, "AUTHENTICATIONFAILED"))
             await self.bye(EXPIRED, "AUTHENTICATIONFAILED")
             raise Closing
+        if self.selected is not None and cmd.name not in KEEP_PREFETCH:
+            self.selected.prefetch = None  # this command may change the folder: what SELECT read is old
         self.busy = True
         try:
             done = await registration.handler(self, cmd)

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import record_event
-from apps.imap import fetching, mailstore, searching, uidmap
+from apps.imap import envelopes, fetching, mailstore, searching, uidmap
 from apps.imap.commands import Command
 from apps.imap.handlers.mailbox import NONEXISTENT, _resolve, _user
 from apps.imap.responses import Raw, fetch_response
@@ -45,20 +45,32 @@ async def fetch(session: Session, cmd: Command) -> Done:
     atts = cmd.args["atts"]
     reads = any(att.reads_content for att in atts)
     marks = reads and not selected.readonly and any(att.reads_content and not att.peek for att in atts)
-    results = await session.db(
-        _fetch,
-        selected.folder,
-        session.user_id,
-        uids,
-        atts,
-        cmd.uid,
-        marks,
-    )
+    lean = not marks and all(att.kind in mailstore.LEAN_ITEMS for att in atts)
+    prefetch = selected.prefetch if lean else None
+    rows = None
+    if prefetch is not None:  # the message list right after SELECT: what SELECT read, no database trip
+        listener = getattr(session.server, "listener", None)
+        rows = prefetch.rows_for(uids, selected.folder.folder_id, listener)
+    if rows is not None:
+        envelopes_ = prefetch.envelopes  # type: ignore[union-attr]
+        results = [
+            (
+                int(row.copy.uid),
+                fetching.fetch_items(row.copy, row.flags, atts, uid=cmd.uid, envelopes=envelopes_),
+            )
+            for row in rows
+        ]
+    else:
+        if marks:
+            selected.prefetch = None  # this FETCH marks messages \Seen
+        call = session.db_read if lean else session.db
+        results = await call(_fetch, selected.folder, session.user_id, uids, atts, cmd.uid, marks)
     # Responses written in batches, not one TLS record and socket write per message.
     batch: list[bytes] = []
     size = 0
+    view = selected.view
     for uid, items in results:
-        number = selected.view.number_of(uid)
+        number = view.number_of(uid)
         if number is not None:
             batch.append(fetch_response(number, items))
             size += len(batch[-1])
@@ -66,7 +78,7 @@ async def fetch(session: Session, cmd: Command) -> Done:
                 await session.send(b"".join(batch))
                 batch, size = [], 0
     if batch:
-        await session.send(b"".join(batch))
+        session.send_later(b"".join(batch))  # with the tagged OK
     return Done(text="Messages transmis.")
 
 
@@ -74,10 +86,20 @@ def _fetch(
     folder: Any, user_id: int, uids: list[int], atts: Any, uid: bool, marks: bool
 ) -> list[tuple[int, Any]]:
     if not marks and all(att.kind in mailstore.LEAN_ITEMS for att in atts):
-        # The message list (flags, envelope, sizes): one plain query, nothing to mark or journal.
+        # The message list (flags, envelope, sizes): one plain query, nothing to mark or journal; the
+        # envelopes decrypted once per process (apps/imap/envelopes.py).
         rows = mailstore.lean_rows(folder.folder_id, folder.role, uids, user_id, folder.organisational)
-    else:
-        rows = mailstore.rows(folder.folder_id, uids, user_id, folder.organisational)
+        known = None
+        if any(att.kind == "ENVELOPE" for att in atts):
+            known = envelopes.encoded_for([row.copy for row in rows], fetching.envelope_of)
+        return [
+            (
+                int(row.copy.uid or 0),
+                fetching.fetch_items(row.copy, row.flags, atts, uid=uid, envelopes=known),
+            )
+            for row in rows
+        ]
+    rows = mailstore.rows(folder.folder_id, uids, user_id, folder.organisational)
     out = []
     for row in rows:
         if marks and "\\Seen" not in row.flags:
