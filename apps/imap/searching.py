@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -47,8 +47,17 @@ class Context:
         self.annotations: dict[str, Any] = {}
 
 
-def search(context: Context, program: SearchKey) -> list[int]:
-    """The UIDs (ascending) of the selected folder's messages matching `program`, in the session's view."""
+# A word found in most of a large folder: the planner then prefers reading the whole folder (a sequential
+# or folder-index scan), which opens every copy's TOASTed tokens to test them — 265 ms at 100,000 copies,
+# against 42 ms through the blind index's bitmap (exact: no tokens opened, only the heap pages for the UIDs).
+# So a search with a blind-index word is planned without those scans, and with the memory that keeps a
+# million-entry bitmap exact (a lossy one would test every row's tokens again). This statement only.
+BLIND_SETTINGS = (
+    "SET LOCAL work_mem = '64MB'; SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
+)
+
+
+def _matching(context: Context, program: SearchKey) -> Any:
     condition = _q(context, program)
     # The BAL in the filter lets the blind index (GIN on BAL and tokens) narrow the search to this BAL.
     query = MessageCopy.objects.filter(
@@ -56,11 +65,39 @@ def search(context: Context, program: SearchKey) -> list[int]:
     )
     if context.annotations:
         query = query.annotate(**context.annotations)
-    found = query.filter(condition).order_by("uid").values_list("uid", flat=True)
     # No per-UID check against the view: UIDs become visible in increasing order (the deposit holds the
     # folder row until commit), so every copy with uid <= the view's last UID is in the view, unless it was
     # expunged since — and then the database no longer returns it.
-    return [int(uid) for uid in found if uid is not None]
+    return query.filter(condition).filter(uid__isnull=False).values_list("uid", flat=True)
+
+
+def search(context: Context, program: SearchKey) -> list[int]:
+    """The UIDs (ascending) of the selected folder's messages matching `program`, in the session's view."""
+    if connection.vendor != "postgresql":
+        return [int(uid) for uid in _matching(context, program).order_by("uid")]
+    joined = search_joined(context, program)
+    return [int(uid) for uid in joined.split()] if joined else []
+
+
+def joins_in_database() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def search_joined(context: Context, program: SearchKey) -> bytes:
+    """PostgreSQL: the matching UIDs ascending as the text of a SEARCH answer (`1 2 5`), joined by the
+    server: a million matches are one value of ~7 MB, not a million rows and Python integers. The
+    statement is planned for the blind index when it has a word (`BLIND_SETTINGS`)."""
+    sql, params = _matching(context, program).query.sql_with_params()
+    settings = f"{BLIND_SETTINGS};\n" if context.annotations else ""  # a blind-index word in the program
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"{settings}SELECT string_agg(found.uid::text, ' ' ORDER BY found.uid) FROM ({sql}) found",  # noqa: S608
+            params,
+        )
+        while cursor.description is None and cursor.nextset():  # past the SET statements
+            pass
+        row = cursor.fetchone()
+    return (row[0] or "").encode("ascii") if row else b""
 
 
 def _q(context: Context, key: SearchKey) -> Q:

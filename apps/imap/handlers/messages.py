@@ -135,10 +135,26 @@ async def search(session: Session, cmd: Command) -> Done:
         folder.organisational,
         selected.view,
     )
-    found = await session.db(searching.search, context, cmd.args["program"])
-    values = found if cmd.uid else [selected.view.number_of(uid) for uid in found]
-    await session.send(b"* SEARCH" + b"".join(b" %d" % v for v in values if v) + b"\r\n")
+    if cmd.uid and searching.joins_in_database():  # the answer's text as the database joined it
+        joined = await session.db_read(searching.search_joined, context, cmd.args["program"])
+        session.send_later(b"* SEARCH " + joined + b"\r\n" if joined else b"* SEARCH\r\n")
+        return Done(text="Recherche terminée (mots entiers ou débuts de mots).")
+    found = await session.db_read(searching.search, context, cmd.args["program"])
+    values = found if cmd.uid else _numbers(selected.view, found)
+    session.send_later(b"* SEARCH" + b"".join(b" %d" % v for v in values) + b"\r\n")
     return Done(text="Recherche terminée (mots entiers ou débuts de mots).")
+
+
+def _numbers(view: uidmap.View, uids: list[int]) -> list[int]:
+    """Message numbers of ascending UIDs, by one walk along the view (not one bisection per UID)."""
+    out: list[int] = []
+    index, count, known = 0, view.count, view.uids
+    for uid in uids:
+        while index < count and known[index] < uid:
+            index += 1
+        if index < count and known[index] == uid:
+            out.append(index + 1)
+    return out
 
 
 @command("STORE", states=SELECTED)
