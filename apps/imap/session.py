@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import enum
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -240,6 +241,17 @@ class Session:
             if not plus:
                 await self.send(responses.continuation("Prêt à recevoir."))
             data += await self.reader.readexactly(size)
+            self._ack_now()
+
+    def _ack_now(self) -> None:
+        """ACK the literal just read at once. A client writes the literal, then the rest of its line in a
+        second small write that Nagle's algorithm holds until the literal is acknowledged — which the
+        kernel would delay up to 40 ms while we wait for that very line (imaplib: every UID SEARCH
+        CHARSET UTF-8 TEXT of an accented word took 40 ms more)."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     async def _execute(self, data: bytes) -> None:
         try:
