@@ -98,5 +98,13 @@ def flag_list(flags: Iterable[str]) -> Raw:
 
 def fetch_response(number: int, items: list[tuple[str, Any]]) -> bytes:
     """`* n FETCH (NAME value NAME value…)`."""
-    body = b" ".join(name.encode("ascii") + b" " + encode(value) for name, value in items)
+    return fetch_line(number, fetch_body(items))
+
+
+def fetch_body(items: list[tuple[str, Any]]) -> bytes:
+    """What goes between the parentheses of a FETCH response (kept for the message list: selected.py)."""
+    return b" ".join(name.encode("ascii") + b" " + encode(value) for name, value in items)
+
+
+def fetch_line(number: int, body: bytes) -> bytes:
     return b"* %d FETCH (" % number + body + b")\r\n"

@@ -44,6 +44,7 @@ class Prefetch:
     high: int
     envelopes: dict[Any, Any]  # encoded ENVELOPEs by message id
     mark: tuple[int, int]  # the listener's mark taken before SELECT's round trip
+    encoded: dict[Any, dict[int, bytes]] = field(default_factory=dict)  # see selecting.Newest.encoded
     taken: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -51,7 +52,23 @@ class Prefetch:
         """From `selecting.Newest` (read `limit` at most, under the listener's `mark`)."""
         rows = {int(row.copy.uid): row for row in newest.rows}
         low = 0 if len(rows) < limit else min(rows)
-        return cls(rows, low, view.last_uid, newest.envelopes, newest.mark)
+        return cls(rows, low, view.last_uid, newest.envelopes, newest.mark, newest.encoded)
+
+    def bodies(self, rows: list[Any], atts: tuple[Any, ...], uid: bool) -> list[tuple[int, bytes]]:
+        """(UID, encoded FETCH body) of `rows` for these items: each encoded once for the rows' life."""
+        from apps.imap.fetching import fetch_items
+        from apps.imap.responses import fetch_body
+
+        known = self.encoded.setdefault((atts, uid), {})
+        out = []
+        for row in rows:
+            key = int(row.copy.uid)
+            body = known.get(key)
+            if body is None:
+                items = fetch_items(row.copy, row.flags, atts, uid=uid, envelopes=self.envelopes)
+                body = known[key] = fetch_body(items)
+            out.append((key, body))
+        return out
 
     def rows_for(self, uids: list[int], folder_id: int, listener: Any) -> list[Any] | None:
         """The rows of `uids` (ascending) if this can still answer for them, else None."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apps.imap import access, envelopes, fetching, folders, mailstore, uidmap
@@ -40,6 +40,9 @@ class Newest:
     mark: tuple[int, int]  # the listener's mark taken before they were read
     uidnext: int
     highest: int | None  # the folder's highest flag stamp when they were read
+    # FETCH responses' bodies already encoded from these rows, by (items asked, UID command): filled and
+    # read by the event loop only (selected.Prefetch).
+    encoded: dict[Any, dict[int, bytes]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from apps.audit.services import record_event
 from apps.imap import envelopes, fetching, mailstore, searching, uidmap
 from apps.imap.commands import Command
 from apps.imap.handlers.mailbox import NONEXISTENT, _resolve, _user
-from apps.imap.responses import Raw, fetch_response
+from apps.imap.responses import Raw, fetch_line, fetch_response
 from apps.imap.session import AUTHENTICATED, SELECTED, Done, Session, command
 
 
@@ -51,20 +51,16 @@ async def fetch(session: Session, cmd: Command) -> Done:
     if prefetch is not None:  # the message list right after SELECT: what SELECT read, no database trip
         listener = getattr(session.server, "listener", None)
         rows = prefetch.rows_for(uids, selected.folder.folder_id, listener)
-    if rows is not None:
-        envelopes_ = prefetch.envelopes  # type: ignore[union-attr]
-        results = [
-            (
-                int(row.copy.uid),
-                fetching.fetch_items(row.copy, row.flags, atts, uid=cmd.uid, envelopes=envelopes_),
-            )
-            for row in rows
-        ]
-    else:
-        if marks:
-            selected.prefetch = None  # this FETCH marks messages \Seen
-        call = session.db_read if lean else session.db
-        results = await call(_fetch, selected.folder, session.user_id, uids, atts, cmd.uid, marks)
+    if rows is not None:  # each response encoded once while SELECT's rows stand
+        bodies = prefetch.bodies(rows, atts, cmd.uid)  # type: ignore[union-attr]
+        view = selected.view
+        lines = [fetch_line(n, body) for uid, body in bodies if (n := view.number_of(uid)) is not None]
+        session.send_later(b"".join(lines))
+        return Done(text="Messages transmis.")
+    if marks:
+        selected.prefetch = None  # this FETCH marks messages \Seen
+    call = session.db_read if lean else session.db
+    results = await call(_fetch, selected.folder, session.user_id, uids, atts, cmd.uid, marks)
     # Responses written in batches, not one TLS record and socket write per message.
     batch: list[bytes] = []
     size = 0
