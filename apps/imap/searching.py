@@ -53,11 +53,12 @@ class Context:
 # does not count the opening of the tokens). For a search with a blind-index word, this statement only:
 # no sequential or plain index scan, an operator priced at what testing a row's tokens costs (40 times the
 # default, which makes the GIN index condition win over filtering every row of the folder), no parallel
-# workers (their start-up is most of a fast search), and the memory that keeps a million-entry bitmap
-# exact (a lossy one would test every row's tokens again).
+# workers (their start-up is most of a fast search), no JIT compilation (75 ms for a plan that costly: a
+# seventh of a million-row answer), and the memory that keeps a million-entry bitmap exact (a lossy one
+# would test every row's tokens again).
 BLIND_SETTINGS = (
     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; "
-    "SET LOCAL cpu_operator_cost = 0.1; SET LOCAL max_parallel_workers_per_gather = 0"
+    "SET LOCAL cpu_operator_cost = 0.1; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
 )
 
 
@@ -95,7 +96,10 @@ def search_joined(context: Context, program: SearchKey) -> bytes:
     settings = f"{BLIND_SETTINGS};\n" if context.annotations else ""  # a blind-index word in the program
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"{settings}SELECT string_agg(found.uid::text, ' ' ORDER BY found.uid) FROM ({sql}) found",  # noqa: S608
+            # The integers sorted, then joined: 400 ms for a million matches; string_agg(text ORDER BY
+            # uid) sorted the texts with them, 600 ms.
+            f"{settings}SELECT array_to_string(array_agg(found.uid ORDER BY found.uid), ' ') "  # noqa: S608
+            f"FROM ({sql}) found",
             params,
         )
         while cursor.description is None and cursor.nextset():  # past the SET statements
