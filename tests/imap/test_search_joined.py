@@ -1,7 +1,7 @@
 """UID SEARCH answered with the UIDs joined by PostgreSQL and, for a blind-index word, planned for the blind
 index (apps/imap/searching.py): the answer must be exactly the plain query's, whatever the program — checked
 with hypothesis on a small folder against the ORM query run as it was before (no settings, no joining),
-and on the wire."""
+and on the wire; ESEARCH (RFC 4731) answers."""
 
 from __future__ import annotations
 
@@ -92,3 +92,27 @@ def test_a_word_in_every_message_and_in_none_over_the_wire(connect, folder):
         b"* SEARCH " + " ".join(str(n) for n in range(1, len(every) + 1)).encode() + b"\r\n"
     )
     raw.command("f", "LOGOUT")
+
+
+def test_esearch_answers_min_max_count_and_the_set(connect, folder):
+    owner = folder.mailbox.owner
+    every = list(MessageCopy.objects.filter(folder=folder).order_by("uid").values_list("uid", flat=True))
+    raw = connect.raw()
+    raw.command("a", f"LOGIN {owner.email} {app_password(owner)}")
+    assert b"ESEARCH" in b"".join(raw.command("b", "CAPABILITY"))
+    raw.command("c", "SELECT INBOX")
+    assert raw.command("d", "UID SEARCH RETURN (MIN MAX COUNT ALL) TEXT compte")[0] == (
+        b'* ESEARCH (TAG "d") UID MIN %d MAX %d COUNT %d ALL %d:%d\r\n'
+        % (every[0], every[-1], len(every), every[0], every[-1])
+    )
+    assert raw.command("e", "SEARCH RETURN () TEXT compte")[0] == b'* ESEARCH (TAG "e") ALL 1:%d\r\n' % len(
+        every
+    )
+    assert (
+        raw.command("f", "SEARCH RETURN (COUNT MIN) TEXT xylophone")[0] == b'* ESEARCH (TAG "f") COUNT 0\r\n'
+    )
+    assert raw.command("g", "UID SEARCH RETURN (COUNT) FLAGGED")[
+        0
+    ] == b'* ESEARCH (TAG "g") UID COUNT %d\r\n' % len(every[::2])
+    assert raw.command("h", "SEARCH RETURN (SAVE) ALL")[0].startswith(b"h BAD")
+    raw.command("i", "LOGOUT")
