@@ -113,7 +113,7 @@ def main() -> int:  # noqa: PLR0915
     for elapsed, sql in queries:
         print(f"  {elapsed:6.2f} ms  {sql}")
     user_id = mailbox.owner_id
-    folder, view, _uidnext = mailbox_handlers._select(user_id, "INBOX")  # noqa: SLF001
+    folder, view, _uidnext, _modseq = mailbox_handlers._select(user_id, "INBOX")  # noqa: SLF001
     uids = view.all_uids()[-50:]
     atts = parse_command(f"a FETCH 1:50 {ENVELOPES}".encode()).args["atts"]
     select = mailbox_handlers._select  # noqa: SLF001

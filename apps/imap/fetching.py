@@ -14,7 +14,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from apps.imap.items import FetchAtt, Section, format_datetime
-from apps.imap.responses import Literal8, flag_list
+from apps.imap.responses import Encoded, Literal8, flag_list
 from apps.messaging.models import MessageCopy
 from apps.messaging.store import content, storage
 
@@ -174,8 +174,14 @@ def section_bytes(raw: bytes, mime: MimeMessage, section: Section) -> bytes:
 
 
 def fetch_items(
-    copy: MessageCopy, flags: list[str], atts: tuple[FetchAtt, ...], *, uid: bool
+    copy: MessageCopy,
+    flags: list[str],
+    atts: tuple[FetchAtt, ...],
+    *,
+    uid: bool,
+    envelopes: dict[Any, Encoded] | None = None,
 ) -> list[tuple[str, Any]]:
+    """`envelopes`: ENVELOPEs already encoded, by message id (apps/imap/envelopes.py)."""
     items: list[tuple[str, Any]] = []
     names = {att.kind for att in atts}
     if uid and "UID" not in names:
@@ -191,6 +197,8 @@ def fetch_items(
             items.append(("INTERNALDATE", format_datetime(copy.received_at)))
         elif att.kind == "RFC822.SIZE":
             items.append(("RFC822.SIZE", copy.message.size))
+        elif att.kind == "ENVELOPE" and envelopes is not None and copy.message_id in envelopes:
+            items.append(("ENVELOPE", envelopes[copy.message_id]))
         elif att.kind == "ENVELOPE" and raw is None and copy.message.headers_enc:
             # The headers are kept apart (encrypted, small): no need to decrypt the whole message.
             items.append(("ENVELOPE", envelope(_headers_only(copy))))
@@ -200,6 +208,13 @@ def fetch_items(
                 mime = email.message_from_bytes(raw)
             items.append(_content_item(att, raw, mime))
     return items
+
+
+def envelope_of(copy: MessageCopy) -> list[Any]:
+    """The ENVELOPE of a copy's message: from the headers kept apart, else from the decrypted message."""
+    if copy.message.headers_enc:
+        return envelope(_headers_only(copy))
+    return envelope(email.message_from_bytes(raw_of(copy)))
 
 
 def _headers_only(copy: MessageCopy) -> HeaderPairs:

@@ -101,13 +101,16 @@ class LeanCopy:
 # FETCH items `lean_rows` can answer: no content, no BODYSTRUCTURE (those read the raw message anyway).
 LEAN_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"})
 
-_LEAN_SQL = (
+# The person's own read mark (organisational BALs) in the same statement: one query, not two.
+_LEAN_COLUMNS = (
     "SELECT c.id, c.uid, c.mailbox_id, c.message_id, c.data_key_wrap, c.received_at, c.is_read, "
     "c.is_answered, c.is_flagged, c.imap_deleted, c.queue_status, c.assignee_id, "
-    "m.size, m.headers_enc, m.raw_blob "
+    "m.size, m.headers_enc, m.raw_blob, CASE WHEN %s THEN EXISTS (SELECT 1 FROM messaging_copyread r "
+    "WHERE r.copy_id = c.id AND r.user_id = %s) ELSE false END "
     "FROM messaging_messagecopy c JOIN messaging_message m ON m.id = c.message_id "
-    "WHERE c.folder_id = %s AND c.uid = ANY(%s) ORDER BY c.uid"
 )
+_LEAN_SQL = _LEAN_COLUMNS + "WHERE c.folder_id = %s AND c.uid = ANY(%s) ORDER BY c.uid"
+_NEWEST_SQL = _LEAN_COLUMNS + "WHERE c.folder_id = %s AND c.uid IS NOT NULL ORDER BY c.uid DESC LIMIT %s"
 
 
 def lean_rows(folder_id: int, role: str, uids: list[int], user_id: int, organisational: bool) -> list[Row]:
@@ -117,39 +120,43 @@ def lean_rows(folder_id: int, role: str, uids: list[int], user_id: int, organisa
         return rows(folder_id, uids, user_id, organisational)
     if not uids:
         return []
+    with connection.cursor() as cursor:  # one array parameter, whatever the count
+        cursor.execute(_LEAN_SQL, [organisational, user_id, folder_id, list(uids)])
+        return lean_from(cursor.fetchall(), role, user_id, organisational)
+
+
+def newest_statement(folder_id: int, count: int, user_id: int, organisational: bool) -> tuple[str, list]:
+    """The lean rows of the folder's `count` newest copies, as a statement for SELECT's round trip
+    (`uidmap.select_state`); read them with `lean_from`."""
+    return _NEWEST_SQL, [organisational, user_id, folder_id, count]
+
+
+def lean_from(found: list[tuple], role: str, user_id: int, organisational: bool) -> list[Row]:
     folder = LeanFolder(role)
-    with connection.cursor() as cursor:
-        cursor.execute(_LEAN_SQL, [folder_id, list(uids)])  # one array parameter, whatever the count
-        copies = [
-            LeanCopy(
-                pk=pk,
-                uid=uid,
-                mailbox_id=mailbox_id,
-                message_id=message_id,
-                data_key_wrap=bytes(wrap),
-                received_at=received_at,
-                is_read=is_read,
-                is_answered=is_answered,
-                is_flagged=is_flagged,
-                imap_deleted=imap_deleted,
-                queue_status=queue_status,
-                assignee_id=assignee_id,
-                folder=folder,
-                message=LeanMessage(message_id, size, None if headers is None else bytes(headers), raw_blob),
-            )
-            for (
-                pk, uid, mailbox_id, message_id, wrap, received_at, is_read, is_answered, is_flagged,
-                imap_deleted, queue_status, assignee_id, size, headers, raw_blob,
-            ) in cursor.fetchall()
-        ]  # fmt: skip
-    seen_by_me: set[int] = set()
-    if organisational and copies:
-        seen_by_me = set(
-            CopyRead.objects.filter(user_id=user_id, copy_id__in=[c.pk for c in copies]).values_list(
-                "copy_id", flat=True
-            )
+    out = []
+    for (
+        pk, uid, mailbox_id, message_id, wrap, received_at, is_read, is_answered, is_flagged,
+        imap_deleted, queue_status, assignee_id, size, headers, raw_blob, seen_by_me,
+    ) in found:  # fmt: skip
+        copy = LeanCopy(
+            pk=pk,
+            uid=uid,
+            mailbox_id=mailbox_id,
+            message_id=message_id,
+            data_key_wrap=bytes(wrap),
+            received_at=received_at,
+            is_read=is_read,
+            is_answered=is_answered,
+            is_flagged=is_flagged,
+            imap_deleted=imap_deleted,
+            queue_status=queue_status,
+            assignee_id=assignee_id,
+            folder=folder,
+            message=LeanMessage(message_id, size, None if headers is None else bytes(headers), raw_blob),
         )
-    return [Row(copy, flags_of(copy, user_id, organisational, seen_by_me)) for copy in copies]  # type: ignore[arg-type]
+        seen = {pk} if seen_by_me else set()
+        out.append(Row(copy, flags_of(copy, user_id, organisational, seen)))  # type: ignore[arg-type]
+    return out
 
 
 def flags_of(copy: MessageCopy, user_id: int, organisational: bool, seen_by_me: set[int]) -> list[str]:

@@ -43,6 +43,19 @@ class Listener:
         # count when it started, its future). 200 sessions woken by one deposit share ONE refresh.
         self._announced: dict[int, int] = {}
         self._refreshing: dict[int, tuple[int, asyncio.Future]] = {}
+        # For what SELECT read ahead (apps/imap/selected.py, `Prefetch`): a number per announcement, the
+        # latest one per folder, and an epoch bumped at each (re)connection and access change.
+        self.epoch = 0
+        self._sequence = 0
+        self._latest: dict[int, int] = {}
+
+    def mark(self) -> tuple[int, int] | None:
+        """Where the announcements stand now (None while not listening: nothing would be announced)."""
+        return (self.epoch, self._sequence) if self.connected.is_set() else None
+
+    def unchanged_since(self, mark: tuple[int, int], folder_id: int) -> bool:
+        """Nothing announced for the folder since `mark`, and the listener connected all along."""
+        return self.connected.is_set() and mark[0] == self.epoch and self._latest.get(folder_id, 0) <= mark[1]
 
     async def refreshed_view(self, folder_id: int, run_db_read: Callable[..., Any]) -> uidmap.View:
         """The folder's current view for a woken session: joins a refresh started after the latest
@@ -80,6 +93,7 @@ class Listener:
                     **connection_params(), autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.epoch += 1
                     self.connected.set()
                     delay = 0.5
                     self._wake_all()  # anything may have changed while we were not listening
@@ -93,17 +107,24 @@ class Listener:
             finally:
                 uidmap.set_listening(False)  # SELECT counts again until the next LISTEN
             self.connected.clear()
+            self.epoch += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
 
     def dispatch(self, payload: str) -> None:
         kind, _, ids = payload.partition(":")
         if kind == "a":
+            self.epoch += 1
             self._on_access_change()
             return
         folders = {int(i) for i in ids.split(",") if i.isdigit()}
+        self._sequence += 1
+        if len(self._latest) > 100_000:  # bounded: forgetting them all is a new epoch
+            self._latest.clear()
+            self.epoch += 1
         for folder_id in folders:
             self._announced[folder_id] = self._announced.get(folder_id, 0) + 1
+            self._latest[folder_id] = self._sequence
         if kind == "d":
             for folder_id in folders:
                 uidmap.mark_stale(folder_id)

@@ -21,6 +21,10 @@ class Raw(str):
     """Written verbatim: atoms, flags, section names, already-formatted items."""
 
 
+class Encoded(bytes):
+    """A value already in its IMAP form (an ENVELOPE encoded once and kept): written verbatim."""
+
+
 class Literal8(bytes):
     """Binary content of a BINARY[] fetch (RFC 3516): written `~{n}` and the bytes."""
 
@@ -54,6 +58,8 @@ def encode(value: Any) -> bytes:
         return str(value).encode()
     if isinstance(value, Raw):
         return value.encode("utf-8")
+    if isinstance(value, Encoded):
+        return bytes(value)
     if isinstance(value, Literal8):
         return b"~{%d}\r\n" % len(value) + bytes(value)
     if isinstance(value, str):
@@ -92,5 +98,13 @@ def flag_list(flags: Iterable[str]) -> Raw:
 
 def fetch_response(number: int, items: list[tuple[str, Any]]) -> bytes:
     """`* n FETCH (NAME value NAME value…)`."""
-    body = b" ".join(name.encode("ascii") + b" " + encode(value) for name, value in items)
+    return fetch_line(number, fetch_body(items))
+
+
+def fetch_body(items: list[tuple[str, Any]]) -> bytes:
+    """What goes between the parentheses of a FETCH response (kept for the message list: selected.py)."""
+    return b" ".join(name.encode("ascii") + b" " + encode(value) for name, value in items)
+
+
+def fetch_line(number: int, body: bytes) -> bytes:
     return b"* %d FETCH (" % number + body + b")\r\n"

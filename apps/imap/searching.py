@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -47,8 +47,22 @@ class Context:
         self.annotations: dict[str, Any] = {}
 
 
-def search(context: Context, program: SearchKey) -> list[int]:
-    """The UIDs (ascending) of the selected folder's messages matching `program`, in the session's view."""
+# A word found in most of a large folder: the planner then prefers reading the whole folder (a sequential
+# scan, or the folder's btree index and a filter), which opens every copy's TOASTed tokens to test them —
+# 265 ms at 100,000 copies against 38 ms through the blind index's bitmap, 16 ms against 2 ms at 5,000 (it
+# does not count the opening of the tokens). For a search with a blind-index word, this statement only:
+# no sequential or plain index scan, an operator priced at what testing a row's tokens costs (40 times the
+# default, which makes the GIN index condition win over filtering every row of the folder), no parallel
+# workers (their start-up is most of a fast search), no JIT compilation (75 ms for a plan that costly: a
+# seventh of a million-row answer), and the memory that keeps a million-entry bitmap exact (a lossy one
+# would test every row's tokens again).
+BLIND_SETTINGS = (
+    "SET LOCAL work_mem = '64MB'; SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; "
+    "SET LOCAL cpu_operator_cost = 0.1; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
+)
+
+
+def _matching(context: Context, program: SearchKey) -> Any:
     condition = _q(context, program)
     # The BAL in the filter lets the blind index (GIN on BAL and tokens) narrow the search to this BAL.
     query = MessageCopy.objects.filter(
@@ -56,11 +70,42 @@ def search(context: Context, program: SearchKey) -> list[int]:
     )
     if context.annotations:
         query = query.annotate(**context.annotations)
-    found = query.filter(condition).order_by("uid").values_list("uid", flat=True)
     # No per-UID check against the view: UIDs become visible in increasing order (the deposit holds the
     # folder row until commit), so every copy with uid <= the view's last UID is in the view, unless it was
     # expunged since — and then the database no longer returns it.
-    return [int(uid) for uid in found if uid is not None]
+    return query.filter(condition).filter(uid__isnull=False).values_list("uid", flat=True)
+
+
+def search(context: Context, program: SearchKey) -> list[int]:
+    """The UIDs (ascending) of the selected folder's messages matching `program`, in the session's view."""
+    if connection.vendor != "postgresql":
+        return [int(uid) for uid in _matching(context, program).order_by("uid")]
+    joined = search_joined(context, program)
+    return [int(uid) for uid in joined.split()] if joined else []
+
+
+def joins_in_database() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def search_joined(context: Context, program: SearchKey) -> bytes:
+    """PostgreSQL: the matching UIDs ascending as the text of a SEARCH answer (`1 2 5`), joined by the
+    server: a million matches are one value of ~7 MB, not a million rows and Python integers. The
+    statement is planned for the blind index when it has a word (`BLIND_SETTINGS`)."""
+    sql, params = _matching(context, program).query.sql_with_params()
+    settings = f"{BLIND_SETTINGS};\n" if context.annotations else ""  # a blind-index word in the program
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            # The integers sorted, then joined: 400 ms for a million matches; string_agg(text ORDER BY
+            # uid) sorted the texts with them, 600 ms.
+            f"{settings}SELECT array_to_string(array_agg(found.uid ORDER BY found.uid), ' ') "  # noqa: S608
+            f"FROM ({sql}) found",
+            params,
+        )
+        while cursor.description is None and cursor.nextset():  # past the SET statements
+            pass
+        row = cursor.fetchone()
+    return (row[0] or "").encode("ascii") if row else b""
 
 
 def _q(context: Context, key: SearchKey) -> Q:

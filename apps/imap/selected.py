@@ -10,8 +10,9 @@ what it already sent (`sent`), which covers a commit that lands up to one report
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
@@ -24,6 +25,58 @@ if TYPE_CHECKING:
     from apps.imap.session import Session
 
 MAX_FLAG_REPORT = 1000  # flag changes reported at once; a client resynchronises beyond (it re-reads FLAGS)
+PREFETCH_AGE = 5.0  # seconds: what SELECT read ahead answers the FETCH that follows it, not a later one
+
+
+@dataclass
+class Prefetch:
+    """The newest copies (lean rows: flags, envelope, sizes) that SELECT read in its own round trip, for
+    the FETCH of the message list that clients send next. It answers that FETCH exactly as the database
+    did at SELECT, so only while that is still the folder's state as far as this process can know: no
+    change announced for the folder since (push listener connected all along, apps/imap/push.py), no
+    command of this session that may change it (session.KEEP_PREFETCH), the UIDs asked all within what was
+    read, and for `PREFETCH_AGE` seconds at most. A change committed elsewhere in the instant between and
+    not yet announced is reported when it is (`FETCH FLAGS` at the next NOOP or IDLE, it is stamped), as
+    for a FETCH that ran just before it. Otherwise FETCH reads the database as before."""
+
+    rows: dict[int, Any]  # uid -> mailstore.Row
+    low: int  # every copy with a UID from `low` to `high` is in `rows` (0: the whole folder)
+    high: int
+    envelopes: dict[Any, Any]  # encoded ENVELOPEs by message id
+    mark: tuple[int, int]  # the listener's mark taken before SELECT's round trip
+    encoded: dict[Any, dict[int, bytes]] = field(default_factory=dict)  # see selecting.Newest.encoded
+    taken: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def of(cls, newest: Any, view: uidmap.View, limit: int) -> Prefetch:
+        """From `selecting.Newest` (read `limit` at most, under the listener's `mark`)."""
+        rows = {int(row.copy.uid): row for row in newest.rows}
+        low = 0 if len(rows) < limit else min(rows)
+        return cls(rows, low, view.last_uid, newest.envelopes, newest.mark, newest.encoded)
+
+    def bodies(self, rows: list[Any], atts: tuple[Any, ...], uid: bool) -> list[tuple[int, bytes]]:
+        """(UID, encoded FETCH body) of `rows` for these items: each encoded once for the rows' life."""
+        from apps.imap.fetching import fetch_items
+        from apps.imap.responses import fetch_body
+
+        known = self.encoded.setdefault((atts, uid), {})
+        out = []
+        for row in rows:
+            key = int(row.copy.uid)
+            body = known.get(key)
+            if body is None:
+                items = fetch_items(row.copy, row.flags, atts, uid=uid, envelopes=self.envelopes)
+                body = known[key] = fetch_body(items)
+            out.append((key, body))
+        return out
+
+    def rows_for(self, uids: list[int], folder_id: int, listener: Any) -> list[Any] | None:
+        """The rows of `uids` (ascending) if this can still answer for them, else None."""
+        if not uids or uids[0] < self.low or uids[-1] > self.high or listener is None:
+            return None
+        if time.monotonic() - self.taken > PREFETCH_AGE or not listener.unchanged_since(self.mark, folder_id):
+            return None
+        return [self.rows[uid] for uid in uids if uid in self.rows]
 
 
 @dataclass
@@ -35,6 +88,7 @@ class SelectedFolder:
     floor: int = 0  # the previous report's high mark: the next report looks back to it
     flags_pending: bool = True  # set by the push listener when the folder's copies changed
     sent: dict[int, int] = field(default_factory=dict)  # uid -> stamp already reported above `floor`
+    prefetch: Prefetch | None = None  # what SELECT read ahead, while it stands
 
     def uids_of(self, seq: SequenceSet, *, uid: bool) -> list[int]:
         """The UIDs a sequence set names (message numbers, or UIDs with `uid`); nonexistent ones dropped."""

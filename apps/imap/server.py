@@ -44,12 +44,19 @@ _db = in_fresh_connection
 
 
 def _db_read(fn: Callable[..., T], *args: Any) -> T:
-    """A read run again once on a new connection when the thread's one was cut (PostgreSQL restarted):
-    an IDLE session then recovers instead of failing its next report."""
-    from django.db import InterfaceError, OperationalError, connection
+    """A read, without Django's connection health check (a `SELECT 1` round trip before every call, as
+    much as SELECT's own query): a connection that was cut (PostgreSQL restarted) fails the read, which is
+    then run again once on a new connection — an IDLE session recovers instead of failing its report."""
+    from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
     try:
-        return _db(fn, *args)
+        close_old_connections()
+        if connection.connection is not None:
+            connection.health_check_done = True  # type: ignore[attr-defined]
+        try:
+            return fn(*args)
+        finally:
+            close_old_connections()
     except (OperationalError, InterfaceError):
         connection.close()
         return _db(fn, *args)

@@ -20,6 +20,7 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection
@@ -88,20 +89,39 @@ def _load_all(folder_id: int) -> array:
         return array("q", (row[0] for row in cursor.fetchall()))
 
 
-def uidnext_and_newer(folder_id: int, after: int) -> tuple[int, list[int]]:
-    """The folder's UIDNEXT and its UIDs above `after`, in one round trip where the database allows."""
+Statement = tuple[str, list]  # (SQL, parameters): more work for the same round trip (SELECT's)
+
+
+def uidnext_and_newer(
+    folder_id: int, after: int, extra: Sequence[Statement] = (), columns: Statement = ("", [])
+) -> tuple[int, list[int], list[list[tuple]]]:
+    """The folder's UIDNEXT, its UIDs above `after` and the rows of the `extra` statements, in one round
+    trip where the database allows (PostgreSQL: the statements sent together). `columns` (PostgreSQL):
+    more values for the same row (`, (SELECT …)`), returned first among the results."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT f.uidnext, ARRAY(SELECT c.uid FROM messaging_messagecopy c WHERE c.folder_id = f.id "
-                "AND c.uid > %s ORDER BY c.uid) FROM messaging_folder f WHERE f.id = %s",
-                [after, folder_id],
+            # `columns` and `extra` are this package's constant SQL; every value is a parameter.
+            sql = (
+                "SELECT f.uidnext, ARRAY(SELECT c.uid FROM messaging_messagecopy c WHERE c.folder_id = f.id "  # noqa: S608
+                f"AND c.uid > %s ORDER BY c.uid){columns[0]} FROM messaging_folder f WHERE f.id = %s"
             )
+            params: list = [after, *columns[1], folder_id]
+            for statement, more in extra:
+                sql, params = f"{sql};\n{statement}", params + list(more)
+            cursor.execute(sql, params)
             row = cursor.fetchone()
-            return (int(row[0]), list(row[1])) if row else (1, [])
+            results = [[tuple(row[2:])]] if columns[0] and row else []
+            for _statement in extra:
+                cursor.nextset()
+                results.append(cursor.fetchall())
+            return (int(row[0]), list(row[1]), results) if row else (1, [], results)
         cursor.execute("SELECT uidnext FROM messaging_folder WHERE id = %s", [folder_id])
         row = cursor.fetchone()
-    return (int(row[0]) if row else 1), _newer(folder_id, after)
+        results = []
+        for statement, more in extra:
+            cursor.execute(statement, list(more))
+            results.append(cursor.fetchall())
+    return (int(row[0]) if row else 1), _newer(folder_id, after), results
 
 
 def _newer(folder_id: int, after: int) -> list[int]:
@@ -128,7 +148,17 @@ def current(folder_id: int, verify: bool = False) -> View:
 
 
 def current_with_uidnext(folder_id: int, verify: bool = False) -> tuple[View, int]:
-    """`current` and the folder's UIDNEXT (SELECT): at most two short indexed queries on a loaded map."""
+    """`current` and the folder's UIDNEXT: at most two short indexed queries on a loaded map."""
+    view, uidnext, _results = select_state(folder_id, verify)
+    return view, uidnext
+
+
+def select_state(
+    folder_id: int, verify: bool = False, extra: Sequence[Statement] = (), columns: Statement = ("", [])
+) -> tuple[View, int, list[list[tuple]]]:
+    """SELECT's database work on the map: the up-to-date view, UIDNEXT and the rows of `extra` statements
+    (the access counter, the flag stamp, the newest copies: `handlers.mailbox`), one round trip on a
+    loaded map."""
     with _lock:
         found = _maps.get(folder_id)
         if found is not None:
@@ -140,19 +170,19 @@ def current_with_uidnext(folder_id: int, verify: bool = False) -> tuple[View, in
         generation = _generation
         fresh = _FolderMap(_load_all(folder_id))
         last = fresh.uids[-1] if fresh.uids else 0
-        uidnext, newer = uidnext_and_newer(folder_id, last)
+        uidnext, newer, results = uidnext_and_newer(folder_id, last, extra, columns)
         fresh.uids.extend(newer)  # committed between the two queries
         with _lock:
             if generation == _generation:
                 _maps[folder_id] = fresh
                 _trim()
-        return View(fresh.uids, len(fresh.uids)), uidnext
+        return View(fresh.uids, len(fresh.uids)), uidnext, results
     last = found.uids[-1] if found.uids else 0
-    uidnext, newer = uidnext_and_newer(folder_id, last)
+    uidnext, newer, results = uidnext_and_newer(folder_id, last, extra, columns)
     with _lock:
         if newer and (not found.uids or found.uids[-1] < newer[0]):
             found.uids.extend(newer)  # appended past every view's count: views stay valid
-        return View(found.uids, len(found.uids)), uidnext
+        return View(found.uids, len(found.uids)), uidnext, results
 
 
 def mark_stale(folder_id: int) -> None:

@@ -37,10 +37,15 @@ def imap_pki(tmp_path_factory: pytest.TempPathFactory) -> ImapPki:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """The login rate limiter counts in the cache (this run's Redis): each test starts clean."""
+    """The login rate limiter counts in the cache (this run's Redis): each test starts clean; so do the
+    IMAP process's own caches (kept folder lists, newest copies, envelopes)."""
+    from apps.imap import access, envelopes, selecting
+
     cache.clear()
+    access.clear(), selecting.clear(), envelopes.clear()
     yield
     cache.clear()
+    access.clear(), selecting.clear(), envelopes.clear()
 
 
 def imap_config(pki: ImapPki, **overrides: object) -> ImapConfig:

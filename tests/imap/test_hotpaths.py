@@ -158,12 +158,12 @@ def _select_and_fetch_queries(user_id: int, name: str) -> tuple[int, int, list]:
 
 
 def test_select_and_fetch_envelope_query_counts_are_pinned(inbox):
-    # SELECT: the person, their BALs (policy), their folders, the UID map's UIDNEXT and newer UIDs; the BAL
-    # is not read again for `access_mailbox` and system folders are not re-checked by a query per BAL;
-    # + the flag stamp sequence's value (flag changes stamped later are pushed: ADR 0024).
+    # SELECT: ONE statement — the access counter that proves the person's kept folder list current
+    # (apps/imap/access.py: the person, their BALs and folders are not read again), the UID map's UIDNEXT
+    # and newer UIDs, the flag stamp sequence's value and the folder's highest stamp.
     # FETCH of the message list: one query for every message, whatever their number.
     selecting, fetching_, _answer = _select_and_fetch_queries(inbox.mailbox.owner_id, "INBOX")
-    assert (selecting, fetching_) == (5, 1)
+    assert (selecting, fetching_) == (1, 1)
 
 
 def test_select_and_fetch_in_a_shared_bal_count_its_membership_and_own_read_marks(
@@ -178,8 +178,9 @@ def test_select_and_fetch_in_a_shared_bal_count_its_membership_and_own_read_mark
     finally:
         uidmap.set_listening(False)
         uidmap.clear()
-    # + the membership (`access_mailbox` on an organisational BAL); + this person's read marks.
-    assert (selecting, fetching_) == (6, 2)
+    # The membership (`access_mailbox` on an organisational BAL) is read once per kept list; the person's
+    # own read marks come in FETCH's one statement.
+    assert (selecting, fetching_) == (1, 1)
 
 
 def test_the_lean_envelope_list_answers_as_the_full_rows_do(inbox):

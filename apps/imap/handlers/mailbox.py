@@ -13,10 +13,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from apps.accounts.models import User
-from apps.imap import folders, mailstore, uidmap, utf7
+from apps.imap import folders, mailstore, selecting, uidmap, utf7
 from apps.imap.commands import Command
 from apps.imap.responses import Raw, flag_list
-from apps.imap.selected import SelectedFolder
+from apps.imap.selected import Prefetch, SelectedFolder
 from apps.imap.session import AUTHENTICATED, SELECTED, Done, Session, State, command
 
 NONEXISTENT = "Ce dossier n'existe pas."
@@ -113,16 +113,9 @@ async def _send_status(session: Session, folder: folders.ImapFolder, name: str, 
 
 
 def _select(user_id: int, name: str) -> tuple[folders.ImapFolder, uidmap.View, int, int] | None:
-    """SELECT's database work: the folder (policy checked), its shared map's view, UIDNEXT and the flag
-    stamp sequence's value (flag changes stamped later are reported: selected.py); nothing proportional to
-    the folder's size once its map is loaded (apps/imap/uidmap.py)."""
-    from apps.imap.selected import modseq_now
-
-    folder = _resolve(user_id, name)  # the policy, checked again at every SELECT (access may change)
-    if folder is None:
-        return None
-    view, uidnext = uidmap.current_with_uidnext(folder.folder_id, True)
-    return folder, view, uidnext, modseq_now()
+    """SELECT's database work without reading ahead (apps/imap/selecting.py)."""
+    found = selecting.selection(user_id, name)
+    return None if found is None else (found.folder, found.view, found.uidnext, found.modseq)
 
 
 @command("STATUS", states=AUTHENTICATED)
@@ -139,16 +132,23 @@ async def select(session: Session, cmd: Command) -> Done:
     session.selected = None
     session.state = State.AUTHENTICATED
     user_id = session.user_id
-    found = await session.db(_select, user_id, cmd.args["mailbox"])  # one trip to a database thread
+    # What the push listener has announced so far: the newest copies read with SELECT answer a FETCH only
+    # while nothing more is announced for the folder (selected.py, `Prefetch`).
+    listener = getattr(session.server, "listener", None)
+    mark = listener.mark() if listener is not None else None
+    found = await session.db_read(selecting.selection, user_id, cmd.args["mailbox"], listener, mark)
     if found is None:
         return Done("NO", NONEXISTENT, "NONEXISTENT")
-    folder, view, uidnext, modseq = found
+    folder, view, uidnext = found.folder, found.view, found.uidnext
     readonly = cmd.name == "EXAMINE" or not folder.writable
-    session.selected = SelectedFolder(folder, readonly, view, modseq, modseq, flags_pending=False)
+    selected = SelectedFolder(folder, readonly, view, found.modseq, found.modseq, flags_pending=False)
+    if found.newest is not None:
+        selected.prefetch = Prefetch.of(found.newest, view, selecting.PREFETCH)
+    session.selected = selected
     session.state = State.SELECTED
     flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", *mailstore.KEYWORD_STATUS]
     permanent = [] if readonly else [*mailstore.PERMANENT_FLAGS]
-    await session.send(  # one write (one TLS record) for the whole untagged answer
+    session.send_later(  # written with the tagged OK: one TLS record, one socket write for the whole answer
         b"* FLAGS " + flag_list(flags).encode() + b"\r\n"
         + b"* %d EXISTS\r\n* 0 RECENT\r\n" % view.count
         + f"* OK [PERMANENTFLAGS {flag_list(permanent)}] Drapeaux modifiables.\r\n".encode()
