@@ -323,6 +323,21 @@ def push_line(push: dict, rate: float) -> str:
     )
 
 
+def postgres_settings() -> str:
+    """The server settings a search over a million rows depends on (its pages in shared buffers or not)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        version = cursor.fetchone()[0].split(" on ")[0]
+        values = []
+        for name in ("shared_buffers", "effective_cache_size", "synchronous_commit", "fsync"):
+            cursor.execute(f"SHOW {name}")
+            values.append(f"{name} {cursor.fetchone()[0]}")
+    host = connection.settings_dict["HOST"], connection.settings_dict["PORT"]
+    return f"{version} at {host[0]}:{host[1]}, " + ", ".join(values)
+
+
 def main() -> int:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--smoke", action="store_true", help="5,000 messages: proves the benchmark runs")
@@ -378,6 +393,7 @@ def main() -> int:  # noqa: PLR0915
     bench_inbox.ADDRESS = "bench.imap@demo.mssante.fr"
     mailbox = bench_inbox.the_bal()
     report = [f"- Machine: {load}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (busy shared machine)"]
+    report.append(f"- PostgreSQL: {postgres_settings()}")
     report.append(prepare_dataset(bench_inbox, mailbox, size, options.processes))
     if options.prepare_only:
         print("\n".join(report))
