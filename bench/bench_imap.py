@@ -392,7 +392,7 @@ def main() -> int:  # noqa: PLR0915
 
     bench_inbox.ADDRESS = "bench.imap@demo.mssante.fr"
     mailbox = bench_inbox.the_bal()
-    report = [f"- Machine: {load}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (busy shared machine)"]
+    report = [f"- Machine: {load}; date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
     report.append(f"- PostgreSQL: {postgres_settings()}")
     report.append(prepare_dataset(bench_inbox, mailbox, size, options.processes))
     if options.prepare_only:
