@@ -21,19 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-URL = os.environ.get("BENCH_IMAP_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mssante_bench_imap_smoke")
-os.environ.update(
-    {
-        "DATABASE_URL": URL,
-        "MSSANTE_TESTING": "1",
-        "DB_CONN_MAX_AGE": "60",
-        "TEST_REDIS_DB": "9",
-        "CELERY_QUEUE_PREFIX": "bench-imap-",
-        "DJANGO_SETTINGS_MODULE": "mssante_web.settings",
-        "LOG_LEVEL": "WARNING",
-    }
-)
-os.environ.pop("MSSANTE_DEV", None)
+from support import use_imap_bench_database  # noqa: E402 (bench/ is on the path above)
+
+use_imap_bench_database()
 ROUNDS = int(os.environ.get("ROUNDS", "300"))
 
 

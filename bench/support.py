@@ -32,3 +32,25 @@ def ensure_database(url: str, env: dict, *, recreate: bool = False) -> None:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def use_imap_bench_database() -> str:
+    """Point this process at the IMAP benchmark's database (`BENCH_IMAP_DATABASE_URL`, the smoke one by
+    default) with the benchmark's settings, before Django is set up; the URL used. For the IMAP helper
+    scripts (profile_imap.py, imap_select_fetch.py), which run on the data bench_imap.py prepared."""
+    url = os.environ.get(
+        "BENCH_IMAP_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mssante_bench_imap_smoke"
+    )
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "MSSANTE_TESTING": "1",
+            "DB_CONN_MAX_AGE": "60",
+            "TEST_REDIS_DB": "9",
+            "CELERY_QUEUE_PREFIX": "bench-imap-",
+            "DJANGO_SETTINGS_MODULE": "mssante_web.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("MSSANTE_DEV", None)
+    return url

@@ -102,8 +102,9 @@ def search_joined(context: Context, program: SearchKey) -> bytes:
             f"FROM ({sql}) found",
             params,
         )
-        while cursor.description is None and cursor.nextset():  # past the SET statements
-            pass
+        while cursor.description is None:  # past the SET statements' empty results
+            if not cursor.nextset():
+                break
         row = cursor.fetchone()
     return (row[0] or "").encode("ascii") if row else b""
 

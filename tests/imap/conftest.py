@@ -138,3 +138,16 @@ class Wire:
 
 def app_password(user, label: str = "Thunderbird du cabinet") -> str:
     return do_create_app_password(user, label=label)[1]
+
+
+async def idle_session(
+    port: int, pki: ImapPki, user, secret: str, folder: str = "INBOX", *, timeout: float = 60
+) -> tuple[object, object]:
+    """An aioimaplib client logged in, `folder` selected, in IDLE: (client, the IDLE command's future)."""
+    import aioimaplib
+
+    client = aioimaplib.IMAP4_SSL("localhost", port, ssl_context=pki.client_context())
+    await client.wait_hello_from_server()
+    assert (await client.login(user.email, secret)).result == "OK"
+    assert (await client.select(folder)).result == "OK"
+    return client, await client.idle_start(timeout=timeout)

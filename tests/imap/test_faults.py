@@ -10,14 +10,13 @@ import asyncio
 import signal
 import time
 
-import aioimaplib
 import pytest
 
 from apps.imap.server import ImapServer
 from apps.messaging.models import FolderRole, MessageCopy
 from tests.asyncrun import run_coroutine
 from tests.gateway.test_faults import _copy_test_database, _database_at
-from tests.imap.conftest import app_password, imap_config
+from tests.imap.conftest import app_password, idle_session, imap_config
 from tests.imap.test_push import _in_thread, _push_lines
 from tests.messaging.helpers import send
 from tests.plugins.throwaway import ThrowawayPostgres, wait_until
@@ -39,18 +38,10 @@ def test_idle_sessions_survive_a_postgresql_restart(
     _copy_test_database(throwaway_postgres)
     with _database_at(throwaway_postgres), ImapServer(imap_config(imap_pki)).running() as server:
 
-        async def idle_session() -> tuple[aioimaplib.IMAP4_SSL, object]:
-            client = aioimaplib.IMAP4_SSL(
-                "localhost", server.imaps_port, ssl_context=imap_pki.client_context()
-            )
-            await client.wait_hello_from_server()
-            assert (await client.login(dr_alice.email, secret)).result == "OK"
-            assert (await client.select("INBOX")).result == "OK"
-            return client, await client.idle_start(timeout=120)
-
         async def scenario() -> None:
             loop = asyncio.get_running_loop()
-            sessions = [await idle_session() for _ in range(3)]
+            port = server.imaps_port
+            sessions = [await idle_session(port, imap_pki, dr_alice, secret, timeout=120) for _ in range(3)]
             await asyncio.sleep(0.3)
             await loop.run_in_executor(None, throwaway_postgres.stop)  # fast shutdown: every connection cut
             await asyncio.sleep(1)
@@ -105,13 +96,7 @@ def test_a_worker_killed_during_a_deposit_an_idle_session_waits_for(
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        client = aioimaplib.IMAP4_SSL(
-            "localhost", server.imaps_port, ssl_context=connect.pki.client_context()
-        )
-        await client.wait_hello_from_server()
-        assert (await client.login(dr_alice.email, secret)).result == "OK"
-        assert (await client.select("INBOX")).result == "OK"
-        idle = await client.idle_start(timeout=300)
+        client, idle = await idle_session(server.imaps_port, connect.pki, dr_alice, secret, timeout=300)
         worker = await loop.run_in_executor(
             None,
             lambda: celery_worker_factory(

@@ -15,7 +15,7 @@ from apps.imap import utf7
 from apps.messaging.models import FolderRole, MessageCopy
 from apps.messaging.webmail.services import do_delete_copies, do_set_flag
 from tests.asyncrun import run_coroutine
-from tests.imap.conftest import app_password
+from tests.imap.conftest import app_password, idle_session
 from tests.messaging.helpers import send
 
 
@@ -61,13 +61,7 @@ def test_idle_learns_of_a_deposit_and_an_expunge_within_a_second(
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        client = aioimaplib.IMAP4_SSL(
-            "localhost", server.imaps_port, ssl_context=connect.pki.client_context()
-        )
-        await client.wait_hello_from_server()
-        assert (await client.login(dr_alice.email, secret)).result == "OK"
-        assert (await client.select("INBOX")).result == "OK"
-        idle = await client.idle_start(timeout=30)
+        client, idle = await idle_session(server.imaps_port, connect.pki, dr_alice, secret, timeout=30)
         assert len(server.sessions) == 1  # and one listener connection for the whole process
         started = time.monotonic()
         await loop.run_in_executor(None, _in_thread, send, cardio_bal, sec_bob, [alice_bal.address])
@@ -127,13 +121,7 @@ def test_idle_sessions_recover_when_the_database_connections_are_cut(
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        client = aioimaplib.IMAP4_SSL(
-            "localhost", server.imaps_port, ssl_context=connect.pki.client_context()
-        )
-        await client.wait_hello_from_server()
-        assert (await client.login(dr_alice.email, secret)).result == "OK"
-        assert (await client.select("INBOX")).result == "OK"
-        idle = await client.idle_start(timeout=60)
+        client, idle = await idle_session(server.imaps_port, connect.pki, dr_alice, secret, timeout=60)
         await asyncio.sleep(0.5)
         assert (
             await loop.run_in_executor(None, _in_thread, _kill_other_backends, spared) >= 1
@@ -169,13 +157,7 @@ def test_idle_learns_of_flag_changes_and_of_another_sessions_expunge_within_a_se
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        client = aioimaplib.IMAP4_SSL(
-            "localhost", server.imaps_port, ssl_context=connect.pki.client_context()
-        )
-        await client.wait_hello_from_server()
-        assert (await client.login(dr_alice.email, secret)).result == "OK"
-        assert (await client.select("INBOX")).result == "OK"
-        idle = await client.idle_start(timeout=60)
+        client, idle = await idle_session(server.imaps_port, connect.pki, dr_alice, secret, timeout=60)
         await asyncio.sleep(0.2)
 
         # 1. The webmail flags the first message.
@@ -228,19 +210,11 @@ def test_a_read_mark_in_an_organisational_bal_is_pushed_to_its_reader_only_as_th
     server = connect.server
     name = f"Partagés/{cardio_bal.address}"
 
-    async def idle_session(user) -> tuple[aioimaplib.IMAP4_SSL, object]:
-        client = aioimaplib.IMAP4_SSL(
-            "localhost", server.imaps_port, ssl_context=connect.pki.client_context()
-        )
-        await client.wait_hello_from_server()
-        assert (await client.login(user.email, secrets[user.pk])).result == "OK"
-        assert (await client.select(utf7.encode(name))).result == "OK"
-        return client, await client.idle_start(timeout=60)
-
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        bob, bob_idle = await idle_session(sec_bob)
-        alice, alice_idle = await idle_session(dr_alice)
+        port, folder = server.imaps_port, utf7.encode(name)
+        bob, bob_idle = await idle_session(port, connect.pki, sec_bob, secrets[sec_bob.pk], folder)
+        alice, alice_idle = await idle_session(port, connect.pki, dr_alice, secrets[dr_alice.pk], folder)
         await asyncio.sleep(0.2)
         await loop.run_in_executor(None, _in_thread, lambda: do_mark_read(copy, user=sec_bob))
         bob_lines = await _push_lines(bob, time.monotonic() + 5, until="FETCH")
