@@ -246,6 +246,12 @@ CELERY_BEAT_SCHEDULE["messaging-collect-orphan-blobs"] = {
     "task": "apps.messaging.tasks.collect_orphan_blobs",
     "schedule": 3600,
 }
+# IMAP SEARCH of a word in nearly every copy of a large folder (apps/messaging/store/dense_tokens.py).
+SEARCH_DENSE_MIN_COPIES = env_int("SEARCH_DENSE_MIN_COPIES", 50_000)
+CELERY_BEAT_SCHEDULE["messaging-dense-tokens"] = {
+    "task": "apps.messaging.tasks.index_dense_tokens",
+    "schedule": env_int("SEARCH_DENSE_EVERY_SECONDS", 24 * 3600),
+}
 # MSS-C: "vous avez un nouveau message" to patients, outside the trust space (apps/patients/notices.py).
 CELERY_BEAT_SCHEDULE["patients-new-message-notices"] = {
     "task": "apps.patients.tasks.notify_patients",

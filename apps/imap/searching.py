@@ -10,6 +10,7 @@ HEADER Message-ID (and any HEADER on the few headers the database keeps).
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from typing import Any
 
 from django.db import connection, transaction
@@ -21,7 +22,7 @@ from apps.imap.items import SearchKey, SequenceSet
 from apps.imap.uidmap import View
 from apps.mailboxes.keys import mailbox_key
 from apps.messaging.models import CopyRead, MessageCopy
-from apps.messaging.store import search_index
+from apps.messaging.store import dense_tokens, search_index
 
 _BLIND = {"TEXT", "BODY", "SUBJECT", "FROM"}
 _FLAG_FIELDS = {
@@ -80,6 +81,9 @@ def search(context: Context, program: SearchKey) -> list[int]:
     """The UIDs (ascending) of the selected folder's messages matching `program`, in the session's view."""
     if connection.vendor != "postgresql":
         return [int(uid) for uid in _matching(context, program).order_by("uid")]
+    runs = _dense_runs(context, program)
+    if runs is not None:
+        return [uid for run in runs for uid in run]
     joined = search_joined(context, program)
     return [int(uid) for uid in joined.split()] if joined else []
 
@@ -92,6 +96,10 @@ def search_joined(context: Context, program: SearchKey) -> bytes:
     """PostgreSQL: the matching UIDs ascending as the text of a SEARCH answer (`1 2 5`), joined by the
     server: a million matches are one value of ~7 MB, not a million rows and Python integers. The
     statement is planned for the blind index when it has a word (`BLIND_SETTINGS`)."""
+    runs = _dense_runs(context, program)
+    if runs is not None:
+        # The folder minus a few hundred UIDs: the IMAP process formats them (~0.1 µs a UID).
+        return " ".join(" ".join(map(str, run)) for run in runs if run).encode("ascii")
     sql, params = _matching(context, program).query.sql_with_params()
     settings = f"{BLIND_SETTINGS};\n" if context.annotations else ""  # a blind-index word in the program
     with transaction.atomic(), connection.cursor() as cursor:
@@ -106,7 +114,79 @@ def search_joined(context: Context, program: SearchKey) -> bytes:
             if not cursor.nextset():
                 break
         row = cursor.fetchone()
-    return (row[0] or "").encode("ascii") if row else b""
+    joined = (row[0] or "").encode("ascii") if row else b""
+    if context.annotations and _mostly(context.view.count, joined):
+        _suggest_dense_tokens(context.folder_id)
+    return joined
+
+
+SUGGEST_EVERY = 6 * 3600  # seconds between two passes a search asks for, per folder
+
+
+def _suggest_dense_tokens(folder_id: int) -> None:
+    """A word found in most of a large folder: choose the folder's dense tokens soon (at most once every
+    `SUGGEST_EVERY` per folder) rather than at the next daily pass."""
+    from django.core.cache import cache
+
+    from apps.messaging.tasks import index_folder_dense_tokens
+
+    if cache.add(f"dense-tokens-suggested:{folder_id}", 1, SUGGEST_EVERY):
+        index_folder_dense_tokens.delay(folder_id)
+
+
+def _mostly(folder_size: int, joined: bytes) -> bool:
+    """A word in most of a folder large enough for dense tokens (the answer's UIDs counted by spaces)."""
+    return folder_size >= dense_tokens.min_copies() and (
+        joined.count(b" ") + 1 >= dense_tokens.CHOOSE_SHARE * folder_size
+    )
+
+
+def _dense_runs(context: Context, program: SearchKey) -> list[array] | None:
+    """A program of blind-index words only, each having a dense token in this folder
+    (apps/messaging/store/dense_tokens.py): the view's UIDs minus the copies lacking a word, as runs of
+    the view's array. None when the program is anything else (the database answers it)."""
+    groups = _word_groups(context, program)
+    if not groups:
+        return None
+    ready = dense_tokens.ready_tokens(context.folder_id)
+    if not ready:
+        return None
+    spec: list[tuple[list[int], str | None]] = []
+    for group in groups:
+        dense = [ready[token] for token in group if token in ready]
+        if not dense:
+            return None
+        spec.append((dense, None if len(dense) == len(group) else search_index.tsquery([group])))
+    missing = dense_tokens.lacking(context.folder_id, context.view.last_uid, spec)
+    if missing is None:  # a token dropped since `ready_tokens` read it
+        return None
+    view, runs, start = context.view, [], 0
+    for uid in missing:
+        index = view.number_of_at_least(uid)
+        if index < view.count and view.uids[index] == uid:
+            runs.append(view.uids[start:index])
+            start = index + 1
+    runs.append(view.uids[start : view.count])
+    return runs
+
+
+def _word_groups(context: Context, key: SearchKey) -> list[list[str]] | None:
+    """The token groups (AND of ORs) of a program made only of TEXT, BODY, SUBJECT, FROM, HEADER SUBJECT
+    and ALL under AND; None for any other key."""
+    if key.name == "AND":
+        found: list[list[str]] = []
+        for inner in key.args:
+            groups = _word_groups(context, inner)
+            if groups is None:
+                return None
+            found += groups
+        return found
+    if key.name == "ALL":
+        return []
+    if key.name in _BLIND or (key.name == "HEADER" and key.args[0] == "SUBJECT"):
+        _version, search_key = mailbox_key(context.mailbox_id)
+        return search_index.query_groups(search_key, key.args[-1])
+    return None
 
 
 def _q(context: Context, key: SearchKey) -> Q:

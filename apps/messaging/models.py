@@ -268,6 +268,37 @@ class CopyRead(models.Model):
         return f"lu par {self.user_id} le {self.read_at:%d/%m/%Y %H:%M}"
 
 
+class DenseToken(models.Model):
+    """A blind-index token found in nearly every copy of a large folder (apps/messaging/store/dense_tokens.py,
+    ADR 0023): IMAP SEARCH answers it from the few copies that lack it (`TokenGap`), not the million that
+    have it. `ready` once the copies numbered before it was chosen have their gaps too."""
+
+    # No index of its own: the unique (folder, token) constraint leads with it.
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+", db_index=False)
+    token = models.CharField(max_length=16)  # the hex token, as in `MessageCopy.search_tokens`
+    ready = models.BooleanField(default=False)
+    share = models.FloatField()  # of the copies sampled when it was chosen
+    chosen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["folder", "token"], name="dense_token_unique")]
+
+    def __str__(self) -> str:
+        return f"jeton dense {self.pk} (dossier {self.folder_id})"
+
+
+class TokenGap(models.Model):
+    """A copy of the dense token's folder (by UID) that lacks the token. Written by PostgreSQL triggers at
+    every deposit or move into the folder; a copy gone since leaves its row until the next pass."""
+
+    pk = models.CompositePrimaryKey("dense", "uid")
+    dense = models.ForeignKey(DenseToken, on_delete=models.CASCADE, related_name="+", db_index=False)
+    uid = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"UID {self.uid} sans le jeton {self.dense_id}"
+
+
 class InternalNote(models.Model):
     """A note of the team of an organisational BAL on a message: never sent, encrypted like the content."""
 

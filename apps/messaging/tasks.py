@@ -78,5 +78,23 @@ def collect_orphan_blobs() -> int:
     return do_collect_orphan_blobs()
 
 
+@shared_task(acks_late=True)
+def index_dense_tokens() -> int:
+    """Daily: the dense search tokens of every large folder, one task per folder."""
+    from apps.messaging.store.dense_tokens import large_folders
+
+    folder_ids = large_folders()
+    for folder_id in folder_ids:
+        index_folder_dense_tokens.delay(folder_id)
+    return len(folder_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def index_folder_dense_tokens(folder_id: int) -> dict[str, int]:
+    from apps.messaging.store.dense_tokens import do_index_dense_tokens
+
+    return do_index_dense_tokens(folder_id)
+
+
 deliver_message_task = deliver_message
 sweep_deliveries_task = sweep_deliveries

@@ -1,0 +1,230 @@
+"""Dense blind-index tokens (apps/messaging/store/dense_tokens.py): SEARCH of a word in nearly every copy of a
+large folder answered as the folder minus the copies lacking it. The answer must be exactly the plain
+query's — over random programs, after deposits, moves, deletions and tokens changed in place once the
+tokens were chosen, and after a pass drops a token — and the triggers, not the pass, must keep the gaps.
+The thresholds are lowered so that a dozen messages make a "large" folder."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.crypto.keys import derive_search_key
+from apps.imap import searching, uidmap
+from apps.imap.commands import parse_command
+from apps.imap.handlers.mailbox import _select
+from apps.mailboxes.keys import mailbox_key
+from apps.messaging.models import DenseToken, Folder, FolderRole, MessageCopy, TokenGap
+from apps.messaging.store import dense_tokens, search_index
+from tests.imap.conftest import app_password
+from tests.messaging.helpers import send
+
+# « patient » in 10 of 12 letters; « compte rendu » in every subject; the rest rare.
+TEXTS = [f"Le patient va bien, suivi cardiologie {i}" for i in range(10)] + [
+    "Échographie normale",
+    "Scanner thoracique et ordonnance",
+]
+WORDS = ["patient", "compte", "rendu", "cardiologie", "échographie", "scanner", "xylophone", "pat", "com"]
+
+
+@pytest.fixture
+def thresholds(settings, monkeypatch):
+    settings.SEARCH_DENSE_MIN_COPIES = 5
+    monkeypatch.setattr(dense_tokens, "CHOOSE_SHARE", 0.8)
+    monkeypatch.setattr(dense_tokens, "DROP_SHARE", 0.7)
+    monkeypatch.setattr(searching.dense_tokens, "CHOOSE_SHARE", 0.8)
+
+
+@pytest.fixture
+def inbox(thresholds, alice_bal, sec_bob, cardio_bal):
+    for index, text in enumerate(TEXTS):
+        send(cardio_bal, sec_bob, [alice_bal.address], subject=f"Compte rendu {index}", text=text)
+    folder = Folder.objects.get(mailbox=alice_bal, role=FolderRole.INBOX)
+    copies = list(MessageCopy.objects.filter(folder=folder).order_by("uid"))
+    MessageCopy.objects.filter(pk__in=[c.pk for c in copies[::2]]).update(is_flagged=True)
+    uidmap.set_listening(True)
+    yield folder
+    uidmap.set_listening(False)
+    uidmap.clear()
+
+
+def _context(folder: Folder) -> searching.Context:
+    uidmap.clear()  # a fresh view: deletions are not announced without a listener
+    owner = folder.mailbox.owner_id
+    imap_folder, view, _uidnext, _modseq = _select(owner, "INBOX")
+    return searching.Context(imap_folder.folder_id, imap_folder.mailbox_id, owner, False, view)
+
+
+def _program(text: str):
+    return parse_command(f"a UID SEARCH CHARSET UTF-8 {text}".encode()).args["program"]
+
+
+def _plain(folder: Folder, program) -> list[int]:
+    return [int(uid) for uid in searching._matching(_context(folder), program).order_by("uid")]  # noqa: SLF001
+
+
+def _dense_used(folder: Folder, text: str) -> bool:
+    return searching._dense_runs(_context(folder), _program(text)) is not None  # noqa: SLF001
+
+
+def _same_answer(folder: Folder, text: str) -> list[int]:
+    program = _program(text)
+    plain = _plain(folder, program)
+    assert searching.search_joined(_context(folder), program) == " ".join(map(str, plain)).encode(), text
+    assert searching.search(_context(folder), program) == plain, text
+    return plain
+
+
+def _token(folder: Folder, word: str) -> tuple[str, str]:
+    """The word's own token (its lexeme) and its prefix token, under the BAL's search key."""
+    key = derive_search_key(mailbox_key(folder.mailbox_id)[1])
+    (lexeme,) = search_index.lexemes(word)
+    return search_index._token(key, "w", lexeme), search_index._token(key, "p", word[:10])  # noqa: SLF001
+
+
+def test_a_pass_chooses_the_words_in_most_copies_and_search_answers_from_their_gaps(inbox):
+    result = dense_tokens.do_index_dense_tokens(inbox.pk)
+    chosen = set(DenseToken.objects.filter(folder=inbox, ready=True).values_list("token", flat=True))
+    assert result["chosen"] == len(chosen) > 0
+    patient_word, _patient_prefix = _token(inbox, "patient")
+    assert patient_word in chosen  # in 10 of 12
+    assert not set(_token(inbox, "échographie")) & chosen  # in 1 of 12
+    # The two letters without « patient » are its gaps, by UID.
+    lacking = sorted(_plain(inbox, _program("NOT TEXT patient")))
+    gaps = TokenGap.objects.filter(dense__folder=inbox, dense__token=patient_word)
+    assert sorted(gaps.values_list("uid", flat=True)) == lacking and len(lacking) == 2
+    assert _dense_used(inbox, "TEXT patient") and _dense_used(inbox, "TEXT compte SUBJECT rendu")
+    assert not _dense_used(inbox, "TEXT scanner") and not _dense_used(inbox, "FLAGGED TEXT patient")
+    assert len(_same_answer(inbox, "TEXT patient")) == 10
+    assert len(_same_answer(inbox, "TEXT compte BODY rendu")) == 12
+    # A second pass finds nothing new to do.
+    assert dense_tokens.do_index_dense_tokens(inbox.pk) == {"chosen": 0, "dropped": 0, "gaps": 0, "pruned": 0}
+
+
+def _key(depth: int) -> st.SearchStrategy[str]:
+    leaf = st.one_of(
+        st.sampled_from(WORDS).map(lambda w: f'TEXT "{w}"'),
+        st.sampled_from(WORDS).map(lambda w: f'SUBJECT "{w}"'),
+        st.sampled_from(WORDS).map(lambda w: f'HEADER SUBJECT "{w}"'),
+        st.sampled_from(["FLAGGED", "UNFLAGGED", "ALL"]),
+        st.tuples(st.integers(1, 14), st.integers(1, 14)).map(lambda p: f"UID {p[0]}:{p[1]}"),
+    )
+    if depth == 0:
+        return leaf
+    inner = _key(depth - 1)
+    return st.one_of(
+        leaf,
+        inner.map(lambda k: f"NOT {k}"),
+        st.tuples(inner, inner).map(lambda p: f"OR {p[0]} {p[1]}"),
+        st.tuples(inner, inner).map(lambda p: f"{p[0]} {p[1]}"),
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(
+            lambda ws: " ".join(f'TEXT "{w}"' for w in ws)
+        ),
+    )
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(program=_key(2))
+def test_with_dense_tokens_every_answer_is_the_plain_query_s(inbox, program):
+    if not DenseToken.objects.filter(folder=inbox).exists():
+        dense_tokens.do_index_dense_tokens(inbox.pk)
+    _same_answer(inbox, program)
+
+
+def test_the_triggers_keep_the_gaps_through_deposits_moves_deletions_and_token_changes(
+    inbox, alice_bal, sec_bob, cardio_bal
+):
+    dense_tokens.do_index_dense_tokens(inbox.pk)
+    # Deposits after the pass: two letters without « patient », one with; two without « compte ».
+    for subject, text in [
+        ("Résultats", "Résultats de biologie"),
+        ("Compte rendu", "Le patient est sorti"),
+        ("Courrier", "Courrier de sortie"),
+    ]:
+        send(cardio_bal, sec_bob, [alice_bal.address], subject=subject, text=text)
+    # A letter moved in from the archive (a new UID in the inbox), one deleted.
+    archive = Folder.objects.get(mailbox=alice_bal, role=FolderRole.ARCHIVE)
+    moved = MessageCopy.objects.filter(folder=inbox).order_by("uid").last()
+    MessageCopy.objects.filter(pk=moved.pk).update(folder=archive)  # out (a new UID there)
+    MessageCopy.objects.filter(pk=moved.pk).update(folder=inbox)  # and back in, with another new UID
+    MessageCopy.objects.filter(folder=inbox).order_by("uid").first().delete()
+    # Tokens rewritten in place: one letter loses « patient », one without it gains it.
+    # A third loses the word but keeps its prefix token (the group's other, non-dense token): it still
+    # matches, which only reading its tokens can tell.
+    patient_word, patient_prefix = _token(inbox, "patient")
+    rows = list(MessageCopy.objects.filter(folder=inbox).order_by("uid"))
+    with_word = [c for c in rows if patient_word in c.search_tokens]
+    without = next(c for c in rows if patient_word not in c.search_tokens)
+    for copy, extra in [(with_word[0], ""), (with_word[1], patient_prefix)]:
+        kept = [t for t in copy.search_tokens.split() if t.strip("'") != patient_word]
+        MessageCopy.objects.filter(pk=copy.pk).update(search_tokens=" ".join([*kept, extra]))
+    MessageCopy.objects.filter(pk=without.pk).update(search_tokens=f"{without.search_tokens} {patient_word}")
+
+    for text in ["TEXT patient", "TEXT compte", "TEXT patient SUBJECT compte", "TEXT pat"]:
+        _same_answer(inbox, text)
+    assert _dense_used(inbox, "TEXT patient")
+    # The pass prunes the gap rows of the copies that left (the moved letter's first UID lacked « compte »).
+    assert dense_tokens.do_index_dense_tokens(inbox.pk)["pruned"] >= 1
+    assert (
+        not TokenGap.objects.exclude(uid__in=MessageCopy.objects.filter(folder=inbox).values("uid"))
+        .filter(dense__folder=inbox)
+        .exists()
+    )
+    _same_answer(inbox, "TEXT patient")
+
+
+def test_a_token_no_longer_dense_is_dropped_with_its_gaps_and_an_unfinished_one_is_finished(
+    inbox, alice_bal, sec_bob, cardio_bal
+):
+    dense_tokens.do_index_dense_tokens(inbox.pk)
+    patient_word, _prefix = _token(inbox, "patient")
+    # An interrupted pass: a token chosen, its gaps not filled, not ready — SEARCH ignores it.
+    scanner_word, _scanner_prefix = _token(inbox, "scanner")
+    DenseToken.objects.create(folder=inbox, token=scanner_word, share=0.9, ready=False)
+    assert not _dense_used(inbox, "TEXT scanner")
+    # Six letters without « patient »: 10 of 18, under the drop share.
+    for index in range(6):
+        send(cardio_bal, sec_bob, [alice_bal.address], subject=f"Compte rendu {index}", text="Biologie")
+    result = dense_tokens.do_index_dense_tokens(inbox.pk)
+    assert result["dropped"] >= 2  # « patient », and « scanner » in 1 of 18
+    assert not DenseToken.objects.filter(folder=inbox, token__in=[patient_word, scanner_word]).exists()
+    assert not _dense_used(inbox, "TEXT patient")
+    _same_answer(inbox, "TEXT patient")
+    # Left unfinished by a pass that died: the next one fills it and makes it ready.
+    compte = DenseToken.objects.get(folder=inbox, token=_token(inbox, "compte")[0])
+    TokenGap.objects.filter(dense=compte).delete()
+    DenseToken.objects.filter(pk=compte.pk).update(ready=False)
+    dense_tokens.do_index_dense_tokens(inbox.pk)
+    assert DenseToken.objects.get(pk=compte.pk).ready
+    _same_answer(inbox, "TEXT compte")
+
+
+def test_a_small_folder_gets_no_dense_tokens(inbox, settings):
+    settings.SEARCH_DENSE_MIN_COPIES = 50
+    assert dense_tokens.do_index_dense_tokens(inbox.pk)["chosen"] == 0
+    assert not DenseToken.objects.filter(folder=inbox).exists()
+
+
+def test_a_search_finding_a_word_in_most_of_a_large_folder_asks_for_a_pass(
+    thresholds, celery_worker_thread, connect, alice_bal, sec_bob, cardio_bal
+):
+    for index, text in enumerate(TEXTS):
+        send(cardio_bal, sec_bob, [alice_bal.address], subject=f"Compte rendu {index}", text=text)
+    inbox = Folder.objects.get(mailbox=alice_bal, role=FolderRole.INBOX)
+    owner = alice_bal.owner
+    every = list(MessageCopy.objects.filter(folder=inbox).order_by("uid").values_list("uid", flat=True))
+    raw = connect.raw()
+    raw.command("a", f"LOGIN {owner.email} {app_password(owner)}")
+    raw.command("b", "SELECT INBOX")
+    expected = b"* SEARCH " + " ".join(map(str, every)).encode() + b"\r\n"
+    assert raw.command("c", "UID SEARCH TEXT compte")[0] == expected  # the database's answer
+    deadline = time.monotonic() + 30  # the worker thread runs the pass the search asked for
+    while not DenseToken.objects.filter(folder=inbox, ready=True).exists():
+        assert time.monotonic() < deadline, "no pass ran"
+        time.sleep(0.2)
+    assert _dense_used(inbox, "TEXT compte")
+    assert raw.command("d", "UID SEARCH TEXT compte")[0] == expected  # the folder minus its gaps
+    raw.command("e", "LOGOUT")
