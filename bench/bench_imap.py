@@ -105,6 +105,31 @@ def prepare_dataset(bench_inbox, mailbox, size: int, processes: int) -> str:  # 
     return f"- Generated {size:,} messages in {seconds:.0f} s (COPY, sealed as the services seal them)"
 
 
+def dense_pass(folder_id: int, *, drop: bool) -> str:
+    """The folder's dense search tokens as production keeps them (the daily pass, apps/messaging/store/
+    dense_tokens.py): chosen once per dataset, timed; or dropped (`--no-dense`) to measure without them."""
+    from apps.messaging.models import DenseToken
+    from apps.messaging.store import dense_tokens
+
+    if drop:
+        dropped = DenseToken.objects.filter(folder_id=folder_id).count()
+        DenseToken.objects.filter(folder_id=folder_id).delete()
+        return f"- Dense search tokens: none (--no-dense: {dropped} dropped; the next run chooses them again)"
+    ready = DenseToken.objects.filter(folder_id=folder_id, ready=True).count()
+    if ready:
+        return f"- Dense search tokens: {ready} ready (chosen by an earlier run's pass)"
+    started = time.perf_counter()
+    result = dense_tokens.do_index_dense_tokens(folder_id)
+    seconds = time.perf_counter() - started
+    if not result["chosen"]:
+        small = f"{dense_tokens.min_copies():,}"
+        return f"- Dense search tokens: none (folder under {small} copies, or no word in 95 % of it)"
+    return (
+        f"- Dense search tokens: the daily pass chose {result['chosen']} and wrote {result['gaps']:,} gaps "
+        f"in {seconds:.1f} s"
+    )
+
+
 def dataset_ranges() -> tuple[list[tuple[int, int]], int]:
     """The generator indexes [start, stop) of the dataset's copies (UID = index + 1) and the scale."""
     from django.db import connection
@@ -352,6 +377,9 @@ def main() -> int:  # noqa: PLR0915
     parser.add_argument("--idle-rate", type=float, default=50.0, help="deposits per second")
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--migration", action="store_true", help="time the UID numbering migration only")
+    parser.add_argument(
+        "--no-dense", action="store_true", help="drop the folder's dense search tokens first (the plain path)"
+    )
     options = parser.parse_args()
     size, rounds = (5000, 15) if options.smoke else (options.size, options.rounds)
     if options.smoke:  # quick (CI): a few sessions, Dovecot's slow substring SEARCH once per query
@@ -406,6 +434,7 @@ def main() -> int:  # noqa: PLR0915
     from apps.messaging.models import Folder, FolderRole
 
     folder_id = Folder.objects.get(mailbox=mailbox, role=FolderRole.INBOX).pk
+    report.append(dense_pass(folder_id, drop=options.no_dense))
     secret = do_create_app_password(mailbox.owner, label="bench")[1]
     queries = bench_inbox.search_cases()
     idle_lines: list[str] = []

@@ -228,3 +228,18 @@ def test_a_search_finding_a_word_in_most_of_a_large_folder_asks_for_a_pass(
     assert _dense_used(inbox, "TEXT compte")
     assert raw.command("d", "UID SEARCH TEXT compte")[0] == expected  # the folder minus its gaps
     raw.command("e", "LOGOUT")
+
+
+def test_the_daily_pass_asks_for_one_task_per_large_folder(inbox, cardio_bal, celery_queue, settings):
+    from apps.messaging.tasks import index_dense_tokens
+
+    assert "messaging-dense-tokens" in settings.CELERY_BEAT_SCHEDULE
+    # Alice's inbox and the secretariat's Sent folder hold 12 copies each; the other folders none.
+    sent = Folder.objects.get(mailbox=cardio_bal, role=FolderRole.SENT)
+    assert index_dense_tokens() == 2
+    assert sorted((t.name, t.args[0]) for t in celery_queue.pending()) == sorted(
+        ("apps.messaging.tasks.index_folder_dense_tokens", pk) for pk in [inbox.pk, sent.pk]
+    )
+    settings.SEARCH_DENSE_MIN_COPIES = 50  # no folder that large, none with dense tokens: nothing to do
+    celery_queue.purge()
+    assert index_dense_tokens() == 0

@@ -54,9 +54,17 @@ def min_copies() -> int:
 TRIGGER_SQL = """
 CREATE OR REPLACE FUNCTION messaging_copy_gaps_insert() RETURNS trigger AS $$
 BEGIN
+  -- Each new copy's tokens decompressed once (the concatenation), and only in a folder with dense tokens;
+  -- each token cast once per statement.
   INSERT INTO messaging_tokengap (dense_id, uid)
-    SELECT d.id, n.uid FROM new_rows n JOIN messaging_densetoken d ON d.folder_id = n.folder_id
-    WHERE n.uid IS NOT NULL AND NOT (coalesce(n.search_tokens, ''::tsvector) @@ d.token::tsquery)
+    SELECT d.id, n.uid
+    FROM (SELECT id, folder_id, token::tsquery AS query FROM messaging_densetoken
+          WHERE folder_id IN (SELECT folder_id FROM new_rows)) d
+    JOIN (SELECT folder_id, uid, coalesce(search_tokens, ''::tsvector) || ''::tsvector AS tokens
+          FROM new_rows WHERE uid IS NOT NULL
+            AND folder_id IN (SELECT folder_id FROM messaging_densetoken) OFFSET 0) n
+      ON n.folder_id = d.folder_id
+    WHERE NOT (n.tokens @@ d.query)
   ON CONFLICT DO NOTHING;
   RETURN NULL;
 END $$ LANGUAGE plpgsql;
