@@ -5,11 +5,16 @@ whole words (with their French stems) and word prefixes, over the subject, body,
 names together — not RFC 3501's substring match within one field, which would need the content in clear.
 Every other key is exact: flags, dates, sizes, UID and message-number sets, TO/CC/BCC on the envelope,
 HEADER Message-ID (and any HEADER on the few headers the database keeps).
+
+A program of words only, each with a dense token in a large folder (apps/messaging/store/dense_tokens.py),
+is answered as the session's view minus the copies lacking a word; a plain search finding a word in most
+of such a folder asks for the pass that chooses those tokens.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from array import array
 from typing import Any
 
@@ -24,6 +29,7 @@ from apps.mailboxes.keys import mailbox_key
 from apps.messaging.models import CopyRead, MessageCopy
 from apps.messaging.store import dense_tokens, search_index
 
+logger = logging.getLogger(__name__)
 _BLIND = {"TEXT", "BODY", "SUBJECT", "FROM"}
 _FLAG_FIELDS = {
     "ANSWERED": ("is_answered", True),
@@ -130,8 +136,11 @@ def _suggest_dense_tokens(folder_id: int) -> None:
 
     from apps.messaging.tasks import index_folder_dense_tokens
 
-    if cache.add(f"dense-tokens-suggested:{folder_id}", 1, SUGGEST_EVERY):
-        index_folder_dense_tokens.delay(folder_id)
+    try:
+        if cache.add(f"dense-tokens-suggested:{folder_id}", 1, SUGGEST_EVERY):
+            index_folder_dense_tokens.delay(folder_id)
+    except Exception:  # noqa: BLE001 - Redis unreachable: the search has its answer; the daily pass remains
+        logger.warning("dense tokens: the pass for folder %s could not be queued", folder_id, exc_info=True)
 
 
 def _mostly(folder_size: int, joined: bytes) -> bool:

@@ -243,3 +243,19 @@ def test_the_daily_pass_asks_for_one_task_per_large_folder(inbox, cardio_bal, ce
     settings.SEARCH_DENSE_MIN_COPIES = 50  # no folder that large, none with dense tokens: nothing to do
     celery_queue.purge()
     assert index_dense_tokens() == 0
+
+
+def test_a_suggestion_that_cannot_be_queued_never_fails_the_search(inbox, settings, caplog):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: Redis "down"
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    searching._suggest_dense_tokens(inbox.pk)  # noqa: SLF001
+    assert "could not be queued" in caplog.text
