@@ -259,3 +259,13 @@ def test_a_suggestion_that_cannot_be_queued_never_fails_the_search(inbox, settin
     }
     searching._suggest_dense_tokens(inbox.pk)  # noqa: SLF001
     assert "could not be queued" in caplog.text
+
+
+def test_a_bal_deleted_takes_its_dense_tokens_and_gaps_with_it(inbox, alice_bal):
+    from apps.mailboxes.services import do_delete_mailbox
+
+    dense_tokens.do_index_dense_tokens(inbox.pk)
+    assert TokenGap.objects.filter(dense__folder=inbox).exists()
+    do_delete_mailbox(alice_bal, acting_user=None)
+    assert not DenseToken.objects.filter(folder_id=inbox.pk).exists()
+    assert not TokenGap.objects.exists()
