@@ -59,13 +59,14 @@ class Context:
 # 265 ms at 100,000 copies against 38 ms through the blind index's bitmap, 16 ms against 2 ms at 5,000 (it
 # does not count the opening of the tokens). For a search with a blind-index word, this statement only:
 # no sequential or plain index scan, an operator priced at what testing a row's tokens costs (40 times the
-# default, which makes the GIN index condition win over filtering every row of the folder), no parallel
-# workers (their start-up is most of a fast search), no JIT compilation (75 ms for a plan that costly: a
-# seventh of a million-row answer), and the memory that keeps a million-entry bitmap exact (a lossy one
-# would test every row's tokens again).
+# default, which makes the GIN index condition win over filtering every row of the folder), at most one
+# parallel worker (the planner gives it to a search visiting most of the heap — two common words at a
+# million copies: 246 -> 211 ms — never to a rare word's, whose start-up it would be), no JIT compilation
+# (75 ms for a plan that costly: a seventh of a million-row answer), and the memory that keeps a
+# million-entry bitmap exact (a lossy one would test every row's tokens again).
 BLIND_SETTINGS = (
     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; "
-    "SET LOCAL cpu_operator_cost = 0.1; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
+    "SET LOCAL cpu_operator_cost = 0.1; SET LOCAL max_parallel_workers_per_gather = 1; SET LOCAL jit = off"
 )
 
 
@@ -154,6 +155,8 @@ def _dense_runs(context: Context, program: SearchKey) -> list[array] | None:
     """A program of blind-index words only, each having a dense token in this folder
     (apps/messaging/store/dense_tokens.py): the view's UIDs minus the copies lacking a word, as runs of
     the view's array. None when the program is anything else (the database answers it)."""
+    if context.view.count < dense_tokens.min_copies():  # no pass chooses tokens there: no round trip
+        return None
     groups = _word_groups(context, program)
     if not groups:
         return None
