@@ -269,3 +269,11 @@ def test_a_bal_deleted_takes_its_dense_tokens_and_gaps_with_it(inbox, alice_bal)
     do_delete_mailbox(alice_bal, acting_user=None)
     assert not DenseToken.objects.filter(folder_id=inbox.pk).exists()
     assert not TokenGap.objects.exists()
+
+
+def test_the_answer_s_text_joins_the_runs_of_uids():
+    from array import array
+
+    joined = searching._joined  # noqa: SLF001
+    assert joined([]) == joined([array("q"), array("q")]) == b""
+    assert joined([array("q"), array("q", [1, 2]), array("q", [10**12])]) == b"1 2 1000000000000"
