@@ -40,6 +40,7 @@ from django.db import connection, transaction
 logger = logging.getLogger(__name__)
 
 SAMPLE = 2000
+MAX_PICKS = 200_000  # UIDs drawn at most, in a folder whose UID range is mostly expunged
 CHOOSE_SHARE = 0.95
 DROP_SHARE = 0.90
 MAX_PER_FOLDER = 64
@@ -175,11 +176,15 @@ def _sample_shares(folder_id: int) -> dict[str, float]:
         count, low, high = cursor.fetchone()
         if count < max(min_copies(), 1):
             return {}
-        # UIDs drawn in the folder's range: a few hit expunged UIDs and find nothing; the rest is a sample.
-        picks = random.sample(range(low, high + 1), min(SAMPLE * 2, high - low + 1))  # noqa: S311
+        # UIDs drawn in the folder's range, enough of them that ~1.5 × SAMPLE hit a copy where some were
+        # expunged; of the copies found, SAMPLE at random (a plain LIMIT would keep the lowest UIDs: the
+        # oldest mail only).
+        span = high - low + 1
+        wanted = min(span, int(SAMPLE * 1.5 * span / count) + 1, MAX_PICKS)
+        picks = random.sample(range(low, high + 1), wanted)  # noqa: S311 - a statistical sample, no secret
         cursor.execute(
             "WITH sampled AS (SELECT search_tokens FROM messaging_messagecopy "
-            "  WHERE folder_id = %s AND uid = ANY(%s) LIMIT %s) "
+            "  WHERE folder_id = %s AND uid = ANY(%s) ORDER BY random() LIMIT %s) "
             "SELECT token, count(*)::float / (SELECT count(*) FROM sampled) "
             "FROM sampled, unnest(tsvector_to_array(coalesce(search_tokens, ''::tsvector))) token "
             "GROUP BY token HAVING count(*) >= %s * (SELECT count(*) FROM sampled)",
