@@ -10,7 +10,6 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from apps.crypto.keys import derive_search_key
 from apps.imap import searching, uidmap
@@ -20,6 +19,7 @@ from apps.mailboxes.keys import mailbox_key
 from apps.messaging.models import DenseToken, Folder, FolderRole, MessageCopy, TokenGap
 from apps.messaging.store import dense_tokens, search_index
 from tests.imap.conftest import app_password
+from tests.imap.search_programs import programs
 from tests.messaging.helpers import send
 
 # « patient » in 10 of 12 letters; « compte rendu » in every subject; the rest rare.
@@ -104,30 +104,8 @@ def test_a_pass_chooses_the_words_in_most_copies_and_search_answers_from_their_g
     assert dense_tokens.do_index_dense_tokens(inbox.pk) == {"chosen": 0, "dropped": 0, "gaps": 0, "pruned": 0}
 
 
-def _key(depth: int) -> st.SearchStrategy[str]:
-    leaf = st.one_of(
-        st.sampled_from(WORDS).map(lambda w: f'TEXT "{w}"'),
-        st.sampled_from(WORDS).map(lambda w: f'SUBJECT "{w}"'),
-        st.sampled_from(WORDS).map(lambda w: f'HEADER SUBJECT "{w}"'),
-        st.sampled_from(["FLAGGED", "UNFLAGGED", "ALL"]),
-        st.tuples(st.integers(1, 14), st.integers(1, 14)).map(lambda p: f"UID {p[0]}:{p[1]}"),
-    )
-    if depth == 0:
-        return leaf
-    inner = _key(depth - 1)
-    return st.one_of(
-        leaf,
-        inner.map(lambda k: f"NOT {k}"),
-        st.tuples(inner, inner).map(lambda p: f"OR {p[0]} {p[1]}"),
-        st.tuples(inner, inner).map(lambda p: f"{p[0]} {p[1]}"),
-        st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(
-            lambda ws: " ".join(f'TEXT "{w}"' for w in ws)
-        ),
-    )
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(program=_key(2))
+@given(program=programs(WORDS, ["FLAGGED", "UNFLAGGED", "ALL"], uid_max=14))
 def test_with_dense_tokens_every_answer_is_the_plain_query_s(inbox, program):
     if not DenseToken.objects.filter(folder=inbox).exists():
         dense_tokens.do_index_dense_tokens(inbox.pk)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from apps.imap import searching, uidmap
 from apps.imap.commands import parse_command
@@ -15,6 +14,7 @@ from apps.imap.handlers.mailbox import _select
 from apps.imap.handlers.messages import _numbers
 from apps.messaging.models import Folder, FolderRole, MessageCopy
 from tests.imap.conftest import app_password
+from tests.imap.search_programs import programs
 from tests.messaging.helpers import send
 
 WORDS = ["échographie", "scanner", "ordonnance", "cardiologie", "écho", "scan", "xylophone", "Bonjour"]
@@ -42,26 +42,8 @@ def folder(alice_bal, sec_bob, cardio_bal):
     uidmap.clear()
 
 
-def _key(depth: int) -> st.SearchStrategy[str]:
-    leaf = st.one_of(
-        st.sampled_from(WORDS).map(lambda w: f'TEXT "{w}"'),
-        st.sampled_from(WORDS).map(lambda w: f'SUBJECT "{w}"'),
-        st.sampled_from(["FLAGGED", "UNFLAGGED", "SEEN", "UNSEEN", "ALL", "DELETED"]),
-        st.tuples(st.integers(1, 7), st.integers(1, 7)).map(lambda p: f"UID {p[0]}:{p[1]}"),
-    )
-    if depth == 0:
-        return leaf
-    inner = _key(depth - 1)
-    return st.one_of(
-        leaf,
-        inner.map(lambda k: f"NOT {k}"),
-        st.tuples(inner, inner).map(lambda p: f"OR {p[0]} {p[1]}"),
-        st.tuples(inner, inner).map(lambda p: f"{p[0]} {p[1]}"),
-    )
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(program=_key(2))
+@given(program=programs(WORDS, ["FLAGGED", "UNFLAGGED", "SEEN", "UNSEEN", "ALL", "DELETED"], uid_max=7))
 def test_the_joined_answer_is_the_plain_query_s(folder, program):
     owner = folder.mailbox.owner_id
     imap_folder, view, _uidnext, _modseq = _select(owner, "INBOX")
