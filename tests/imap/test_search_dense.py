@@ -255,3 +255,68 @@ def test_the_answer_s_text_joins_the_runs_of_uids():
     joined = searching._joined  # noqa: SLF001
     assert joined([]) == joined([array("q"), array("q")]) == b""
     assert joined([array("q"), array("q", [1, 2]), array("q", [10**12])]) == b"1 2 1000000000000"
+
+
+def test_a_deposit_in_flight_while_a_pass_chooses_a_token_gets_its_gap(transactional_db, inbox):
+    """The race the pass is built against: a deposit has reserved its UID and written its copy (its
+    trigger saw no dense token yet) but not committed, when the pass commits a new token. The pass must
+    wait for that deposit (the folder row's lock) before reading UIDNEXT, so that its own filling covers
+    the copy; reading UIDNEXT without the lock would leave the copy with no gap, wrongly matching."""
+    import threading
+
+    from django.db import connection, transaction
+
+    patient_word, _prefix = _token(inbox, "patient")
+    columns = [
+        f.column
+        for f in MessageCopy._meta.concrete_fields
+        if f.column not in ("id", "uid", "search_tokens", "delivery_id")
+    ]
+    listed = ", ".join(columns)
+    deposit_written, deposit_commit, pass_done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def deposit() -> None:  # a copy of the first letter, tokens without « patient », UID from the trigger
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO messaging_messagecopy ({listed}, search_tokens) "  # noqa: S608
+                    f"SELECT {listed}, 'deadbeefdeadbeef'::tsvector FROM messaging_messagecopy "
+                    "WHERE folder_id = %s ORDER BY uid LIMIT 1",
+                    [inbox.pk],
+                )
+                deposit_written.set()
+                assert deposit_commit.wait(30)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def index() -> None:
+        try:
+            dense_tokens.do_index_dense_tokens(inbox.pk)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            pass_done.set()
+            connection.close()
+
+    depositor = threading.Thread(target=deposit)
+    depositor.start()
+    assert deposit_written.wait(10), errors
+    indexer = threading.Thread(target=index)
+    indexer.start()
+    # The pass commits its tokens, then waits on the folder row the deposit holds.
+    deadline = time.monotonic() + 30
+    while not DenseToken.objects.filter(folder=inbox, token=patient_word).exists():
+        assert time.monotonic() < deadline and not pass_done.is_set(), errors
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert not pass_done.is_set()  # still waiting for the deposit
+    deposit_commit.set()
+    depositor.join(30)
+    indexer.join(60)
+    assert not errors, errors
+    assert DenseToken.objects.get(folder=inbox, token=patient_word).ready
+    assert len(_same_answer(inbox, "TEXT patient")) == 10  # the new copy lacks it, and is not answered
+    assert _dense_used(inbox, "TEXT patient")
