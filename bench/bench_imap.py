@@ -182,19 +182,25 @@ def measure(client: imaplib.IMAP4, rounds: int, queries: dict[str, str], search_
         results[SELECT_FETCH].append(timed(select_and_fetch)[0])
     client.select(mailbox)
 
-    def search(query: str) -> tuple[str, list]:
+    def search(query: str, *criteria: str) -> tuple[str, list]:
         client.literal = query.encode("utf-8")  # imaplib sends it as a literal: accents are 8-bit
-        return client.uid("SEARCH", "CHARSET", "UTF-8", "TEXT")
+        return client.uid("SEARCH", "CHARSET", "UTF-8", *criteria, "TEXT")
 
-    for label, query in queries.items():
-        key = f"UID SEARCH TEXT, {label} « {query} »"
+    # Thunderbird puts UNDELETED before every search it sends (its nsMsgSearchAdapter): the common word
+    # once more in that form.
+    searches = [(f"UID SEARCH TEXT, {label} « {query} »", query, ()) for label, query in queries.items()]
+    common = queries.get("common word")
+    if common:
+        searches.append((f"UID SEARCH UNDELETED TEXT, common word « {common} » (Thunderbird)", common,
+                         ("UNDELETED",)))  # fmt: skip
+    for key, query, criteria in searches:
         results[key] = []
-        elapsed, (typ, _data) = timed(search, query)  # warm; kept when only one round is asked
+        elapsed, (typ, _data) = timed(search, query, *criteria)  # warm; kept when only one round is asked
         if (search_rounds or rounds) == 1:
             results[key].append(elapsed)
             continue
         for _ in range(search_rounds or rounds):
-            elapsed, (typ, _data) = timed(search, query)
+            elapsed, (typ, _data) = timed(search, query, *criteria)
             if typ != "OK":
                 raise SystemExit(f"bench: SEARCH answered {typ}")
             results[key].append(elapsed)

@@ -152,12 +152,14 @@ def _mostly(folder_size: int, joined: bytes) -> bool:
 
 
 def _dense_runs(context: Context, program: SearchKey) -> list[array] | None:
-    """A program of blind-index words only, each having a dense token in this folder
-    (apps/messaging/store/dense_tokens.py): the view's UIDs minus the copies lacking a word, as runs of
-    the view's array. None when the program is anything else (the database answers it)."""
+    """A program of blind-index words, each having a dense token in this folder
+    (apps/messaging/store/dense_tokens.py), and at most UNDELETED (Thunderbird adds it to every search):
+    the view's UIDs minus the copies lacking a word (and those marked \\Deleted), as runs of the view's
+    array. None when the program is anything else (the database answers it)."""
     if context.view.count < dense_tokens.min_copies():  # no pass chooses tokens there: no round trip
         return None
-    groups = _word_groups(context, program)
+    undeleted: list[bool] = []
+    groups = _word_groups(context, program, undeleted)
     if not groups:
         return None
     ready = dense_tokens.ready_tokens(context.folder_id)
@@ -169,7 +171,7 @@ def _dense_runs(context: Context, program: SearchKey) -> list[array] | None:
         if not dense:
             return None
         spec.append((dense, None if len(dense) == len(group) else search_index.tsquery([group])))
-    missing = dense_tokens.lacking(context.folder_id, context.view.last_uid, spec)
+    missing = dense_tokens.lacking(context.folder_id, context.view.last_uid, spec, deleted=bool(undeleted))
     if missing is None:  # a token dropped since `ready_tokens` read it
         return None
     view, runs, start = context.view, [], 0
@@ -191,18 +193,21 @@ def _joined(runs: list[array]) -> bytes:
     return (("%d " * count) % tuple(chain.from_iterable(runs)))[:-1].encode("ascii")
 
 
-def _word_groups(context: Context, key: SearchKey) -> list[list[str]] | None:
-    """The token groups (AND of ORs) of a program made only of TEXT, BODY, SUBJECT, FROM, HEADER SUBJECT
-    and ALL under AND; None for any other key."""
+def _word_groups(context: Context, key: SearchKey, undeleted: list[bool]) -> list[list[str]] | None:
+    """The token groups (AND of ORs) of a program made only of TEXT, BODY, SUBJECT, FROM, HEADER SUBJECT,
+    ALL and UNDELETED (or NOT DELETED: noted in `undeleted`) under AND; None for any other key."""
     if key.name == "AND":
         found: list[list[str]] = []
         for inner in key.args:
-            groups = _word_groups(context, inner)
+            groups = _word_groups(context, inner, undeleted)
             if groups is None:
                 return None
             found += groups
         return found
     if key.name == "ALL":
+        return []
+    if key.name == "UNDELETED" or (key.name == "NOT" and key.args[0].name == "DELETED"):
+        undeleted.append(True)
         return []
     if key.name in _BLIND or (key.name == "HEADER" and key.args[0] == "SUBJECT"):
         _version, search_key = mailbox_key(context.mailbox_id)

@@ -45,6 +45,8 @@ def inbox(thresholds, alice_bal, sec_bob, cardio_bal):
     folder = Folder.objects.get(mailbox=alice_bal, role=FolderRole.INBOX)
     copies = list(MessageCopy.objects.filter(folder=folder).order_by("uid"))
     MessageCopy.objects.filter(pk__in=[c.pk for c in copies[::2]]).update(is_flagged=True)
+    # Two marked \Deleted by a mail client, one with « patient » and one without.
+    MessageCopy.objects.filter(pk__in=[copies[3].pk, copies[11].pk]).update(imap_deleted=True)
     uidmap.set_listening(True)
     yield folder
     uidmap.set_listening(False)
@@ -100,12 +102,17 @@ def test_a_pass_chooses_the_words_in_most_copies_and_search_answers_from_their_g
     assert not _dense_used(inbox, "TEXT scanner") and not _dense_used(inbox, "FLAGGED TEXT patient")
     assert len(_same_answer(inbox, "TEXT patient")) == 10
     assert len(_same_answer(inbox, "TEXT compte BODY rendu")) == 12
+    # Thunderbird's form of every search, and its equivalent: the copies marked \Deleted left out too.
+    assert _dense_used(inbox, "UNDELETED TEXT patient") and _dense_used(inbox, "NOT DELETED TEXT patient")
+    assert len(_same_answer(inbox, "UNDELETED TEXT patient")) == 9
+    assert len(_same_answer(inbox, "NOT DELETED SUBJECT compte")) == 10
+    assert not _dense_used(inbox, "DELETED TEXT patient") and not _dense_used(inbox, "UNDELETED")
     # A second pass finds nothing new to do.
     assert dense_tokens.do_index_dense_tokens(inbox.pk) == {"chosen": 0, "dropped": 0, "gaps": 0, "pruned": 0}
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(program=programs(WORDS, ["FLAGGED", "UNFLAGGED", "ALL"], uid_max=14))
+@given(program=programs(WORDS, ["FLAGGED", "UNFLAGGED", "ALL", "UNDELETED", "DELETED"], uid_max=14))
 def test_with_dense_tokens_every_answer_is_the_plain_query_s(inbox, program):
     if not DenseToken.objects.filter(folder=inbox).exists():
         dense_tokens.do_index_dense_tokens(inbox.pk)

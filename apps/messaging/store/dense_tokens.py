@@ -250,12 +250,15 @@ def ready_tokens(folder_id: int) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def lacking(folder_id: int, last_uid: int, groups: list[tuple[list[int], str | None]]) -> list[int] | None:
+def lacking(
+    folder_id: int, last_uid: int, groups: list[tuple[list[int], str | None]], *, deleted: bool = False
+) -> list[int] | None:
     """The UIDs (ascending, at most `last_uid`) of the folder's copies lacking at least one group, for
     groups given as (their dense token ids, the tsquery of the whole group when it also has other tokens,
     else None). A copy lacks a group when it lacks each of its dense tokens (their gaps intersected) and,
     where the group has other tokens, its own tokens say so too (only those few copies are read). None
-    when a token was dropped meanwhile (the caller asks the database the usual way)."""
+    when a token was dropped meanwhile (the caller asks the database the usual way). `deleted`: the copies
+    marked \\Deleted too (UNDELETED; a partial index holds them, migration messaging 0014)."""
     candidates = (
         "SELECT uid FROM messaging_tokengap WHERE dense_id = ANY(%s) AND uid <= %s "
         "GROUP BY uid HAVING count(*) = %s"
@@ -272,6 +275,11 @@ def lacking(folder_id: int, last_uid: int, groups: list[tuple[list[int], str | N
             "AND NOT (coalesce(c.search_tokens, ''::tsvector) @@ CAST(%s AS tsquery))"
         )
         params += [folder_id, dense_ids, last_uid, len(dense_ids), whole]
+    if deleted:
+        parts.append(
+            "SELECT uid FROM messaging_messagecopy WHERE folder_id = %s AND imap_deleted AND uid <= %s"
+        )
+        params += [folder_id, last_uid]
     every = sorted({pk for dense_ids, _whole in groups for pk in dense_ids})
     with connection.cursor() as cursor:
         # One statement, one snapshot: the tokens are still there and ready as the gaps are read.
