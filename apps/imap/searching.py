@@ -53,6 +53,15 @@ class Context:
         self.folder_id, self.mailbox_id, self.user_id = folder_id, mailbox_id, user_id
         self.organisational, self.view = organisational, view
         self.annotations: dict[str, Any] = {}
+        self._groups: dict[str, list[list[str]]] = {}
+
+    def word_groups(self, text: str) -> list[list[str]]:
+        """The blind-index token groups of `text` (a database round trip per word), worked out once per
+        search: the dense path and the plain one both need them."""
+        if text not in self._groups:
+            _version, key = mailbox_key(self.mailbox_id)
+            self._groups[text] = search_index.query_groups(key, text)
+        return self._groups[text]
 
 
 # A word found in most of a large folder: the planner then prefers reading the whole folder (a sequential
@@ -210,8 +219,7 @@ def _word_groups(context: Context, key: SearchKey, undeleted: list[bool]) -> lis
         undeleted.append(True)
         return []
     if key.name in _BLIND or (key.name == "HEADER" and key.args[0] == "SUBJECT"):
-        _version, search_key = mailbox_key(context.mailbox_id)
-        return search_index.query_groups(search_key, key.args[-1])
+        return context.word_groups(key.args[-1])
     return None
 
 
@@ -303,8 +311,7 @@ def _keyword(keyword: str, *, negate: bool) -> Q:
 
 
 def _blind(context: Context, text: str) -> Q:
-    _version, key = mailbox_key(context.mailbox_id)
-    groups = search_index.query_groups(key, text)
+    groups = context.word_groups(text)
     if not groups:
         return Q()
     table = MessageCopy._meta.db_table

@@ -327,3 +327,18 @@ def test_a_deposit_in_flight_while_a_pass_chooses_a_token_gets_its_gap(transacti
     assert DenseToken.objects.get(folder=inbox, token=patient_word).ready
     assert len(_same_answer(inbox, "TEXT patient")) == 10  # the new copy lacks it, and is not answered
     assert _dense_used(inbox, "TEXT patient")
+
+
+def test_a_word_is_tokenised_once_per_search_when_the_dense_path_falls_back(inbox, monkeypatch):
+    dense_tokens.do_index_dense_tokens(inbox.pk)
+    context = _context(inbox)
+    calls: list[str] = []
+    original = search_index.query_groups
+
+    def counted(key: bytes, text: str) -> list[list[str]]:
+        calls.append(text)
+        return original(key, text)
+
+    monkeypatch.setattr(search_index, "query_groups", counted)
+    assert searching.search_joined(context, _program("TEXT scanner")) != b""  # no dense token: plain path
+    assert calls == ["scanner"]
