@@ -29,10 +29,8 @@ import argparse
 import imaplib
 import os
 import shutil
-import ssl
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from support import ensure_database, machine  # noqa: E402
+from support import bench_pki, ensure_database, imap_client, local_imap, machine  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mssante_bench_imap"
@@ -252,8 +250,7 @@ def run_dovecot(  # noqa: PLR0913
         ranges, scale = dataset_ranges()
         root, made = imap_dovecot.prepare_maildir(ranges, scale, address, seed, options.processes)
         with imap_dovecot.instance(root, str(cert.cert_path), str(cert.key_path)) as port:
-            context = ssl.create_default_context(cafile=cafile)
-            client = imaplib.IMAP4_SSL("localhost", port, ssl_context=context, timeout=3600)
+            client = imap_client(port, cafile, timeout=3600)
             client.login("bench", "bench")
             warmed, _ = timed(client.select, "INBOX")
             results = measure(client, rounds, queries, options.dovecot_search_rounds)
@@ -421,8 +418,6 @@ def main() -> int:  # noqa: PLR0915
     import bench_inbox
 
     from apps.accounts.app_passwords import do_create_app_password
-    from apps.gateway.pki import CertificateAuthority
-    from apps.imap.server import ImapConfig, ImapServer, tls_context
 
     bench_inbox.ADDRESS = "bench.imap@demo.mssante.fr"
     mailbox = bench_inbox.the_bal()
@@ -444,18 +439,11 @@ def main() -> int:  # noqa: PLR0915
     secret = do_create_app_password(mailbox.owner, label="bench")[1]
     queries = bench_inbox.search_cases()
     idle_lines: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        ca = CertificateAuthority(Path(tmp) / "ca")
-        cert = ca.issue_server("imap", "localhost")
-        config = ImapConfig(
-            host="127.0.0.1", port=0, imaps_port=0,
-            tls_context=tls_context(str(cert.cert_path), str(cert.key_path)),
-            # One person, one address, 200 sessions: the per-person and per-address limits raised.
-            sessions_per_user=options.idle_sessions + 10, sessions_per_address=options.idle_sessions + 10,
-        )  # fmt: skip
-        with ImapServer(config).running() as server:
-            context = ssl.create_default_context(cafile=str(ca.cert_path))
-            client = imaplib.IMAP4_SSL("localhost", server.imaps_port, ssl_context=context, timeout=600)
+    with bench_pki() as (ca, cert):
+        # One person, one address, 200 sessions: the per-person and per-address limits raised.
+        limits = options.idle_sessions + 10
+        with local_imap(cert, sessions_per_user=limits, sessions_per_address=limits) as server:
+            client = imap_client(server.imaps_port, str(ca.cert_path))
             client.login(mailbox.owner.email, secret)
             results = measure(client, rounds, queries, options.search_rounds or None)
             client.logout()

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import imaplib
 import os
-import ssl
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from support import use_imap_bench_database  # noqa: E402 (bench/ is on the path above)
+from support import bench_pki, imap_client, local_imap, use_imap_bench_database  # noqa: E402 (bench/ is on the path above)
 
 use_imap_bench_database()
 ROUNDS = int(os.environ.get("ROUNDS", "300"))
@@ -66,8 +64,6 @@ def main() -> int:
 
     from apps.accounts.app_passwords import do_create_app_password
     from apps.accounts.models import AppPassword
-    from apps.gateway.pki import CertificateAuthority
-    from apps.imap.server import ImapConfig, ImapServer, tls_context
 
     wanted = set(sys.argv[1:]) or {"ours", "dovecot"}
     bench_inbox.ADDRESS = "bench.imap@demo.mssante.fr"
@@ -76,19 +72,10 @@ def main() -> int:
     secret = do_create_app_password(mailbox.owner, label="select-fetch")[1]
     connection.close()
     print(f"load average {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        ca = CertificateAuthority(Path(tmp) / "ca")
-        cert = ca.issue_server("imap", "localhost")
-        context = ssl.create_default_context(cafile=str(ca.cert_path))
+    with bench_pki() as (ca, cert):
         if "ours" in wanted:
-            config = ImapConfig(
-                host="127.0.0.1",
-                port=0,
-                imaps_port=0,
-                tls_context=tls_context(str(cert.cert_path), str(cert.key_path)),
-            )
-            with ImapServer(config).running() as server:
-                client = imaplib.IMAP4_SSL("localhost", server.imaps_port, ssl_context=context, timeout=600)
+            with local_imap(cert) as server:
+                client = imap_client(server.imaps_port, str(ca.cert_path))
                 client.login(mailbox.owner.email, secret)
                 time.sleep(0.5)  # the push listener connects
                 print("ours    ", rounds(client, ROUNDS))
@@ -99,7 +86,7 @@ def main() -> int:
                 ranges, scale, bench_inbox.ADDRESS, bench_inbox.SEED, 2
             )
             with imap_dovecot.instance(root, str(cert.cert_path), str(cert.key_path)) as port:
-                client = imaplib.IMAP4_SSL("localhost", port, ssl_context=context, timeout=600)
+                client = imap_client(port, str(ca.cert_path))
                 client.login("bench", "bench")
                 client.select("INBOX")
                 print("dovecot ", rounds(client, ROUNDS))

@@ -10,20 +10,17 @@ database-thread work (`_select`, `_fetch`) timed in-process and profiled with cP
 from __future__ import annotations
 
 import cProfile
-import imaplib
 import os
 import pstats
-import ssl
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from support import use_imap_bench_database  # noqa: E402 (bench/ is on the path above)
+from support import bench_pki, imap_client, local_imap, use_imap_bench_database  # noqa: E402 (bench/ is on the path above)
 
 use_imap_bench_database()
 ENVELOPES = "(UID ENVELOPE)"
@@ -38,11 +35,9 @@ def main() -> int:  # noqa: PLR0915
 
     import apps.imap.server as server_module
     from apps.accounts.app_passwords import do_create_app_password
-    from apps.gateway.pki import CertificateAuthority
     from apps.imap.commands import parse_command
     from apps.imap.handlers import mailbox as mailbox_handlers
     from apps.imap.handlers import messages as message_handlers
-    from apps.imap.server import ImapConfig, ImapServer, tls_context
 
     bench_inbox.ADDRESS = "bench.imap@demo.mssante.fr"  # bench_imap.py's BAL
     mailbox = bench_inbox.the_bal()
@@ -66,34 +61,24 @@ def main() -> int:  # noqa: PLR0915
     server_module._db = logged  # noqa: SLF001
     rounds = int(os.environ.get("ROUNDS", "30"))
     print(f"load average {os.getloadavg()[0]:.1f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        ca = CertificateAuthority(Path(tmp) / "ca")
-        cert = ca.issue_server("imap", "localhost")
-        config = ImapConfig(
-            host="127.0.0.1",
-            port=0,
-            imaps_port=0,
-            tls_context=tls_context(str(cert.cert_path), str(cert.key_path)),
-        )
-        with ImapServer(config).running() as server:
-            context = ssl.create_default_context(cafile=str(ca.cert_path))
-            client = imaplib.IMAP4_SSL("localhost", server.imaps_port, ssl_context=context, timeout=600)
-            client.login(mailbox.owner.email, secret)
+    with bench_pki() as (ca, cert), local_imap(cert) as server:
+        client = imap_client(server.imaps_port, str(ca.cert_path))
+        client.login(mailbox.owner.email, secret)
 
-            def one_round() -> tuple[float, float]:
-                started = time.perf_counter()
-                _typ, data = client.select("INBOX")
-                selected = time.perf_counter()
-                count = int(data[0])
-                client.fetch(f"{max(1, count - 49)}:{count}", ENVELOPES)
-                return (selected - started) * 1000, (time.perf_counter() - selected) * 1000
+        def one_round() -> tuple[float, float]:
+            started = time.perf_counter()
+            _typ, data = client.select("INBOX")
+            selected = time.perf_counter()
+            count = int(data[0])
+            client.fetch(f"{max(1, count - 49)}:{count}", ENVELOPES)
+            return (selected - started) * 1000, (time.perf_counter() - selected) * 1000
 
-            one_round()
-            times = []
-            for _ in range(rounds):
-                queries.clear()
-                times.append(one_round())
-            client.logout()
+        one_round()
+        times = []
+        for _ in range(rounds):
+            queries.clear()
+            times.append(one_round())
+        client.logout()
     for index, label in enumerate(("SELECT", "FETCH 50 ENVELOPE")):
         values = sorted(t[index] for t in times)
         print(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import imaplib
 import os
+import ssl
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +60,33 @@ def use_imap_bench_database() -> str:
     )
     os.environ.pop("MSSANTE_DEV", None)
     return url
+
+
+@contextmanager
+def bench_pki() -> Iterator[tuple[Any, Any]]:
+    """A throw-away CA and a `localhost` server certificate: (CertificateAuthority, Issued). After
+    django.setup()."""
+    from apps.gateway.pki import CertificateAuthority
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = CertificateAuthority(Path(tmp) / "ca")
+        yield ca, ca.issue_server("imap", "localhost")
+
+
+@contextmanager
+def local_imap(cert: Any, **overrides: Any) -> Iterator[Any]:
+    """Our IMAP server (the production code path) on free loopback ports, implicit TLS with `cert`."""
+    from apps.imap.server import ImapConfig, ImapServer, tls_context
+
+    config = ImapConfig(
+        host="127.0.0.1", port=0, imaps_port=0,
+        tls_context=tls_context(str(cert.cert_path), str(cert.key_path)), **overrides,
+    )  # fmt: skip
+    with ImapServer(config).running() as server:
+        yield server
+
+
+def imap_client(port: int, cafile: str, timeout: float = 600) -> imaplib.IMAP4_SSL:
+    """imaplib over TLS to `localhost:port`, trusting the bench CA only."""
+    context = ssl.create_default_context(cafile=cafile)
+    return imaplib.IMAP4_SSL("localhost", port, ssl_context=context, timeout=timeout)
