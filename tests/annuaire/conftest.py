@@ -34,3 +34,25 @@ def imported_directory(db):
     from apps.annuaire.services import do_import_annuaire
 
     return do_import_annuaire(str(ACTIVITY)), do_import_annuaire(str(MSSANTE))
+
+
+def addresses(rows) -> list[str]:
+    """The addresses of a search's results (a page, or a list of BAL lines)."""
+    rows = rows.results if hasattr(rows, "results") else rows
+    return [bal.address for bal in rows]
+
+
+def publish_cardiologist(last_name: str):
+    """Dr Hélène <last_name>, cardiologist at the CENTRE HOSPITALIER LYON of the samples, with a BAL hosted
+    here (helene.<last_name>@demo.mssante.fr). Needs `imported_directory`."""
+    from apps.annuaire.models import Professional, Structure
+    from apps.annuaire.services import do_publish_local_bal
+
+    pro = Professional.objects.create(
+        national_id="810001234565", id_type="8", civility="DR", last_name=last_name.upper(),
+        first_name="Hélène", profession_code="10", profession_label="Médecin", savoir_faire_code="SM04",
+        savoir_faire_label="Cardiologie et maladies vasculaires",
+    )  # fmt: skip
+    structure = Structure.objects.get(idnat="1693082463")  # CENTRE HOSPITALIER LYON
+    address = f"helene.{last_name.lower()}@demo.mssante.fr"
+    return do_publish_local_bal(address=address, kind="PER", professional=pro, structure=structure)

@@ -16,6 +16,7 @@ from apps.annuaire.lexicon import holding_words
 from apps.annuaire.models import Professional, SearchWord, Structure
 from apps.annuaire.search import SearchCriteria, autocomplete, filtered, lexicon_of, search_directory
 from apps.annuaire.services import do_publish_local_bal
+from tests.annuaire.conftest import addresses, publish_cardiologist
 
 pytestmark = pytest.mark.django_db
 postgres_only = pytest.mark.skipif(
@@ -71,11 +72,11 @@ def test_the_word_indexes_find_what_the_substring_search_finds(imported_director
 
 @postgres_only
 def test_a_fragment_held_by_too_many_words_is_searched_as_a_substring(imported_directory, monkeypatch):
-    expected = set(_addresses(search_directory(SearchCriteria(q="cardio lyon"))))
+    expected = set(addresses(search_directory(SearchCriteria(q="cardio lyon"))))
     monkeypatch.setattr(lexicon, "MAX_HOLDING_WORDS", 0)
     assert holding_words(["cardio"])["cardio"] is None
     with CaptureQueriesContext(connection) as queries:
-        found = set(_addresses(search_directory(SearchCriteria(q="cardio lyon"))))
+        found = set(addresses(search_directory(SearchCriteria(q="cardio lyon"))))
     assert found == expected
     assert any("LIKE" in query["sql"] and "cardio" in query["sql"] for query in queries.captured_queries)
 
@@ -90,14 +91,14 @@ def test_a_whole_word_is_found_even_if_the_lexicon_lacks_it(imported_directory):
         address="anne.zorglub@demo.mssante.fr", kind="PER", professional=pro, structure=structure
     )
     SearchWord.objects.filter(word="zorglub").delete()  # as if written without the publication service
-    assert bal.address in _addresses(search_directory(SearchCriteria(q="zorglub lyon")))
-    assert bal.address in _addresses(autocomplete("anne zorglub"))
+    assert bal.address in addresses(search_directory(SearchCriteria(q="zorglub lyon")))
+    assert bal.address in addresses(autocomplete("anne zorglub"))
 
 
 def test_the_first_word_prefixes_a_name_and_the_others_are_anywhere(imported_directory):
     """Autocomplete step 2 (« morel orthophoniste »): the other words through the word index."""
     with CaptureQueriesContext(connection) as queries:
-        found = _addresses(autocomplete("morel orthophoniste"))
+        found = addresses(autocomplete("morel orthophoniste"))
     assert found[0] == "elodie.morel@activbiolab.mssante.fr"
     if connection.vendor == "postgresql":
         assert any("string_to_array(search_text" in query["sql"] for query in queries.captured_queries)
@@ -112,22 +113,9 @@ def test_the_word_indexes_and_their_statistics_exist():
         assert len(cursor.fetchall()) == 2
 
 
-def _addresses(rows) -> list[str]:
-    rows = rows.results if hasattr(rows, "results") else rows
-    return [bal.address for bal in rows]
-
-
 @pytest.fixture
 def hosted_cardiologist(imported_directory):
-    pro = Professional.objects.create(
-        national_id="810001234565", id_type="8", civility="DR", last_name="ZORGLUB", first_name="Hélène",
-        profession_code="10", profession_label="Médecin", savoir_faire_code="SM04",
-        savoir_faire_label="Cardiologie et maladies vasculaires",
-    )  # fmt: skip
-    structure = Structure.objects.get(idnat="1693082463")  # CENTRE HOSPITALIER LYON
-    return do_publish_local_bal(
-        address="helene.zorglub@demo.mssante.fr", kind="PER", professional=pro, structure=structure
-    )
+    return publish_cardiologist("Zorglub")
 
 
 @postgres_only
@@ -136,9 +124,9 @@ def test_bounded_ranking_keeps_the_hosted_bals_first(hosted_cardiologist, monkey
     monkeypatch.setattr(search, "RANKED_CANDIDATES", 1)
     assert filtered(SearchCriteria(q="medecin lyon")).count() > 2
     # No name holds both words: the composer's last step, the general search, bounded.
-    assert _addresses(autocomplete("medecin lyon"))[0] == hosted_cardiologist.address
+    assert addresses(autocomplete("medecin lyon"))[0] == hosted_cardiologist.address
     page = search_directory(SearchCriteria(q="medecin lyon"), page_size=1)
-    assert _addresses(page) == [hosted_cardiologist.address] and page.has_next
+    assert addresses(page) == [hosted_cardiologist.address] and page.has_next
 
 
 @postgres_only
@@ -146,5 +134,5 @@ def test_the_first_pages_rank_the_same_candidates(imported_directory, monkeypatc
     monkeypatch.setattr(search, "RANKED_CANDIDATES", 6)
     assert [search.candidates_for(page, 2) for page in (1, 3, 4)] == [6, 6, search.MAX_RESULTS]
     criteria = SearchCriteria(q="cardiologie")
-    first, second = (_addresses(search_directory(criteria, page=page, page_size=2)) for page in (1, 2))
+    first, second = (addresses(search_directory(criteria, page=page, page_size=2)) for page in (1, 2))
     assert len(first) == len(second) == 2 and not set(first) & set(second)
